@@ -1,0 +1,124 @@
+/* config.h: the configuration file (libconfig) turned into a validated,
+ * read-only struct conf that owns the user table. A reload builds a new one
+ * beside the old; workers hold references (config_ref/config_unref). */
+#ifndef USHER_CONFIG_H
+#define USHER_CONFIG_H
+
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "slice.h"
+#include "sipmsg.h"
+
+#define CONFIG_DEFAULT_PATH	"/etc/usher/usher.conf"
+
+enum conf_mode {
+	MODE_PROXY = 0,
+	MODE_REDIRECT,
+};
+
+enum log_level {
+	LOG_LEVEL_ERROR = 0,
+	LOG_LEVEL_WARNING,
+	LOG_LEVEL_INFO,
+	LOG_LEVEL_DEBUG,
+};
+
+struct conf_listen {
+	enum sip_transport	 transport;	/* SIP_TP_UDP or SIP_TP_TCP */
+	char			 address[64];	/* as written, IP literal */
+	uint16_t		 port;
+	struct sockaddr_storage	 ss;
+	socklen_t		 sslen;
+};
+
+struct conf_cidr {
+	char		 text[64];	/* as written, for -T and logs */
+	int		 family;	/* AF_INET or AF_INET6 */
+	uint8_t		 addr[16];	/* network address, host bits cleared */
+	unsigned	 bits;
+};
+
+struct conf_domain {
+	char		*name;		/* lower case */
+	bool		 authoritative;
+	bool		 complete;
+	char		**aliases;	/* lower case */
+	size_t		 naliases;
+	uint32_t	 line;
+};
+
+struct conf {
+	atomic_int		 refs;
+	char			*path;		/* the config file */
+
+	struct conf_listen	*listen;
+	size_t			 nlisten;
+	enum conf_mode		 mode;
+	char			*advertise;	/* NULL when not set */
+	bool			 record_route;
+	char			*branch_secret;	/* "" when not set */
+	int			 workers;	/* 0: one per core */
+	struct conf_cidr	*trusted;
+	size_t			 ntrusted;
+	enum log_level		 log_level;
+
+	char			*pidfile;
+	char			*user;		/* daemon.user, NULL: keep */
+	char			*group;
+
+	size_t			 max_message_size;
+	unsigned		 tcp_max_connections;
+	unsigned		 tcp_idle_timeout;
+	unsigned		 rate_per_source;	/* 0: no limit */
+	unsigned		 ban_time;
+
+	char			**block_ua;	/* lower case substrings */
+	size_t			 nblock_ua;
+
+	bool			 metrics;
+	char			 metrics_address[64];
+	uint16_t		 metrics_port;
+
+	struct conf_domain	*domains;
+	size_t			 ndomains;
+	char			*users_file;	/* resolved path, NULL: none */
+	struct table		*table;
+};
+
+/*
+ * Load and validate path. Returns 0 and a new conf (refs = 1) in *out, or
+ * -1 with "file:line: problem" in err (line omitted when libconfig or the
+ * problem has none). The user table is built too, users_file included.
+ */
+int	config_load(const char *path, struct conf **out, char *err,
+	    size_t errlen);
+
+struct conf	*config_ref(struct conf *c);
+void		 config_unref(struct conf *c);	/* frees at zero; NULL ok */
+
+/* Domain index whose name or alias is host (case-insensitive; an IPv6
+ * reference may be bracketed), -1 if none. The proxy's own listen and
+ * advertise addresses are aliases of domain 0 (SPEC §6). *by_alias tells
+ * whether it matched an alias rather than the name (may be NULL). */
+int	config_domain_find(const struct conf *c, struct slice host,
+	    bool *by_alias);
+
+/* true when host[:port] names this proxy: a listen address (port must match
+ * a listener; 0 means 5060) or the advertise host. */
+bool	config_is_self(const struct conf *c, struct slice host, uint16_t port);
+
+/* Index of the first trusted entry containing sa, or -1. */
+int	config_trusted_find(const struct conf *c, const struct sockaddr *sa);
+
+/* One line: "N domains, N users (N prefixes), N listeners (udp ..., tcp ...)". */
+void	config_summary(const struct conf *c, char *buf, size_t len);
+
+const char	*config_transport_name(enum sip_transport tp);
+
+#endif

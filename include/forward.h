@@ -1,0 +1,63 @@
+/* forward.h: the bytes of a forwarded request and of a relayed response,
+ * as the received message with splices (RFC 3261 §16.6, §16.11, RFC 3581):
+ * pure functions of the message, the decision and the configuration, so
+ * the daemon and -T share them and the edit engine is unit-tested. */
+#ifndef USHER_FORWARD_H
+#define USHER_FORWARD_H
+
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include "config.h"
+#include "route.h"
+#include "sipmsg.h"
+
+/* RFC 3261 §18.1.1: larger requests go over a congestion-controlled
+ * transport unless the URI insists on UDP. */
+#define FORWARD_UDP_MTU_LIMIT	1300
+
+struct fwd_hop {
+	enum sip_transport	 tp;		/* SIP_TP_UDP or SIP_TP_TCP */
+	struct sockaddr_storage	 addr;
+	socklen_t		 addrlen;
+	int			 listener;	/* conf->listen index we send from */
+};
+
+/*
+ * Work out where a request for uri goes: its host (an IP literal, or the
+ * address in resolved when it is a name), port (5060 when absent),
+ * transport (transport= parameter; TCP when msglen is over the UDP limit and
+ * the URI does not say udp) and the listener of that transport and family
+ * to send from. 0, or -1 with *why ("no IPv6 listener", ...).
+ */
+int	forward_hop(const struct conf *conf, const struct sip_uri *uri,
+	    const struct sockaddr_storage *resolved, size_t msglen,
+	    struct fwd_hop *hop, const char **why);
+
+/* true when host is an IP literal (IPv6 may be bracketed); fills ss. */
+bool	forward_host_addr(struct slice host, uint16_t port,
+	    struct sockaddr_storage *ss, socklen_t *sslen);
+
+/*
+ * The forwarded request: Request-URI rewritten (or restored, strict route),
+ * our Route values removed, a new top Via with our branch, received/rport
+ * on the previous top Via, Max-Forwards decremented (70 when absent),
+ * Record-Route when configured (two values when the request changes
+ * transport or family), Content-Length added when it was absent and the
+ * request goes over TCP. in_listener/in_tp: where it arrived. Returns the
+ * length or -1 (*why).
+ */
+ssize_t	forward_request(const struct sipmsg *m, const struct route_decision *d,
+	    const struct conf *conf, const char *src_ip, uint16_t src_port,
+	    int in_listener, const struct fwd_hop *hop, char *out,
+	    size_t outlen, const char **why);
+
+/*
+ * A response whose top Via is ours: that Via removed. *hop gets the next
+ * Via's address (received and rport first, RFC 3581), when it is an IP
+ * literal, and its transport. Returns the length or -1 (*why).
+ */
+ssize_t	forward_response(const struct sipmsg *m, const struct conf *conf,
+	    struct fwd_hop *hop, char *out, size_t outlen, const char **why);
+
+#endif

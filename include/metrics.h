@@ -1,0 +1,79 @@
+/* metrics.h: per-worker counters (no locks on the request path), summed
+ * when scraped. */
+#ifndef USHER_METRICS_H
+#define USHER_METRICS_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "sipmsg.h"
+
+enum metrics_drop {
+	DROP_PARSE = 0,
+	DROP_TOO_LARGE,
+	DROP_RATE,
+	DROP_BANNED,
+	DROP_SCANNER,
+	DROP_NOT_OURS,
+	DROP_LOCAL_ACK,
+	DROP_TCP_LIMIT,
+	DROP__COUNT
+};
+
+#define METRICS_METHODS	(SIP_PUBLISH + 1)
+#define METRICS_CODES	700
+
+/* Counters one worker owns. Written only by its thread; read (relaxed) by
+ * the scraper, so each is a relaxed atomic. */
+struct metrics {
+	atomic_ulong	requests[METRICS_METHODS];
+	atomic_ulong	replies[METRICS_CODES];
+	atomic_ulong	dropped[DROP__COUNT];
+	atomic_ulong	forwarded_requests;
+	atomic_ulong	forwarded_responses;
+	atomic_ulong	parse_errors;
+};
+
+static inline void
+metrics_inc(atomic_ulong *c)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c,
+	    memory_order_relaxed) + 1, memory_order_relaxed);
+}
+
+/* Values that are not per-worker counters, collected at scrape time. */
+struct metrics_gauges {
+	unsigned long	 tcp_connections;
+	unsigned long	 table_entries;
+	unsigned long	 table_prefixes;
+	unsigned long	 reloads_ok;
+	unsigned long	 reloads_failed;
+	long		 last_reload;		/* unix time */
+	int		 workers;
+};
+
+/* Fills per-worker counters (up to *n, sets *n) and the gauges. */
+typedef void (*metrics_collect_fn)(void *arg, const struct metrics **w,
+    int *n, struct metrics_gauges *g);
+
+struct event_base;
+
+/*
+ * Serve Prometheus text at http://address:port/metrics from base (evhttp).
+ * Returns 0, or -1 with the reason in err.
+ */
+int	metrics_serve(struct event_base *base, const char *address,
+	    uint16_t port, metrics_collect_fn fn, void *arg, char *err,
+	    size_t errlen);
+void	metrics_close(void);
+
+/* Render the exposition text into buf; returns the length or -1. */
+ssize_t	metrics_render(const struct metrics **w, int n,
+	    const struct metrics_gauges *g, char *buf, size_t len);
+
+/* The drop enum for a route drop_reason label; DROP_PARSE if unknown. */
+enum metrics_drop	 metrics_drop_of(const char *reason);
+const char		*metrics_drop_name(enum metrics_drop d);
+
+#endif

@@ -1,0 +1,46 @@
+/* proxy.h: per message: decide with route_decide() and act on it: reply,
+ * redirect, forward, relay or drop. Also the published configuration that
+ * a reload swaps. */
+#ifndef USHER_PROXY_H
+#define USHER_PROXY_H
+
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include "config.h"
+#include "route.h"
+#include "sipmsg.h"
+#include "transport.h"
+
+/* Publish conf as the one new messages see (takes over the caller's
+ * reference; the previous one is released once no worker holds it). */
+void	proxy_publish(struct conf *conf);
+/* The currently published conf, referenced: config_unref() it. */
+struct conf *proxy_current(void);
+
+/* Called by the transport for each framed message (scan_rc as returned by
+ * sipmsg_scan, with m filled). */
+void	proxy_message(struct worker *w, const struct tp_source *src,
+	    const struct sipmsg *m, ssize_t scan_rc);
+
+/* Free what proxy keeps per worker (the DNS cache and resolver). */
+void	proxy_worker_free(struct worker *w);
+
+/* A message over max_message_size: 513 when it can be answered (SPEC §4). */
+void	proxy_too_large(struct worker *w, const struct tp_source *src,
+	    const struct sipmsg *m);
+
+/*
+ * The bytes of a local answer for decision d (ROUTE_REPLY), as the daemon
+ * sends them and -T prints them. Returns the length or -1.
+ */
+ssize_t	proxy_reply(const struct sipmsg *m, const struct route_decision *d,
+	    const struct conf *conf, const char *src_ip, uint16_t src_port,
+	    char *out, size_t outlen);
+
+/* Where a UDP answer to m from src goes (RFC 3261 §18.2.2, RFC 3581):
+ * with rport to the source port, else the top Via's sent-by port. */
+void	proxy_reply_dest(const struct sipmsg *m,
+	    const struct sockaddr_storage *src, struct sockaddr_storage *dst);
+
+#endif

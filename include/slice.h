@@ -1,0 +1,59 @@
+/* slice.h: pointer+length views into bytes we do not own (never NUL-terminated). */
+#ifndef USHER_SLICE_H
+#define USHER_SLICE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <string.h>
+#include <strings.h>
+
+struct slice {
+	const char	*p;
+	size_t		 len;
+};
+
+#define SLICE(lit)	((struct slice){ (lit), sizeof(lit) - 1 })
+#define SLICE_NULL	((struct slice){ NULL, 0 })
+
+static inline struct slice
+slice_make(const char *p, size_t len)
+{
+	struct slice s = { p, len };
+	return s;
+}
+
+static inline bool
+slice_eq(struct slice a, struct slice b)
+{
+	return a.len == b.len && (a.len == 0 || memcmp(a.p, b.p, a.len) == 0);
+}
+
+static inline bool
+slice_caseeq(struct slice a, struct slice b)
+{
+	return a.len == b.len && (a.len == 0 || strncasecmp(a.p, b.p, a.len) == 0);
+}
+
+/* Case-insensitive comparison with a NUL-terminated string. */
+static inline bool
+slice_caseeq_str(struct slice a, const char *s)
+{
+	return slice_caseeq(a, slice_make(s, strlen(s)));
+}
+
+static inline bool
+slice_empty(struct slice a)
+{
+	return a.len == 0;
+}
+
+/* nginx's ngx_cpymem: copy and return the end, for one-pass writers. */
+static inline char *
+cpymem(char *dst, const void *src, size_t n)
+{
+	if (n)
+		memcpy(dst, src, n);
+	return dst + n;
+}
+
+#endif

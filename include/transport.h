@@ -1,0 +1,113 @@
+/* transport.h: UDP and TCP sockets on libevent, one event_base per worker
+ * thread, TCP framing by Content-Length, connection limits and idle
+ * timeouts. Every framed message goes to proxy_message(). */
+#ifndef USHER_TRANSPORT_H
+#define USHER_TRANSPORT_H
+
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "config.h"
+#include "metrics.h"
+#include "sipmsg.h"
+
+#define TRANSPORT_BATCH		16	/* datagrams per recvmmsg/sendmmsg */
+#define TRANSPORT_UDP_MAX	65536
+
+struct tp_conn;
+struct server;
+
+/* Where a message came from, and how to answer it. */
+struct tp_source {
+	enum sip_transport	 tp;		/* SIP_TP_UDP or SIP_TP_TCP */
+	struct sockaddr_storage	 addr;
+	socklen_t		 addrlen;
+	char			 ip[64];	/* addr as text, no brackets */
+	uint16_t		 port;
+	int			 fd;		/* UDP socket it arrived on */
+	struct tp_conn		*conn;		/* TCP connection, else NULL */
+	int			 listener;	/* index into conf->listen */
+};
+
+struct worker {
+	int			 id;
+	pthread_t		 thread;
+	struct event_base	*base;
+	struct server		*srv;
+	struct conf		*conf;		/* held reference, see proxy.c */
+	unsigned		 conf_gen;
+	struct metrics		 metrics;
+
+	/* UDP batch: receive buffers and the replies queued for sendmmsg. */
+	char			*rx;		/* TRANSPORT_BATCH * UDP_MAX */
+	char			*tx;		/* TRANSPORT_BATCH * UDP_MAX */
+	struct mmsghdr		*txmsg;
+	struct iovec		*txiov;
+	struct sockaddr_storage	*txaddr;
+	int			 txfd;		/* socket the queue goes out on */
+	unsigned		 ntx;
+
+	struct tp_conn		*conns;		/* TCP connections it owns */
+	struct proxy_dns	*dns;		/* resolver and cache, see proxy.c */
+	struct event		**events;	/* UDP read events */
+	struct evconnlistener	**listeners;	/* TCP */
+	size_t			 nevents, nlisteners;
+};
+
+struct server {
+	struct conf		*conf;		/* the one the sockets were made for */
+	int			*fds;		/* one per conf->listen entry */
+	struct worker		*workers;
+	int			 nworkers;
+	atomic_uint		 tcp_conns;	/* open, all workers */
+	struct ratelimit	*rl;		/* per-source buckets, shared */
+};
+
+/* Bind every listener of conf. Returns 0 or -1 with the reason in err. */
+int	transport_bind(struct server *srv, struct conf *conf, char *err,
+	    size_t errlen);
+
+/* Create nworkers event bases and their events. 0 or -1 (err). */
+int	transport_workers(struct server *srv, int nworkers, char *err,
+	    size_t errlen);
+
+/* Run worker 1..n-1 in threads and worker 0 in the calling thread until
+ * transport_stop(). Returns when every worker has stopped. */
+void	transport_run(struct server *srv);
+void	transport_stop(struct server *srv);
+void	transport_free(struct server *srv);
+
+/* The first listening socket of transport tp and address family, or -1;
+ * *listener gets its index into conf->listen. */
+int	transport_listener(const struct server *srv, enum sip_transport tp,
+	    int family, int *listener);
+
+/* Send a datagram from our listening socket fd (never an ephemeral port:
+ * SPEC §4). Queued for sendmmsg until the batch ends. 0 or -1. */
+int	transport_send_udp(struct worker *w, int fd, const struct sockaddr *dst,
+	    socklen_t dstlen, const char *buf, size_t len);
+
+/* Send the queued datagrams now (the UDP read loop does it per batch). */
+void	transport_flush(struct worker *w);
+
+/* Send over TCP to dst: on an open connection to dst, whichever worker
+ * owns it (incoming or outgoing: connections are reused), else on a new
+ * outgoing connection owned by w. 0 or -1. */
+int	transport_send_tcp(struct worker *w, const struct sockaddr *dst,
+	    socklen_t dstlen, const char *buf, size_t len);
+
+/*
+ * Send bytes as an answer to src: on its TCP connection, or over UDP from
+ * the socket it arrived on to dst (src's address when dst is NULL). UDP
+ * sends are queued and flushed with sendmmsg at the end of the batch.
+ * 0, or -1 when it could not be sent (counted by the caller).
+ */
+int	transport_send(struct worker *w, const struct tp_source *src,
+	    const struct sockaddr *dst, socklen_t dstlen, const char *buf,
+	    size_t len);
+
+#endif

@@ -1,0 +1,1267 @@
+/* config.c: libconfig file to a validated, read-only struct conf (SPEC §2). */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <libconfig.h>
+
+#include "config.h"
+#include "sipmsg.h"
+#include "slice.h"
+#include "table.h"
+
+#define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
+
+/* One name config_domain_find() and config_is_self() compare against,
+ * prepared at load so that a lookup neither allocates nor parses names. */
+struct host_key {
+	const char	*name;		/* lower case, no brackets */
+	size_t		 len;
+	int		 family;	/* AF_INET/AF_INET6 for IP literals, else 0 */
+	uint8_t		 addr[16];
+	int		 domain;
+	bool		 by_alias;
+};
+
+/* What the header does not show: the lookup keys live beside the conf. */
+struct conf_priv {
+	struct conf	 pub;
+	struct host_key	*keys;		/* domain names and aliases, then self */
+	size_t		 nkeys;
+	struct host_key	*self;		/* non-wildcard listen + advertise */
+	size_t		 nself;
+	char		*adv_key;	/* advertise, lower case, no brackets */
+};
+
+#define PRIV(c)	((struct conf_priv *)(void *)(c))
+
+struct loader {
+	struct conf	*c;
+	const char	*path;
+	char		*err;
+	size_t		 errlen;
+};
+
+static const char *const default_block_ua[] = {
+	"friendly-scanner", "sipvicious", "sipcli", "VaxSIPUserAgent", "iWar",
+	"SIPScan", "sundayddr",
+};
+
+static int
+fail(struct loader *ld, const config_setting_t *s, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* "file:line: problem"; the line is left out when there is none. */
+static int
+fail(struct loader *ld, const config_setting_t *s, const char *fmt, ...)
+{
+	va_list ap;
+	unsigned line = s ? config_setting_source_line(s) : 0;
+	int n;
+
+	if (line > 0)
+		n = snprintf(ld->err, ld->errlen, "%s:%u: ", ld->path, line);
+	else
+		n = snprintf(ld->err, ld->errlen, "%s: ", ld->path);
+	if (n < 0 || (size_t)n >= ld->errlen)
+		return -1;
+	va_start(ap, fmt);
+	vsnprintf(ld->err + n, ld->errlen - (size_t)n, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static char *
+xstrdup(struct loader *ld, const config_setting_t *s, const char *str)
+{
+	char *p;
+
+	if ((p = strdup(str)) == NULL)
+		fail(ld, s, "out of memory");
+	return p;
+}
+
+static void
+lower(char *s)
+{
+	for (; *s; s++)
+		*s = (char)tolower((unsigned char)*s);
+}
+
+static int
+check_keys(struct loader *ld, const config_setting_t *group,
+    const char *where, const char *const *keys, size_t nkeys)
+{
+	config_setting_t *s;
+	const char *name;
+	size_t i;
+	int j;
+
+	for (j = 0; (s = config_setting_get_elem(group, j)) != NULL; j++) {
+		name = config_setting_name(s);
+		for (i = 0; i < nkeys; i++)
+			if (name != NULL && strcmp(name, keys[i]) == 0)
+				break;
+		if (i == nkeys) {
+			if (where != NULL)
+				return fail(ld, s, "unknown key \"%s\" in %s",
+				    name ? name : "?", where);
+			return fail(ld, s, "unknown key \"%s\"",
+			    name ? name : "?");
+		}
+	}
+	return 0;
+}
+
+static const char *
+type_name(int type)
+{
+	switch (type) {
+	case CONFIG_TYPE_GROUP:
+		return "a group { ... }";
+	case CONFIG_TYPE_INT:
+	case CONFIG_TYPE_INT64:
+		return "an integer";
+	case CONFIG_TYPE_FLOAT:
+		return "a number with a fraction";
+	case CONFIG_TYPE_STRING:
+		return "a string";
+	case CONFIG_TYPE_BOOL:
+		return "a boolean";
+	case CONFIG_TYPE_ARRAY:
+		return "an array [ ... ]";
+	case CONFIG_TYPE_LIST:
+		return "a list ( ... )";
+	default:
+		return "something else";
+	}
+}
+
+static int
+want_type(struct loader *ld, const config_setting_t *s, const char *name,
+    int type)
+{
+	int t = config_setting_type(s);
+
+	if (t == type || (type == CONFIG_TYPE_INT && t == CONFIG_TYPE_INT64))
+		return 0;
+	return fail(ld, s, "%s must be %s, not %s", name, type_name(type),
+	    type_name(t));
+}
+
+/* Optional string member: *out stays as it is when absent. */
+static int
+get_str(struct loader *ld, const config_setting_t *g, const char *name,
+    const char **out, const config_setting_t **where)
+{
+	config_setting_t *s;
+
+	if ((s = config_setting_get_member(g, name)) == NULL)
+		return 0;
+	if (want_type(ld, s, name, CONFIG_TYPE_STRING) == -1)
+		return -1;
+	*out = config_setting_get_string(s);
+	if (where != NULL)
+		*where = s;
+	return 0;
+}
+
+static int
+get_bool(struct loader *ld, const config_setting_t *g, const char *name,
+    bool *out)
+{
+	config_setting_t *s;
+
+	if ((s = config_setting_get_member(g, name)) == NULL)
+		return 0;
+	if (want_type(ld, s, name, CONFIG_TYPE_BOOL) == -1)
+		return -1;
+	*out = config_setting_get_bool(s) != 0;
+	return 0;
+}
+
+static int
+get_int(struct loader *ld, const config_setting_t *g, const char *name,
+    long long lo, long long hi, long long *out)
+{
+	config_setting_t *s;
+	long long v;
+
+	if ((s = config_setting_get_member(g, name)) == NULL)
+		return 0;
+	if (want_type(ld, s, name, CONFIG_TYPE_INT) == -1)
+		return -1;
+	v = config_setting_get_int64(s);
+	if (v < lo || v > hi)
+		return fail(ld, s, "%s %lld out of range (%lld..%lld)", name,
+		    v, lo, hi);
+	*out = v;
+	return 0;
+}
+
+static int
+get_uint(struct loader *ld, const config_setting_t *g, const char *name,
+    long long lo, long long hi, unsigned *out)
+{
+	long long v = *out;
+
+	if (get_int(ld, g, name, lo, hi, &v) == -1)
+		return -1;
+	*out = (unsigned)v;
+	return 0;
+}
+
+/* A group member that must be a list of groups, or absent. */
+static int
+get_list(struct loader *ld, const config_setting_t *g, const char *name,
+    config_setting_t **out)
+{
+	config_setting_t *s;
+
+	*out = NULL;
+	if ((s = config_setting_get_member(g, name)) == NULL)
+		return 0;
+	if (want_type(ld, s, name, CONFIG_TYPE_LIST) == -1)
+		return -1;
+	*out = s;
+	return 0;
+}
+
+static int
+get_group(struct loader *ld, const config_setting_t *g, const char *name,
+    config_setting_t **out)
+{
+	config_setting_t *s;
+
+	*out = NULL;
+	if ((s = config_setting_get_member(g, name)) == NULL)
+		return 0;
+	if (want_type(ld, s, name, CONFIG_TYPE_GROUP) == -1)
+		return -1;
+	*out = s;
+	return 0;
+}
+
+/* An array of strings, or absent (*out NULL). Elements must be strings. */
+static int
+get_str_array(struct loader *ld, const config_setting_t *g, const char *name,
+    config_setting_t **out)
+{
+	config_setting_t *s, *e;
+	int i;
+
+	*out = NULL;
+	if ((s = config_setting_get_member(g, name)) == NULL)
+		return 0;
+	if (want_type(ld, s, name, CONFIG_TYPE_ARRAY) == -1)
+		return -1;
+	for (i = 0; (e = config_setting_get_elem(s, i)) != NULL; i++) {
+		if (config_setting_type(e) != CONFIG_TYPE_STRING)
+			return fail(ld, e, "%s must hold strings", name);
+		if (config_setting_get_string(e)[0] == '\0')
+			return fail(ld, e, "empty string in %s", name);
+	}
+	*out = s;
+	return 0;
+}
+
+/* IPv4 or IPv6 literal (no brackets) to family and bytes; -1 if not one. */
+static int
+parse_ip(const char *s, int *family, uint8_t addr[16])
+{
+	memset(addr, 0, 16);
+	if (inet_pton(AF_INET, s, addr) == 1) {
+		*family = AF_INET;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, s, addr) == 1) {
+		*family = AF_INET6;
+		return 0;
+	}
+	return -1;
+}
+
+static bool
+is_wildcard(const struct conf_listen *l)
+{
+	static const uint8_t zero[16];
+
+	if (l->ss.ss_family == AF_INET)
+		return ((const struct sockaddr_in *)&l->ss)->sin_addr.s_addr ==
+		    INADDR_ANY;
+	return memcmp(&((const struct sockaddr_in6 *)&l->ss)->sin6_addr, zero,
+	    16) == 0;
+}
+
+static int
+make_sockaddr(const char *addr, uint16_t port, struct sockaddr_storage *ss,
+    socklen_t *sslen)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, addr, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(port);
+		*sslen = sizeof(*sin);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, addr, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(port);
+		*sslen = sizeof(*sin6);
+		return 0;
+	}
+	return -1;
+}
+
+static int
+parse_listen(struct loader *ld, const config_setting_t *root)
+{
+	static const char *const keys[] = { "transport", "address", "port" };
+	struct conf *c = ld->c;
+	struct conf_listen *l, *o;
+	config_setting_t *list, *e, *s;
+	const char *tp, *addr;
+	long long port;
+	size_t i;
+	int j, n;
+
+	if (get_list(ld, root, "listen", &list) == -1)
+		return -1;
+	if (list == NULL || (n = config_setting_length(list)) == 0)
+		return fail(ld, list, "no listen entries: usher needs at least "
+		    "one, e.g. listen = ( { transport = \"udp\"; address = "
+		    "\"127.0.0.1\"; port = 5060; } );");
+	if ((c->listen = calloc((size_t)n, sizeof(*c->listen))) == NULL)
+		return fail(ld, list, "out of memory");
+	for (j = 0; j < n; j++) {
+		e = config_setting_get_elem(list, j);
+		if (config_setting_type(e) != CONFIG_TYPE_GROUP)
+			return fail(ld, e, "listen entries must be groups "
+			    "{ transport = ...; address = ...; port = ...; }");
+		if (check_keys(ld, e, "listen", keys, NELEM(keys)) == -1)
+			return -1;
+		l = &c->listen[c->nlisten];
+		tp = NULL;
+		if (get_str(ld, e, "transport", &tp, NULL) == -1)
+			return -1;
+		if (tp == NULL)
+			return fail(ld, e, "listen: transport missing (\"udp\" "
+			    "or \"tcp\")");
+		if (strcasecmp(tp, "udp") == 0)
+			l->transport = SIP_TP_UDP;
+		else if (strcasecmp(tp, "tcp") == 0)
+			l->transport = SIP_TP_TCP;
+		else
+			return fail(ld, config_setting_get_member(e,
+			    "transport"), "listen: transport must be \"udp\" "
+			    "or \"tcp\", not \"%s\"", tp);
+		addr = NULL;
+		if (get_str(ld, e, "address", &addr, NULL) == -1)
+			return -1;
+		if (addr == NULL)
+			return fail(ld, e, "listen: address missing");
+		s = config_setting_get_member(e, "address");
+		if (strlen(addr) >= sizeof(l->address))
+			return fail(ld, s, "listen.address \"%.70s\" too long",
+			    addr);
+		port = 5060;
+		if ((s = config_setting_get_member(e, "port")) != NULL) {
+			if (want_type(ld, s, "port", CONFIG_TYPE_INT) == -1)
+				return -1;
+			port = config_setting_get_int64(s);
+			if (port < 1 || port > 65535)
+				return fail(ld, s, "listen: bad port %lld "
+				    "(1..65535)", port);
+		}
+		s = config_setting_get_member(e, "address");
+		if (make_sockaddr(addr, (uint16_t)port, &l->ss, &l->sslen) == -1)
+			return fail(ld, s, "listen.address must be an IPv4 or "
+			    "IPv6 literal, not \"%s\"", addr);
+		snprintf(l->address, sizeof(l->address), "%s", addr);
+		l->port = (uint16_t)port;
+		for (i = 0; i < c->nlisten; i++) {
+			o = &c->listen[i];
+			if (o->transport == l->transport &&
+			    o->sslen == l->sslen &&
+			    memcmp(&o->ss, &l->ss, l->sslen) == 0)
+				return fail(ld, e, "duplicate listen entry "
+				    "%s %s port %u", config_transport_name(
+				    l->transport), l->address, l->port);
+		}
+		if (c->mode == MODE_PROXY && c->advertise == NULL &&
+		    is_wildcard(l))
+			return fail(ld, e, "listen %s: a wildcard address "
+			    "needs `advertise` in proxy mode (Via and "
+			    "Record-Route must name a reachable host)",
+			    l->address);
+		c->nlisten++;
+	}
+	return 0;
+}
+
+/* "10.0.0.0/8", "2001:db8::/32", or a bare address (a host). */
+static int
+parse_cidr(const char *text, struct conf_cidr *cidr)
+{
+	char buf[64], *slash, *end;
+	unsigned long bits;
+	unsigned i, max;
+
+	if (strlen(text) >= sizeof(buf))
+		return -1;
+	snprintf(buf, sizeof(buf), "%s", text);
+	if ((slash = strchr(buf, '/')) != NULL)
+		*slash++ = '\0';
+	if (parse_ip(buf, &cidr->family, cidr->addr) == -1)
+		return -1;
+	max = cidr->family == AF_INET ? 32 : 128;
+	bits = max;
+	if (slash != NULL) {
+		if (!isdigit((unsigned char)*slash))
+			return -1;
+		errno = 0;
+		bits = strtoul(slash, &end, 10);
+		if (*end != '\0' || errno != 0 || bits > max)
+			return -1;
+	}
+	cidr->bits = (unsigned)bits;
+	/* The header promises a network address: clear the host bits. */
+	for (i = 0; i < 16; i++) {
+		if (i * 8 >= bits)
+			cidr->addr[i] = 0;
+		else if (i * 8 + 8 > bits)
+			cidr->addr[i] &= (uint8_t)(0xff << (8 - (bits - i * 8)));
+	}
+	snprintf(cidr->text, sizeof(cidr->text), "%s", text);
+	return 0;
+}
+
+static int
+parse_trusted(struct loader *ld, const config_setting_t *root)
+{
+	struct conf *c = ld->c;
+	config_setting_t *arr, *e;
+	const char *text;
+	int i, n;
+
+	if (get_str_array(ld, root, "trusted", &arr) == -1)
+		return -1;
+	if (arr == NULL || (n = config_setting_length(arr)) == 0)
+		return 0;
+	if ((c->trusted = calloc((size_t)n, sizeof(*c->trusted))) == NULL)
+		return fail(ld, arr, "out of memory");
+	for (i = 0; i < n; i++) {
+		e = config_setting_get_elem(arr, i);
+		text = config_setting_get_string(e);
+		if (parse_cidr(text, &c->trusted[c->ntrusted]) == -1)
+			return fail(ld, e, "bad CIDR \"%s\" in trusted", text);
+		c->ntrusted++;
+	}
+	return 0;
+}
+
+static int
+parse_log(struct loader *ld, const config_setting_t *root)
+{
+	static const char *const keys[] = { "level" };
+	static const char *const levels[] = {
+		"error", "warning", "info", "debug",
+	};
+	config_setting_t *g;
+	const config_setting_t *s = NULL;
+	const char *level = NULL;
+	size_t i;
+
+	if (get_group(ld, root, "log", &g) == -1)
+		return -1;
+	if (g == NULL)
+		return 0;
+	if (check_keys(ld, g, "log", keys, NELEM(keys)) == -1 ||
+	    get_str(ld, g, "level", &level, &s) == -1)
+		return -1;
+	if (level == NULL)
+		return 0;
+	for (i = 0; i < NELEM(levels); i++)
+		if (strcasecmp(level, levels[i]) == 0) {
+			ld->c->log_level = (enum log_level)i;
+			return 0;
+		}
+	return fail(ld, s, "log.level must be error, warning, info or debug, "
+	    "not \"%s\"", level);
+}
+
+static int
+parse_daemon(struct loader *ld, const config_setting_t *root)
+{
+	static const char *const keys[] = { "pidfile", "user", "group" };
+	struct conf *c = ld->c;
+	config_setting_t *g;
+	const config_setting_t *s = NULL;
+	const char *pidfile = NULL, *user = NULL, *group = NULL;
+
+	if (get_group(ld, root, "daemon", &g) == -1)
+		return -1;
+	if (g != NULL) {
+		if (check_keys(ld, g, "daemon", keys, NELEM(keys)) == -1 ||
+		    get_str(ld, g, "pidfile", &pidfile, &s) == -1 ||
+		    get_str(ld, g, "user", &user, NULL) == -1 ||
+		    get_str(ld, g, "group", &group, NULL) == -1)
+			return -1;
+		if (pidfile != NULL && pidfile[0] == '\0')
+			return fail(ld, s, "daemon.pidfile is empty");
+		if (user != NULL && user[0] == '\0')
+			user = NULL;
+		if (group != NULL && group[0] == '\0')
+			group = NULL;
+	}
+	if ((c->pidfile = xstrdup(ld, g, pidfile ? pidfile :
+	    "/run/usher/usher.pid")) == NULL)
+		return -1;
+	if (user != NULL && (c->user = xstrdup(ld, g, user)) == NULL)
+		return -1;
+	if (group != NULL && (c->group = xstrdup(ld, g, group)) == NULL)
+		return -1;
+	return 0;
+}
+
+static int
+parse_limits(struct loader *ld, const config_setting_t *root)
+{
+	static const char *const keys[] = {
+		"max_message_size", "tcp_max_connections", "tcp_idle_timeout",
+		"rate_per_source", "ban_time",
+	};
+	struct conf *c = ld->c;
+	config_setting_t *g;
+	long long v = (long long)c->max_message_size;
+
+	if (get_group(ld, root, "limits", &g) == -1)
+		return -1;
+	if (g == NULL)
+		return 0;
+	if (check_keys(ld, g, "limits", keys, NELEM(keys)) == -1 ||
+	    get_int(ld, g, "max_message_size", 1024, 65535, &v) == -1 ||
+	    get_uint(ld, g, "tcp_max_connections", 1, 1000000,
+	    &c->tcp_max_connections) == -1 ||
+	    get_uint(ld, g, "tcp_idle_timeout", 1, 86400,
+	    &c->tcp_idle_timeout) == -1 ||
+	    get_uint(ld, g, "rate_per_source", 0, 1000000,
+	    &c->rate_per_source) == -1 ||
+	    get_uint(ld, g, "ban_time", 0, 86400, &c->ban_time) == -1)
+		return -1;
+	c->max_message_size = (size_t)v;
+	return 0;
+}
+
+static int
+set_block_ua(struct loader *ld, const config_setting_t *arr)
+{
+	struct conf *c = ld->c;
+	size_t i, n;
+
+	n = arr ? (size_t)config_setting_length(arr) : NELEM(default_block_ua);
+	if (n == 0)
+		return 0;
+	if ((c->block_ua = calloc(n, sizeof(*c->block_ua))) == NULL)
+		return fail(ld, arr, "out of memory");
+	for (i = 0; i < n; i++) {
+		c->block_ua[i] = xstrdup(ld, arr, arr ?
+		    config_setting_get_string(config_setting_get_elem(arr,
+		    (unsigned)i)) : default_block_ua[i]);
+		if (c->block_ua[i] == NULL)
+			return -1;
+		c->nblock_ua++;
+		lower(c->block_ua[i]);
+	}
+	return 0;
+}
+
+static int
+parse_security(struct loader *ld, const config_setting_t *root)
+{
+	static const char *const keys[] = { "block_user_agents" };
+	config_setting_t *g, *arr = NULL;
+
+	if (get_group(ld, root, "security", &g) == -1)
+		return -1;
+	if (g != NULL) {
+		if (check_keys(ld, g, "security", keys, NELEM(keys)) == -1 ||
+		    get_str_array(ld, g, "block_user_agents", &arr) == -1)
+			return -1;
+	}
+	return set_block_ua(ld, arr);
+}
+
+static int
+parse_metrics(struct loader *ld, const config_setting_t *root)
+{
+	static const char *const keys[] = { "address", "port" };
+	struct conf *c = ld->c;
+	config_setting_t *g;
+	const config_setting_t *s = NULL;
+	const char *addr = NULL;
+	long long port = 0;
+	uint8_t bin[16];
+	int family;
+
+	if (get_group(ld, root, "metrics", &g) == -1)
+		return -1;
+	if (g == NULL)
+		return 0;
+	if (check_keys(ld, g, "metrics", keys, NELEM(keys)) == -1 ||
+	    get_str(ld, g, "address", &addr, &s) == -1 ||
+	    get_int(ld, g, "port", 1, 65535, &port) == -1)
+		return -1;
+	if (addr == NULL)
+		return fail(ld, g, "metrics.address missing");
+	if (port == 0)
+		return fail(ld, g, "metrics.port missing");
+	if (strlen(addr) >= sizeof(c->metrics_address) ||
+	    parse_ip(addr, &family, bin) == -1)
+		return fail(ld, s, "metrics.address must be an IPv4 or IPv6 "
+		    "literal, not \"%.70s\"", addr);
+	snprintf(c->metrics_address, sizeof(c->metrics_address), "%s", addr);
+	c->metrics_port = (uint16_t)port;
+	c->metrics = true;
+	return 0;
+}
+
+/* A host name or IP literal as a lookup key: lower case, "[v6]" unwrapped. */
+static int
+host_norm(const char *in, char **out)
+{
+	size_t len = strlen(in);
+	char *p;
+
+	if (len >= 2 && in[0] == '[' && in[len - 1] == ']') {
+		in++;
+		len -= 2;
+	}
+	if ((p = strndup(in, len)) == NULL)
+		return -1;
+	lower(p);
+	*out = p;
+	return 0;
+}
+
+/* A host name, an IP literal, or "[IPv6]" (as a URI writes it). */
+static bool
+is_host_ok(const char *h)
+{
+	char buf[64];
+	uint8_t bin[16];
+	size_t len = strlen(h);
+	int family;
+
+	if (len >= 2 && h[0] == '[' && h[len - 1] == ']') {
+		if (len - 2 >= sizeof(buf))
+			return false;
+		memcpy(buf, h + 1, len - 2);
+		buf[len - 2] = '\0';
+		return parse_ip(buf, &family, bin) == 0 && family == AF_INET6;
+	}
+	if (len == 0 || len > 253)
+		return false;
+	if (strchr(h, ':') != NULL)
+		return parse_ip(h, &family, bin) == 0;
+	for (; *h; h++)
+		if (!isalnum((unsigned char)*h) && strchr("-._", *h) == NULL)
+			return false;
+	return true;
+}
+
+static void
+key_set(struct host_key *k, const char *name, int domain, bool by_alias)
+{
+	k->name = name;
+	k->len = strlen(name);
+	k->domain = domain;
+	k->by_alias = by_alias;
+	if (parse_ip(name, &k->family, k->addr) == -1)
+		k->family = 0;
+}
+
+static bool
+key_eq(const struct host_key *a, const struct host_key *b)
+{
+	if (a->family != 0 || b->family != 0)
+		return a->family == b->family && memcmp(a->addr, b->addr,
+		    a->family == AF_INET ? 4 : 16) == 0;
+	return a->len == b->len && strcasecmp(a->name, b->name) == 0;
+}
+
+/* Add a domain name or alias, refusing one that is already taken. */
+static int
+add_key(struct loader *ld, const config_setting_t *s, const char *name,
+    int domain, bool by_alias)
+{
+	struct conf_priv *pv = PRIV(ld->c);
+	struct host_key *k = &pv->keys[pv->nkeys];
+	size_t i;
+
+	key_set(k, name, domain, by_alias);
+	for (i = 0; i < pv->nkeys; i++)
+		if (key_eq(&pv->keys[i], k))
+			return fail(ld, s, "duplicate domain name or alias "
+			    "\"%s\" (already %s of \"%s\")", name,
+			    pv->keys[i].by_alias ? "an alias" : "the name",
+			    ld->c->domains[pv->keys[i].domain].name);
+	pv->nkeys++;
+	return 0;
+}
+
+static int
+parse_domain(struct loader *ld, config_setting_t *e, int idx)
+{
+	static const char *const keys[] = {
+		"name", "authoritative", "complete", "aliases",
+	};
+	struct conf_domain *d = &ld->c->domains[idx];
+	config_setting_t *arr, *a, *s;
+	const char *name = NULL, *alias;
+	int i, n;
+
+	d->line = config_setting_source_line(e);
+	if (config_setting_type(e) != CONFIG_TYPE_GROUP)
+		return fail(ld, e, "domains entries must be groups "
+		    "{ name = ...; authoritative = ...; }");
+	if (check_keys(ld, e, "domains", keys, NELEM(keys)) == -1 ||
+	    get_str(ld, e, "name", &name, NULL) == -1 ||
+	    get_bool(ld, e, "authoritative", &d->authoritative) == -1 ||
+	    get_bool(ld, e, "complete", &d->complete) == -1 ||
+	    get_str_array(ld, e, "aliases", &arr) == -1)
+		return -1;
+	if (name == NULL)
+		return fail(ld, e, "domain without a name");
+	s = config_setting_get_member(e, "name");
+	if (!is_host_ok(name))
+		return fail(ld, s, "bad domain name \"%.80s\"", name);
+	if (host_norm(name, &d->name) == -1)
+		return fail(ld, s, "out of memory");
+	if (add_key(ld, s, d->name, idx, false) == -1)
+		return -1;
+	if (arr == NULL || (n = config_setting_length(arr)) == 0)
+		return 0;
+	if ((d->aliases = calloc((size_t)n, sizeof(*d->aliases))) == NULL)
+		return fail(ld, arr, "out of memory");
+	for (i = 0; i < n; i++) {
+		a = config_setting_get_elem(arr, i);
+		alias = config_setting_get_string(a);
+		if (!is_host_ok(alias))
+			return fail(ld, a, "bad alias \"%.80s\" of domain "
+			    "\"%s\"", alias, d->name);
+		if (host_norm(alias, &d->aliases[i]) == -1)
+			return fail(ld, a, "out of memory");
+		d->naliases++;
+		if (add_key(ld, a, d->aliases[i], idx, true) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+parse_domains(struct loader *ld, const config_setting_t *root)
+{
+	struct conf *c = ld->c;
+	struct conf_priv *pv = PRIV(c);
+	config_setting_t *list, *e, *arr;
+	size_t nkeys;
+	int i, n;
+
+	if (get_list(ld, root, "domains", &list) == -1)
+		return -1;
+	if (list == NULL || (n = config_setting_length(list)) == 0)
+		return fail(ld, list, "no domains: usher needs at least one, "
+		    "e.g. domains = ( { name = \"example.com\"; } );");
+	if (n > UINT16_MAX)
+		return fail(ld, list, "too many domains (at most %u)",
+		    UINT16_MAX);
+	nkeys = (size_t)n;
+	for (i = 0; i < n; i++) {
+		e = config_setting_get_elem(list, i);
+		if (config_setting_type(e) == CONFIG_TYPE_GROUP &&
+		    (arr = config_setting_get_member(e, "aliases")) != NULL)
+			nkeys += (size_t)config_setting_length(arr);
+	}
+	if ((c->domains = calloc((size_t)n, sizeof(*c->domains))) == NULL ||
+	    (pv->keys = calloc(nkeys, sizeof(*pv->keys))) == NULL)
+		return fail(ld, list, "out of memory");
+	for (i = 0; i < n; i++) {
+		c->ndomains++;
+		if (parse_domain(ld, config_setting_get_elem(list, i), i) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* SPEC §6: our own listen and advertise addresses are aliases of domain 0. */
+static int
+make_self(struct loader *ld)
+{
+	struct conf *c = ld->c;
+	struct conf_priv *pv = PRIV(c);
+	struct host_key *k;
+	size_t i;
+
+	if ((pv->self = calloc(c->nlisten + 1, sizeof(*pv->self))) == NULL)
+		return fail(ld, NULL, "out of memory");
+	for (i = 0; i < c->nlisten; i++) {
+		if (is_wildcard(&c->listen[i]))
+			continue;
+		k = &pv->self[pv->nself++];
+		key_set(k, c->listen[i].address, 0, true);
+	}
+	if (c->advertise != NULL) {
+		if (host_norm(c->advertise, &pv->adv_key) == -1)
+			return fail(ld, NULL, "out of memory");
+		key_set(&pv->self[pv->nself++], pv->adv_key, 0, true);
+	}
+	return 0;
+}
+
+static int
+domain_fn(void *arg, const char *name, size_t len)
+{
+	const struct conf *c = arg;
+	size_t i;
+
+	for (i = 0; i < c->ndomains; i++)
+		if (strlen(c->domains[i].name) == len &&
+		    strncasecmp(c->domains[i].name, name, len) == 0)
+			return (int)i;
+	return -1;
+}
+
+static int
+parse_user(struct loader *ld, config_setting_t *e)
+{
+	static const char *const keys[] = {
+		"user", "prefix", "domain", "state", "target", "retry_after",
+	};
+	struct conf *c = ld->c;
+	const char *user = NULL, *prefix = NULL, *domain = NULL;
+	const char *state = NULL, *target = NULL;
+	const config_setting_t *ds = NULL, *ss = NULL;
+	enum user_state st = USER_ACTIVE;
+	long long retry = 0;
+	char why[256];
+	int d;
+
+	if (config_setting_type(e) != CONFIG_TYPE_GROUP)
+		return fail(ld, e, "users entries must be groups "
+		    "{ user = ...; domain = ...; ... }");
+	if (check_keys(ld, e, "users", keys, NELEM(keys)) == -1 ||
+	    get_str(ld, e, "user", &user, NULL) == -1 ||
+	    get_str(ld, e, "prefix", &prefix, NULL) == -1 ||
+	    get_str(ld, e, "domain", &domain, &ds) == -1 ||
+	    get_str(ld, e, "state", &state, &ss) == -1 ||
+	    get_str(ld, e, "target", &target, NULL) == -1 ||
+	    get_int(ld, e, "retry_after", 0, UINT32_MAX, &retry) == -1)
+		return -1;
+	if ((user == NULL) == (prefix == NULL))
+		return fail(ld, e, "users entry needs exactly one of \"user\" "
+		    "and \"prefix\"");
+	if (domain == NULL)
+		return fail(ld, e, "%s \"%s\": domain missing",
+		    user ? "user" : "prefix", user ? user : prefix);
+	if ((d = domain_fn(c, domain, strlen(domain))) == -1)
+		return fail(ld, ds, "%s \"%s\": unknown domain \"%s\" (not in "
+		    "domains)", user ? "user" : "prefix", user ? user : prefix,
+		    domain);
+	if (state != NULL && table_state_parse(state, &st) == -1)
+		return fail(ld, ss, "%s \"%s\": bad state \"%s\" (active, "
+		    "moved, unavailable or gone)", user ? "user" : "prefix",
+		    user ? user : prefix, state);
+	if (table_add(c->table, user ? user : prefix, prefix != NULL,
+	    (uint16_t)d, st, target, (uint32_t)retry, c->path,
+	    (uint32_t)config_setting_source_line(e), why, sizeof(why)) == -1)
+		return fail(ld, e, "%s \"%s\": %s", user ? "user" : "prefix",
+		    user ? user : prefix, why);
+	return 0;
+}
+
+static int
+parse_users(struct loader *ld, const config_setting_t *root)
+{
+	struct conf *c = ld->c;
+	config_setting_t *list, *s;
+	const char *file = NULL;
+	const char *slash;
+	struct stat st;
+	int i, n;
+
+	if ((c->table = table_new()) == NULL)
+		return fail(ld, NULL, "out of memory");
+	if (get_list(ld, root, "users", &list) == -1)
+		return -1;
+	n = list ? config_setting_length(list) : 0;
+	for (i = 0; i < n; i++)
+		if (parse_user(ld, config_setting_get_elem(list, i)) == -1)
+			return -1;
+
+	if (get_str(ld, root, "users_file", &file, NULL) == -1)
+		return -1;
+	if (file == NULL)
+		return 0;
+	s = config_setting_get_member(root, "users_file");
+	if (file[0] == '\0')
+		return fail(ld, s, "users_file is empty");
+	slash = strrchr(c->path, '/');
+	if (file[0] == '/' || slash == NULL)
+		c->users_file = strdup(file);
+	else if (asprintf(&c->users_file, "%.*s/%s", (int)(slash - c->path),
+	    c->path, file) == -1)
+		c->users_file = NULL;
+	if (c->users_file == NULL)
+		return fail(ld, s, "out of memory");
+	/* Say which line named a users_file that is not there. */
+	if (stat(c->users_file, &st) == -1)
+		return fail(ld, s, "users_file %s: %s", c->users_file,
+		    strerror(errno));
+	/* table_load_file puts its own "path:line:" in front. */
+	return table_load_file(c->table, c->users_file, domain_fn, c, ld->err,
+	    ld->errlen);
+}
+
+static int
+parse_top(struct loader *ld, const config_setting_t *root)
+{
+	static const char *const keys[] = {
+		"listen", "mode", "advertise", "record_route", "branch_secret",
+		"workers", "trusted", "log", "daemon", "limits", "security",
+		"metrics", "domains", "users", "users_file",
+	};
+	struct conf *c = ld->c;
+	const config_setting_t *s = NULL;
+	const char *mode = NULL, *adv = NULL, *secret = "";
+	long long workers = 0;
+
+	if (check_keys(ld, root, NULL, keys, NELEM(keys)) == -1 ||
+	    get_str(ld, root, "mode", &mode, &s) == -1)
+		return -1;
+	if (mode != NULL) {
+		if (strcasecmp(mode, "proxy") == 0)
+			c->mode = MODE_PROXY;
+		else if (strcasecmp(mode, "redirect") == 0)
+			c->mode = MODE_REDIRECT;
+		else
+			return fail(ld, s, "mode must be \"proxy\" or "
+			    "\"redirect\", not \"%s\"", mode);
+	}
+	if (get_str(ld, root, "advertise", &adv, &s) == -1)
+		return -1;
+	if (adv != NULL) {
+		if (!is_host_ok(adv))
+			return fail(ld, s, "advertise must be a host name or IP "
+			    "address, not \"%.80s\"", adv);
+		if ((c->advertise = xstrdup(ld, s, adv)) == NULL)
+			return -1;
+	}
+	if (get_bool(ld, root, "record_route", &c->record_route) == -1 ||
+	    get_str(ld, root, "branch_secret", &secret, NULL) == -1 ||
+	    get_int(ld, root, "workers", 0, 1024, &workers) == -1)
+		return -1;
+	c->workers = (int)workers;
+	if ((c->branch_secret = xstrdup(ld, root, secret)) == NULL)
+		return -1;
+	if (parse_listen(ld, root) == -1 ||
+	    parse_trusted(ld, root) == -1 ||
+	    parse_log(ld, root) == -1 ||
+	    parse_daemon(ld, root) == -1 ||
+	    parse_limits(ld, root) == -1 ||
+	    parse_security(ld, root) == -1 ||
+	    parse_metrics(ld, root) == -1 ||
+	    parse_domains(ld, root) == -1 ||
+	    make_self(ld) == -1 ||
+	    parse_users(ld, root) == -1)
+		return -1;
+	return 0;
+}
+
+static void
+conf_free(struct conf *c)
+{
+	struct conf_priv *pv;
+	size_t i, j;
+
+	if (c == NULL)
+		return;
+	pv = PRIV(c);
+	/* The table interns c->path and c->users_file: free it first. */
+	table_free(c->table);
+	for (i = 0; i < c->ndomains; i++) {
+		free(c->domains[i].name);
+		for (j = 0; j < c->domains[i].naliases; j++)
+			free(c->domains[i].aliases[j]);
+		free(c->domains[i].aliases);
+	}
+	free(c->domains);
+	for (i = 0; i < c->nblock_ua; i++)
+		free(c->block_ua[i]);
+	free(c->block_ua);
+	free(c->listen);
+	free(c->trusted);
+	free(c->advertise);
+	free(c->branch_secret);
+	free(c->pidfile);
+	free(c->user);
+	free(c->group);
+	free(c->users_file);
+	free(c->path);
+	free(pv->keys);
+	free(pv->self);
+	free(pv->adv_key);
+	free(pv);
+}
+
+int
+config_load(const char *path, struct conf **out, char *err, size_t errlen)
+{
+	struct conf_priv *pv = NULL;
+	struct conf *c = NULL;
+	struct loader ld;
+	config_t cfg;
+	struct stat st;
+	int rc = -1;
+
+	if (errlen > 0)
+		err[0] = '\0';
+	config_init(&cfg);
+	if (config_read_file(&cfg, path) == CONFIG_FALSE) {
+		if (config_error_type(&cfg) == CONFIG_ERR_FILE_IO) {
+			/* libconfig does not say why; ask once more. */
+			if (stat(path, &st) == -1)
+				snprintf(err, errlen, "%s: %s", path,
+				    strerror(errno));
+			else if (!S_ISREG(st.st_mode))
+				snprintf(err, errlen, "%s: not a regular file",
+				    path);
+			else
+				snprintf(err, errlen, "%s: cannot read", path);
+		} else
+			snprintf(err, errlen, "%s:%d: %s",
+			    config_error_file(&cfg) ? config_error_file(&cfg) :
+			    path, config_error_line(&cfg),
+			    config_error_text(&cfg));
+		goto out;
+	}
+	if ((pv = calloc(1, sizeof(*pv))) == NULL) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		goto out;
+	}
+	c = &pv->pub;
+	atomic_init(&c->refs, 1);
+	c->mode = MODE_PROXY;
+	c->log_level = LOG_LEVEL_INFO;
+	c->max_message_size = 65535;
+	c->tcp_max_connections = 4096;
+	c->tcp_idle_timeout = 120;
+	c->ban_time = 30;
+	if ((c->path = strdup(path)) == NULL) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		goto out;
+	}
+	ld.c = c;
+	ld.path = path;
+	ld.err = err;
+	ld.errlen = errlen;
+	if (parse_top(&ld, config_root_setting(&cfg)) == -1)
+		goto out;
+	*out = c;
+	c = NULL;
+	rc = 0;
+out:
+	conf_free(c);
+	config_destroy(&cfg);
+	return rc;
+}
+
+struct conf *
+config_ref(struct conf *c)
+{
+	if (c != NULL)
+		atomic_fetch_add(&c->refs, 1);
+	return c;
+}
+
+void
+config_unref(struct conf *c)
+{
+	if (c != NULL && atomic_fetch_sub(&c->refs, 1) == 1)
+		conf_free(c);
+}
+
+/* host with "[...]" removed, as a key; false when it cannot be one. */
+static bool
+host_key_of(struct slice host, struct host_key *k, char *buf, size_t buflen)
+{
+	if (host.len >= 2 && host.p[0] == '[' && host.p[host.len - 1] == ']') {
+		host.p++;
+		host.len -= 2;
+	}
+	if (host.len == 0 || host.len >= buflen)
+		return false;
+	memcpy(buf, host.p, host.len);
+	buf[host.len] = '\0';
+	k->name = buf;
+	k->len = host.len;
+	if (parse_ip(buf, &k->family, k->addr) == -1)
+		k->family = 0;
+	return true;
+}
+
+int
+config_domain_find(const struct conf *c, struct slice host, bool *by_alias)
+{
+	const struct conf_priv *pv;
+	struct host_key k;
+	char buf[256];
+	size_t i;
+
+	if (c == NULL || !host_key_of(host, &k, buf, sizeof(buf)))
+		return -1;
+	pv = PRIV(c);
+	for (i = 0; i < pv->nkeys; i++)
+		if (key_eq(&pv->keys[i], &k))
+			goto found;
+	for (i = 0; i < pv->nself; i++)
+		if (key_eq(&pv->self[i], &k)) {
+			if (by_alias != NULL)
+				*by_alias = true;
+			return 0;
+		}
+	return -1;
+found:
+	if (by_alias != NULL)
+		*by_alias = pv->keys[i].by_alias;
+	return pv->keys[i].domain;
+}
+
+bool
+config_is_self(const struct conf *c, struct slice host, uint16_t port)
+{
+	const struct conf_priv *pv;
+	struct host_key k;
+	char buf[256];
+	size_t i;
+	bool named = false;
+
+	if (c == NULL || !host_key_of(host, &k, buf, sizeof(buf)))
+		return false;
+	pv = PRIV(c);
+	for (i = 0; i < pv->nself && !named; i++)
+		named = key_eq(&pv->self[i], &k);
+	if (!named)
+		return false;
+	if (port == 0)
+		port = 5060;
+	for (i = 0; i < c->nlisten; i++)
+		if (c->listen[i].port == port)
+			return true;
+	return false;
+}
+
+static bool
+cidr_contains(const struct conf_cidr *r, const uint8_t *a)
+{
+	unsigned full = r->bits / 8, rest = r->bits % 8;
+	uint8_t mask;
+
+	if (memcmp(r->addr, a, full) != 0)
+		return false;
+	if (rest == 0)
+		return true;
+	mask = (uint8_t)(0xff << (8 - rest));
+	return (a[full] & mask) == r->addr[full];
+}
+
+int
+config_trusted_find(const struct conf *c, const struct sockaddr *sa)
+{
+	const struct sockaddr_in *sin;
+	const struct sockaddr_in6 *sin6;
+	const uint8_t *v4 = NULL, *v6 = NULL;
+	size_t i;
+
+	if (c == NULL || sa == NULL)
+		return -1;
+	if (sa->sa_family == AF_INET) {
+		sin = (const struct sockaddr_in *)(const void *)sa;
+		v4 = (const uint8_t *)&sin->sin_addr;
+	} else if (sa->sa_family == AF_INET6) {
+		sin6 = (const struct sockaddr_in6 *)(const void *)sa;
+		v6 = sin6->sin6_addr.s6_addr;
+		/* A dual-stack socket shows IPv4 peers as ::ffff:a.b.c.d. */
+		if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr))
+			v4 = v6 + 12;
+	} else
+		return -1;
+	for (i = 0; i < c->ntrusted; i++) {
+		if (c->trusted[i].family == AF_INET && v4 != NULL &&
+		    cidr_contains(&c->trusted[i], v4))
+			return (int)i;
+		if (c->trusted[i].family == AF_INET6 && v6 != NULL &&
+		    cidr_contains(&c->trusted[i], v6))
+			return (int)i;
+	}
+	return -1;
+}
+
+void
+config_summary(const struct conf *c, char *buf, size_t len)
+{
+	const struct conf_listen *l;
+	size_t i, off;
+	int n;
+
+	if (len == 0)
+		return;
+	n = snprintf(buf, len, "%zu domains, %zu users (%zu prefixes), "
+	    "%zu listeners (", c->ndomains, table_count(c->table),
+	    table_count_prefixes(c->table), c->nlisten);
+	for (i = 0; i < c->nlisten && n >= 0 && (size_t)n < len; i++) {
+		off = (size_t)n;
+		l = &c->listen[i];
+		n += snprintf(buf + off, len - off, "%s%s %s%s%s:%u",
+		    i ? ", " : "", config_transport_name(l->transport),
+		    l->ss.ss_family == AF_INET6 ? "[" : "", l->address,
+		    l->ss.ss_family == AF_INET6 ? "]" : "", l->port);
+	}
+	if (n >= 0 && (size_t)n < len)
+		snprintf(buf + n, len - (size_t)n, ")");
+}
+
+const char *
+config_transport_name(enum sip_transport tp)
+{
+	switch (tp) {
+	case SIP_TP_UDP:
+		return "udp";
+	case SIP_TP_TCP:
+		return "tcp";
+	case SIP_TP_TLS:
+		return "tls";
+	case SIP_TP_SCTP:
+		return "sctp";
+	default:
+		return "?";
+	}
+}

@@ -1,0 +1,343 @@
+/* forward.c: forwarded requests and relayed responses as spliced bytes. */
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+#include "forward.h"
+#include "route.h"
+#include "sipmsg.h"
+
+#define MAX_VALUES	(SIPMSG_MAX_VIA > SIPMSG_MAX_ROUTE ? \
+			    SIPMSG_MAX_VIA : SIPMSG_MAX_ROUTE)
+
+bool
+forward_host_addr(struct slice host, uint16_t port,
+    struct sockaddr_storage *ss, socklen_t *sslen)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+	char buf[INET6_ADDRSTRLEN + 1];
+
+	if (host.len >= 2 && host.p[0] == '[' && host.p[host.len - 1] == ']') {
+		host.p++;
+		host.len -= 2;
+	}
+	if (host.len == 0 || host.len >= sizeof(buf))
+		return false;
+	memcpy(buf, host.p, host.len);
+	buf[host.len] = '\0';
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, buf, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(port);
+		*sslen = sizeof(*sin);
+		return true;
+	}
+	if (inet_pton(AF_INET6, buf, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(port);
+		*sslen = sizeof(*sin6);
+		return true;
+	}
+	return false;
+}
+
+static int
+find_listener(const struct conf *conf, enum sip_transport tp, int family)
+{
+	size_t i;
+
+	for (i = 0; i < conf->nlisten; i++)
+		if (conf->listen[i].transport == tp &&
+		    conf->listen[i].ss.ss_family == family)
+			return (int)i;
+	return -1;
+}
+
+int
+forward_hop(const struct conf *conf, const struct sip_uri *uri,
+    const struct sockaddr_storage *resolved, size_t msglen,
+    struct fwd_hop *hop, const char **why)
+{
+	uint16_t port = uri->port ? uri->port : 5060;
+	struct sockaddr_in *sin;
+
+	memset(hop, 0, sizeof(*hop));
+	if (resolved != NULL) {
+		hop->addr = *resolved;
+		sin = (struct sockaddr_in *)&hop->addr;
+		hop->addrlen = hop->addr.ss_family == AF_INET6 ?
+		    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+		if (uri->port)
+			sin->sin_port = htons(port);	/* same offset in v6 */
+	} else if (!forward_host_addr(uri->host, port, &hop->addr,
+	    &hop->addrlen)) {
+		*why = "Next Hop Needs DNS";
+		return -1;
+	}
+	switch (uri->transport) {
+	case SIP_TP_NONE:
+		hop->tp = msglen > FORWARD_UDP_MTU_LIMIT ? SIP_TP_TCP :
+		    SIP_TP_UDP;
+		break;
+	case SIP_TP_UDP:
+	case SIP_TP_TCP:
+		hop->tp = uri->transport;
+		break;
+	default:
+		*why = "Unsupported Transport";
+		return -1;
+	}
+	hop->listener = find_listener(conf, hop->tp, hop->addr.ss_family);
+	/* Over TCP we connect from an ephemeral port; the Via and
+	 * Record-Route still name a listener, UDP if we have no TCP one. */
+	if (hop->listener == -1 && hop->tp == SIP_TP_TCP)
+		hop->listener = find_listener(conf, SIP_TP_UDP,
+		    hop->addr.ss_family);
+	if (hop->listener == -1) {
+		*why = hop->addr.ss_family == AF_INET6 ?
+		    "No IPv6 Listener For Next Hop" :
+		    "No IPv4 Listener For Next Hop";
+		return -1;
+	}
+	return 0;
+}
+
+/* host:port of a listener as it goes into Via and Record-Route. */
+static int
+listener_hostport(const struct conf *conf, int li, char *buf, size_t len)
+{
+	const struct conf_listen *l = &conf->listen[li];
+	bool v6 = conf->advertise == NULL && l->ss.ss_family == AF_INET6;
+	int n;
+
+	n = snprintf(buf, len, "%s%s%s:%u", v6 ? "[" : "",
+	    conf->advertise ? conf->advertise : l->address, v6 ? "]" : "",
+	    l->port);
+	return n < 0 || (size_t)n >= len ? -1 : n;
+}
+
+/* Offset just past the line terminator that ends at or after p. */
+static size_t
+past_eol(const struct sipmsg *m, const char *p)
+{
+	const char *end = m->buf + m->body_off;
+	const char *nl = memchr(p, '\n', (size_t)(end - p));
+
+	return nl != NULL ? (size_t)(nl + 1 - m->buf) : m->body_off;
+}
+
+static size_t
+off_of(const struct sipmsg *m, const char *p)
+{
+	return (size_t)(p - m->buf);
+}
+
+/*
+ * Delete the values marked in gone from the header lines that hold them: a
+ * line that loses all its values goes whole; otherwise each run of removed
+ * values goes with the comma that joined it to a kept one.
+ */
+static int
+remove_values(const struct sipmsg *m, struct sip_edits *ed,
+    const struct sip_hdr *lines, size_t nlines, const struct slice *vals,
+    size_t nvals, const bool *gone)
+{
+	size_t j, i, a, b, first, n;
+	const char *lo, *hi;
+	bool all;
+
+	for (j = 0; j < nlines; j++) {
+		lo = lines[j].line.p;
+		hi = lo + lines[j].line.len;
+		for (first = 0; first < nvals && (vals[first].p < lo ||
+		    vals[first].p >= hi); first++)
+			;
+		for (n = 0; first + n < nvals && vals[first + n].p >= lo &&
+		    vals[first + n].p < hi; n++)
+			;
+		if (n == 0)
+			continue;
+		for (all = true, i = first; i < first + n; i++)
+			all = all && gone[i];
+		if (all) {
+			if (sipmsg_edit(ed, off_of(m, lo),
+			    past_eol(m, hi) - off_of(m, lo), NULL, 0) == -1)
+				return -1;
+			continue;
+		}
+		for (a = first; a < first + n; a = b + 1) {
+			if (!gone[a]) {
+				b = a;
+				continue;
+			}
+			for (b = a; b + 1 < first + n && gone[b + 1]; b++)
+				;
+			if (b + 1 < first + n)	/* "a, b, KEPT" */
+				lo = vals[a].p, hi = vals[b + 1].p;
+			else			/* "KEPT, a, b" */
+				lo = vals[a - 1].p + vals[a - 1].len,
+				hi = vals[b].p + vals[b].len;
+			if (sipmsg_edit(ed, off_of(m, lo), (size_t)(hi - lo),
+			    NULL, 0) == -1)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+static int
+add_rr(const struct conf *conf, struct sip_edits *ed, size_t at, int li,
+    enum sip_transport tp)
+{
+	char hp[300], line[400];
+	int n;
+
+	if (listener_hostport(conf, li, hp, sizeof(hp)) == -1)
+		return -1;
+	n = snprintf(line, sizeof(line), "Record-Route: <sip:%s;%slr>\r\n", hp,
+	    tp == SIP_TP_TCP ? "transport=tcp;" : "");
+	if (n < 0 || (size_t)n >= sizeof(line))
+		return -1;
+	return sipmsg_edit(ed, at, 0, line, (size_t)n);
+}
+
+ssize_t
+forward_request(const struct sipmsg *m, const struct route_decision *d,
+    const struct conf *conf, const char *src_ip, uint16_t src_port,
+    int in_listener, const struct fwd_hop *hop, char *out, size_t outlen,
+    const char **why)
+{
+	struct sip_edits ed;
+	bool gone[SIPMSG_MAX_ROUTE] = { false };
+	char buf[1100], hp[300], branch[ROUTE_BRANCH_LEN];
+	size_t at, i;
+	ssize_t n;
+	int k;
+	enum sip_transport in_tp;
+
+	*why = "Cannot Build Forwarded Request";
+	sipmsg_edits_init(&ed);
+	at = past_eol(m, m->version.p);		/* first header line */
+
+	/* Request-URI */
+	if (d->rewrite_ruri) {
+		if ((n = route_target_uri(d, m, buf, sizeof(buf))) < 0 ||
+		    sipmsg_edit(&ed, off_of(m, m->ruri_text.p),
+		    m->ruri_text.len, buf, (size_t)n) == -1)
+			return -1;
+	} else if (d->strict_route) {
+		/* RFC 3261 §16.4: the last Route becomes the Request-URI. */
+		const struct slice *u = &m->route_uri[m->nroute - 1].all;
+
+		if (sipmsg_edit(&ed, off_of(m, m->ruri_text.p),
+		    m->ruri_text.len, u->p, u->len) == -1)
+			return -1;
+		gone[m->nroute - 1] = true;
+	}
+
+	/* Record-Route, inbound side first (SPEC §3). */
+	if (conf->record_route) {
+		in_tp = in_listener >= 0 ?
+		    conf->listen[in_listener].transport : hop->tp;
+		if (in_listener >= 0 && in_listener != hop->listener &&
+		    (in_tp != hop->tp || conf->listen[in_listener].ss.ss_family
+		    != conf->listen[hop->listener].ss.ss_family)) {
+			if (add_rr(conf, &ed, at, in_listener, in_tp) == -1)
+				return -1;
+		}
+		if (add_rr(conf, &ed, at, hop->listener, hop->tp) == -1)
+			return -1;
+	}
+
+	/* Our Via on top. */
+	route_branch(d, branch);
+	if (listener_hostport(conf, hop->listener, hp, sizeof(hp)) == -1)
+		return -1;
+	k = snprintf(buf, sizeof(buf), "Via: SIP/2.0/%s %s;branch=%.*s\r\n",
+	    hop->tp == SIP_TP_TCP ? "TCP" : "UDP", hp, ROUTE_BRANCH_LEN,
+	    branch);
+	if (k < 0 || (size_t)k >= sizeof(buf) ||
+	    sipmsg_edit(&ed, at, 0, buf, (size_t)k) == -1)
+		return -1;
+
+	/* Max-Forwards */
+	if (m->max_fwd.value.p != NULL) {
+		k = snprintf(buf, sizeof(buf), "%d", m->max_forwards - 1);
+		if (sipmsg_edit(&ed, off_of(m, m->max_fwd.value.p),
+		    m->max_fwd.value.len, buf, (size_t)k) == -1)
+			return -1;
+	} else if (sipmsg_edit(&ed, at, 0, "Max-Forwards: 70\r\n", 18) == -1)
+		return -1;
+
+	/* TCP needs Content-Length; a datagram could do without. */
+	if (m->content_length < 0 && hop->tp == SIP_TP_TCP) {
+		k = snprintf(buf, sizeof(buf), "Content-Length: %zu\r\n",
+		    m->len - m->body_off);
+		if (sipmsg_edit(&ed, at, 0, buf, (size_t)k) == -1)
+			return -1;
+	}
+
+	if (sipmsg_edit_via_received(m, &ed, src_ip, src_port) == -1)
+		return -1;
+	for (i = 0; i < d->pop_routes && i < m->nroute; i++)
+		gone[i] = true;
+	if ((d->pop_routes > 0 || d->strict_route) &&
+	    remove_values(m, &ed, m->route_hdr, m->nroute_hdr, m->route,
+	    m->nroute, gone) == -1)
+		return -1;
+	if ((n = sipmsg_splice(m, &ed, out, outlen)) < 0)
+		*why = "Message Too Large";
+	return n;
+}
+
+ssize_t
+forward_response(const struct sipmsg *m, const struct conf *conf,
+    struct fwd_hop *hop, char *out, size_t outlen, const char **why)
+{
+	const struct sip_via *v = &m->via[1];
+	struct slice vals[SIPMSG_MAX_VIA];
+	bool gone[SIPMSG_MAX_VIA] = { true };
+	struct sip_edits ed;
+	struct slice host = v->received.len ? v->received : v->host;
+	uint16_t port = v->port ? v->port : 5060;
+	size_t i;
+	ssize_t n;
+
+	memset(hop, 0, sizeof(*hop));
+	if (m->nvia < 2) {
+		*why = "no Via to relay to";
+		return -1;
+	}
+	/* RFC 3581 §4: rport with a value is where the request came from. */
+	if (v->has_rport && v->rport.len > 0) {
+		port = 0;
+		for (i = 0; i < v->rport.len && port < 6554; i++)
+			port = (uint16_t)(port * 10 + (v->rport.p[i] - '0'));
+	}
+	if (!forward_host_addr(host, port, &hop->addr, &hop->addrlen)) {
+		*why = "next Via is not an IP address";
+		return -1;
+	}
+	hop->tp = v->tp == SIP_TP_TCP ? SIP_TP_TCP : SIP_TP_UDP;
+	hop->listener = find_listener(conf, SIP_TP_UDP, hop->addr.ss_family);
+	if (hop->tp == SIP_TP_UDP && hop->listener == -1) {
+		*why = "no UDP listener for the next Via's family";
+		return -1;
+	}
+	for (i = 0; i < m->nvia; i++)
+		vals[i] = m->via[i].value;
+	sipmsg_edits_init(&ed);
+	if (remove_values(m, &ed, m->via_hdr, m->nvia_hdr, vals, m->nvia,
+	    gone) == -1 || (n = sipmsg_splice(m, &ed, out, outlen)) < 0) {
+		*why = "cannot build the relayed response";
+		return -1;
+	}
+	return n;
+}

@@ -1,0 +1,261 @@
+/* main.c: command line, start-up order, signals, exit codes. */
+#include <sys/types.h>
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "config.h"
+#include "daemon.h"
+#include "explain.h"
+#include "log.h"
+#include "metrics.h"
+#include "table.h"
+#include "proxy.h"
+#include "ratelimit.h"
+#include "transport.h"
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: usher [-c FILE] [-f] [-t] [-T REQUEST [-s SOURCE] [-j]] "
+	    "[-p PIDFILE] [-V] [-h]\n"
+	    "  -c FILE     configuration file (default: " CONFIG_DEFAULT_PATH
+	    ")\n"
+	    "  -f          stay in the foreground and log to stderr\n"
+	    "  -t          check the configuration and user table, print a "
+	    "summary, exit\n"
+	    "  -T REQUEST  explain what usher does with REQUEST (\"METHOD URI\", "
+	    "or - to read\n"
+	    "              a whole SIP message from standard input), then "
+	    "exit\n"
+	    "  -s SOURCE   with -T: the source address to assume (default "
+	    "127.0.0.1)\n"
+	    "  -j, --json  with -T: print one JSON object\n"
+	    "  -p PIDFILE  pid file (overrides daemon.pidfile)\n"
+	    "  -V          print the version and exit\n"
+	    "  -h          this help\n");
+}
+
+#define RATELIMIT_SOURCES	65536	/* sources remembered, ~4 MB */
+
+struct runtime {
+	struct server	 srv;
+	const char	*path;
+	struct event	*ev_term, *ev_int, *ev_hup;
+	unsigned long	 reloads_ok, reloads_failed;
+	long		 last_reload;
+};
+
+static void
+collect(void *arg, const struct metrics **w, int *n,
+    struct metrics_gauges *g)
+{
+	struct runtime *rt = arg;
+	struct conf *conf = proxy_current();
+	int i;
+
+	for (i = 0; i < rt->srv.nworkers && i < *n; i++)
+		w[i] = &rt->srv.workers[i].metrics;
+	*n = i;
+	g->workers = rt->srv.nworkers;
+	g->tcp_connections = atomic_load(&rt->srv.tcp_conns);
+	if (conf != NULL) {
+		g->table_entries = table_count(conf->table);
+		g->table_prefixes = table_count_prefixes(conf->table);
+	}
+	g->reloads_ok = rt->reloads_ok;
+	g->reloads_failed = rt->reloads_failed;
+	g->last_reload = rt->last_reload;
+	config_unref(conf);
+}
+
+static void
+on_stop(evutil_socket_t sig, short what, void *arg)
+{
+	struct runtime *rt = arg;
+
+	(void)what;
+	log_info("signal %d: stopping", (int)sig);
+	transport_stop(&rt->srv);
+}
+
+/* libevent runs this in the loop, not in signal context, so loading a
+ * whole new configuration here is safe (as relayd does). */
+static void
+on_hup(evutil_socket_t sig, short what, void *arg)
+{
+	struct runtime *rt = arg;
+	struct conf *conf;
+	char err[1024], sum[256];
+
+	(void)sig;
+	(void)what;
+	if (config_load(rt->path, &conf, err, sizeof(err)) == -1) {
+		rt->reloads_failed++;
+		log_warnx("reload failed, keeping the running table: %s", err);
+		return;
+	}
+	rt->reloads_ok++;
+	rt->last_reload = (long)time(NULL);
+	config_summary(conf, sum, sizeof(sum));
+	log_setlevel(conf->log_level);
+	proxy_publish(conf);
+	log_info("reloaded %s: %s", rt->path, sum);
+}
+
+static int
+workers_of(const struct conf *conf)
+{
+	long n;
+
+	if (conf->workers > 0)
+		return conf->workers;
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? (int)n : 1;
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct runtime rt;
+	struct conf *conf;
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *pidfile = NULL, *request = NULL, *source = NULL;
+	bool json = false;
+	char err[1024], sum[256];
+	bool foreground = false, check = false;
+	int ch;
+
+	memset(&rt, 0, sizeof(rt));
+	rt.path = CONFIG_DEFAULT_PATH;
+	while ((ch = getopt_long(argc, argv, "c:ftT:s:jp:Vh", longopts,
+	    NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			rt.path = optarg;
+			break;
+		case 'f':
+			foreground = true;
+			break;
+		case 't':
+			check = true;
+			break;
+		case 'T':
+			request = optarg;
+			break;
+		case 's':
+			source = optarg;
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 'p':
+			pidfile = optarg;
+			break;
+		case 'V':
+			printf("usher %s\n", USHER_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc || ((source != NULL || json) && request == NULL)) {
+		usage(stderr);
+		return 2;
+	}
+
+	log_init(true, LOG_LEVEL_INFO);
+	if (config_load(rt.path, &conf, err, sizeof(err)) == -1) {
+		fprintf(stderr, "usher: %s\n", err);
+		return 1;
+	}
+	config_summary(conf, sum, sizeof(sum));
+	if (request != NULL) {
+		ch = explain_run(conf, request, source, json, stdin, stdout,
+		    stderr);
+		config_unref(conf);
+		return ch;
+	}
+	if (check) {
+		printf("%s: OK: %s\n", rt.path, sum);
+		config_unref(conf);
+		return 0;
+	}
+	if (!foreground) {
+		if (daemon_detach(err, sizeof(err)) == -1) {
+			fprintf(stderr, "usher: %s\n", err);
+			config_unref(conf);
+			return 1;
+		}
+		log_init(false, conf->log_level);
+	} else
+		log_setlevel(conf->log_level);
+
+	if (daemon_pidfile(pidfile ? pidfile : conf->pidfile, err,
+	    sizeof(err)) == -1)
+		goto fail;
+	if (transport_bind(&rt.srv, conf, err, sizeof(err)) == -1)
+		goto fail;
+	/* Sockets are bound (port 5060 may need root): now drop. */
+	if (daemon_privdrop(conf->user, conf->group, err, sizeof(err)) == -1 ||
+	    transport_workers(&rt.srv, workers_of(conf), err,
+	    sizeof(err)) == -1)
+		goto fail;
+	/* Made whether or not a limit is set now: a reload may set one. */
+	if ((rt.srv.rl = ratelimit_new(RATELIMIT_SOURCES)) == NULL) {
+		snprintf(err, sizeof(err), "out of memory");
+		goto fail;
+	}
+	if (conf->metrics && metrics_serve(rt.srv.workers[0].base,
+	    conf->metrics_address, conf->metrics_port, collect, &rt, err,
+	    sizeof(err)) == -1)
+		goto fail;
+	rt.last_reload = (long)time(NULL);
+	proxy_publish(config_ref(conf));
+	signal(SIGPIPE, SIG_IGN);
+	rt.ev_term = evsignal_new(rt.srv.workers[0].base, SIGTERM, on_stop, &rt);
+	rt.ev_int = evsignal_new(rt.srv.workers[0].base, SIGINT, on_stop, &rt);
+	rt.ev_hup = evsignal_new(rt.srv.workers[0].base, SIGHUP, on_hup, &rt);
+	event_add(rt.ev_term, NULL);
+	event_add(rt.ev_int, NULL);
+	event_add(rt.ev_hup, NULL);
+	log_info("serving with %d workers: %s", rt.srv.nworkers, sum);
+	config_unref(conf);
+	daemon_ready();
+
+	transport_run(&rt.srv);
+
+	event_free(rt.ev_term);
+	event_free(rt.ev_int);
+	event_free(rt.ev_hup);
+	metrics_close();
+	ratelimit_free(rt.srv.rl);
+	transport_free(&rt.srv);
+	proxy_publish(NULL);
+	daemon_pidfile_remove();
+	log_info("stopped");
+	return 0;
+fail:
+	log_warnx("%s", err);
+	daemon_fail(err);
+	ratelimit_free(rt.srv.rl);
+	transport_free(&rt.srv);
+	daemon_pidfile_remove();
+	config_unref(conf);
+	return 1;
+}

@@ -1,0 +1,208 @@
+/* metrics.c: counter names and the Prometheus endpoint (evhttp). */
+#include <sys/types.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+
+#include "metrics.h"
+#include "sipmsg.h"
+
+#define METRICS_MAX_WORKERS	256
+#define METRICS_TEXT_MAX	(64 * 1024)
+
+static const char *drop_names[DROP__COUNT] = {
+	[DROP_PARSE] = "parse",
+	[DROP_TOO_LARGE] = "too_large",
+	[DROP_RATE] = "rate",
+	[DROP_BANNED] = "banned",
+	[DROP_SCANNER] = "scanner",
+	[DROP_NOT_OURS] = "not_ours",
+	[DROP_LOCAL_ACK] = "local_ack",
+	[DROP_TCP_LIMIT] = "tcp_limit",
+};
+
+static const char *method_names[METRICS_METHODS] = {
+	[SIP_OTHER] = "OTHER",
+	[SIP_INVITE] = "INVITE",
+	[SIP_ACK] = "ACK",
+	[SIP_BYE] = "BYE",
+	[SIP_CANCEL] = "CANCEL",
+	[SIP_OPTIONS] = "OPTIONS",
+	[SIP_REGISTER] = "REGISTER",
+	[SIP_INFO] = "INFO",
+	[SIP_UPDATE] = "UPDATE",
+	[SIP_PRACK] = "PRACK",
+	[SIP_SUBSCRIBE] = "SUBSCRIBE",
+	[SIP_NOTIFY] = "NOTIFY",
+	[SIP_MESSAGE] = "MESSAGE",
+	[SIP_REFER] = "REFER",
+	[SIP_PUBLISH] = "PUBLISH",
+};
+
+static struct evhttp		*http;
+static metrics_collect_fn	 collect;
+static void			*collect_arg;
+
+enum metrics_drop
+metrics_drop_of(const char *reason)
+{
+	int i;
+
+	for (i = 0; i < DROP__COUNT; i++)
+		if (reason != NULL && strcmp(reason, drop_names[i]) == 0)
+			return (enum metrics_drop)i;
+	return DROP_PARSE;
+}
+
+const char *
+metrics_drop_name(enum metrics_drop d)
+{
+	return (unsigned)d < DROP__COUNT ? drop_names[d] : "?";
+}
+
+static unsigned long
+sum(const struct metrics **w, int n, size_t off)
+{
+	unsigned long t = 0;
+	int i;
+
+	for (i = 0; i < n; i++)
+		t += atomic_load_explicit((const atomic_ulong *)
+		    ((const char *)w[i] + off), memory_order_relaxed);
+	return t;
+}
+
+#define SUM(field)	sum(w, n, offsetof(struct metrics, field))
+
+ssize_t
+metrics_render(const struct metrics **w, int n,
+    const struct metrics_gauges *g, char *buf, size_t len)
+{
+	size_t o = 0;
+	int i, k;
+
+#define OUT(...) do {							\
+	k = snprintf(buf + o, len - o, __VA_ARGS__);			\
+	if (k < 0 || (size_t)k >= len - o)				\
+		return -1;						\
+	o += (size_t)k;							\
+} while (0)
+
+	OUT("# HELP usher_build_info Version of this usher.\n"
+	    "# TYPE usher_build_info gauge\n"
+	    "usher_build_info{version=\"%s\"} 1\n", USHER_VERSION);
+	OUT("# HELP usher_requests_total Requests received, by method.\n"
+	    "# TYPE usher_requests_total counter\n");
+	for (i = 0; i < METRICS_METHODS; i++)
+		OUT("usher_requests_total{method=\"%s\"} %lu\n",
+		    method_names[i], SUM(requests[i]));
+	OUT("# HELP usher_replies_total Responses usher generated, by code.\n"
+	    "# TYPE usher_replies_total counter\n");
+	for (i = 100; i < METRICS_CODES; i++) {
+		unsigned long v = SUM(replies[i]);
+
+		if (v > 0)
+			OUT("usher_replies_total{code=\"%d\"} %lu\n", i, v);
+	}
+	OUT("# HELP usher_dropped_total Messages dropped, by reason.\n"
+	    "# TYPE usher_dropped_total counter\n");
+	for (i = 0; i < DROP__COUNT; i++)
+		OUT("usher_dropped_total{reason=\"%s\"} %lu\n", drop_names[i],
+		    SUM(dropped[i]));
+	OUT("# HELP usher_forwarded_requests_total Requests forwarded.\n"
+	    "# TYPE usher_forwarded_requests_total counter\n"
+	    "usher_forwarded_requests_total %lu\n",
+	    SUM(forwarded_requests));
+	OUT("# HELP usher_forwarded_responses_total Responses relayed.\n"
+	    "# TYPE usher_forwarded_responses_total counter\n"
+	    "usher_forwarded_responses_total %lu\n",
+	    SUM(forwarded_responses));
+	OUT("# HELP usher_parse_errors_total Messages that did not scan.\n"
+	    "# TYPE usher_parse_errors_total counter\n"
+	    "usher_parse_errors_total %lu\n", SUM(parse_errors));
+	OUT("# HELP usher_tcp_connections TCP connections open.\n"
+	    "# TYPE usher_tcp_connections gauge\n"
+	    "usher_tcp_connections %lu\n", g->tcp_connections);
+	OUT("# HELP usher_table_entries User table entries (prefixes "
+	    "included).\n# TYPE usher_table_entries gauge\n"
+	    "usher_table_entries %lu\n", g->table_entries);
+	OUT("# HELP usher_table_prefixes Number-block entries.\n"
+	    "# TYPE usher_table_prefixes gauge\n"
+	    "usher_table_prefixes %lu\n", g->table_prefixes);
+	OUT("# HELP usher_reloads_total Configuration reloads, by result.\n"
+	    "# TYPE usher_reloads_total counter\n"
+	    "usher_reloads_total{result=\"ok\"} %lu\n"
+	    "usher_reloads_total{result=\"failed\"} %lu\n",
+	    g->reloads_ok, g->reloads_failed);
+	OUT("# HELP usher_last_reload_timestamp_seconds When the running "
+	    "table was loaded.\n"
+	    "# TYPE usher_last_reload_timestamp_seconds gauge\n"
+	    "usher_last_reload_timestamp_seconds %ld\n", g->last_reload);
+	OUT("# HELP usher_workers Worker threads.\n"
+	    "# TYPE usher_workers gauge\nusher_workers %d\n", g->workers);
+#undef OUT
+	return (ssize_t)o;
+}
+
+static void
+serve(struct evhttp_request *req, void *arg)
+{
+	const struct metrics *w[METRICS_MAX_WORKERS];
+	struct metrics_gauges g;
+	struct evbuffer *out;
+	char *text;
+	ssize_t n;
+	int nw = METRICS_MAX_WORKERS;
+
+	(void)arg;
+	memset(&g, 0, sizeof(g));
+	collect(collect_arg, w, &nw, &g);
+	if ((text = malloc(METRICS_TEXT_MAX)) == NULL ||
+	    (n = metrics_render(w, nw, &g, text, METRICS_TEXT_MAX)) < 0 ||
+	    (out = evbuffer_new()) == NULL) {
+		free(text);
+		evhttp_send_error(req, 500, "Internal Server Error");
+		return;
+	}
+	evbuffer_add(out, text, (size_t)n);
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	    "Content-Type", "text/plain; version=0.0.4");
+	evhttp_send_reply(req, 200, "OK", out);
+	evbuffer_free(out);
+	free(text);
+}
+
+int
+metrics_serve(struct event_base *base, const char *address, uint16_t port,
+    metrics_collect_fn fn, void *arg, char *err, size_t errlen)
+{
+	collect = fn;
+	collect_arg = arg;
+	if ((http = evhttp_new(base)) == NULL) {
+		snprintf(err, errlen, "metrics: cannot create HTTP server");
+		return -1;
+	}
+	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
+	evhttp_set_cb(http, "/metrics", serve, NULL);
+	if (evhttp_bind_socket(http, address, port) != 0) {
+		snprintf(err, errlen, "metrics: cannot listen on %s port %u",
+		    address, port);
+		evhttp_free(http);
+		http = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+void
+metrics_close(void)
+{
+	if (http != NULL)
+		evhttp_free(http);
+	http = NULL;
+}

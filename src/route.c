@@ -1,0 +1,539 @@
+/* route.c: the routing core, a pure function from a request to a decision. */
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+#include "hash.h"
+#include "route.h"
+#include "sipmsg.h"
+#include "table.h"
+
+#define MAGIC_COOKIE	"z9hG4bK"
+#define MAGIC_LEN	(sizeof(MAGIC_COOKIE) - 1)
+
+static const char *rule_names[RULE__COUNT] = {
+	[RULE_ACTIVE] = "active user",
+	[RULE_MOVED] = "moved user",
+	[RULE_UNAVAILABLE] = "unavailable user",
+	[RULE_GONE_AUTH] = "gone user, authoritative domain",
+	[RULE_GONE_NONAUTH] = "gone user, domain not authoritative",
+	[RULE_UNKNOWN_COMPLETE] = "unknown user, complete domain",
+	[RULE_UNKNOWN] = "unknown user",
+	[RULE_SELF_OPTIONS] = "OPTIONS to the proxy itself",
+	[RULE_SELF_OTHER] = "request to the proxy itself",
+	[RULE_ROUTE_NEXT] = "loose route to the next Route",
+	[RULE_ROUTE_UNTRUSTED] = "next Route not allowed from an untrusted source",
+	[RULE_FOREIGN_TRUSTED] = "foreign domain from a trusted source",
+	[RULE_FOREIGN_UNTRUSTED] = "foreign domain",
+	[RULE_MAX_FORWARDS] = "Max-Forwards exhausted",
+	[RULE_LOOP] = "loop detected",
+	[RULE_PROXY_REQUIRE] = "unsupported Proxy-Require",
+	[RULE_SCHEME] = "unsupported Request-URI scheme",
+	[RULE_VERSION] = "unsupported SIP version",
+	[RULE_BAD_REQUEST] = "malformed request",
+	[RULE_UNPARSABLE] = "unparsable message",
+	[RULE_SCANNER] = "blocked User-Agent",
+	[RULE_RESPONSE_OURS] = "response to a request we forwarded",
+	[RULE_RESPONSE_NOT_OURS] = "response whose top Via is not ours",
+};
+
+const char *
+route_rule_name(enum route_rule rule)
+{
+	if ((unsigned)rule >= RULE__COUNT)
+		return "?";
+	return rule_names[rule];
+}
+
+const char *
+route_action_name(enum route_action action)
+{
+	switch (action) {
+	case ROUTE_REPLY:
+		return "reply";
+	case ROUTE_FORWARD:
+		return "forward";
+	case ROUTE_RELAY:
+		return "relay";
+	case ROUTE_DROP:
+		return "drop";
+	}
+	return "?";
+}
+
+static void
+reply(struct route_decision *d, enum route_rule rule, unsigned code,
+    const char *reason)
+{
+	d->action = ROUTE_REPLY;
+	d->rule = rule;
+	d->code = code;
+	d->reason = reason;
+}
+
+static void
+drop(struct route_decision *d, enum route_rule rule, const char *why)
+{
+	d->action = ROUTE_DROP;
+	d->rule = rule;
+	d->drop_reason = why;
+}
+
+static void
+forward(struct route_decision *d, enum route_rule rule, struct slice uri)
+{
+	d->action = ROUTE_FORWARD;
+	d->rule = rule;
+	d->next_hop = uri;
+}
+
+/* An IP literal host (IPv6 possibly bracketed) inside a trusted network? */
+static bool
+is_trusted_host(const struct conf *conf, struct slice host)
+{
+	struct sockaddr_storage ss;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+	char buf[INET6_ADDRSTRLEN + 1];
+
+	if (host.len >= 2 && host.p[0] == '[' && host.p[host.len - 1] == ']') {
+		host.p++;
+		host.len -= 2;
+	}
+	if (host.len == 0 || host.len >= sizeof(buf))
+		return false;
+	memcpy(buf, host.p, host.len);
+	buf[host.len] = '\0';
+	memset(&ss, 0, sizeof(ss));
+	if (inet_pton(AF_INET, buf, &sin->sin_addr) == 1)
+		ss.ss_family = AF_INET;
+	else if (inet_pton(AF_INET6, buf, &sin6->sin6_addr) == 1)
+		ss.ss_family = AF_INET6;
+	else
+		return false;
+	return config_trusted_find(conf, (struct sockaddr *)&ss) >= 0;
+}
+
+static bool
+is_blocked_ua(const struct sipmsg *m, const struct conf *conf)
+{
+	struct slice ua = m->user_agent.value;
+	size_t i, j, n;
+
+	if (ua.p == NULL)
+		return false;
+	for (i = 0; i < conf->nblock_ua; i++) {
+		n = strlen(conf->block_ua[i]);
+		if (n == 0 || n > ua.len)
+			continue;
+		for (j = 0; j + n <= ua.len; j++)
+			if (strncasecmp(ua.p + j, conf->block_ua[i], n) == 0)
+				return true;
+	}
+	return false;
+}
+
+static bool
+is_self_uri(const struct conf *conf, const struct sip_uri *u)
+{
+	return u->is_sip && config_is_self(conf, u->host, u->port);
+}
+
+static uint64_t
+hash_slice(uint64_t h, struct slice s)
+{
+	h = hash_bytes(h, s.p, s.len);
+	return hash_bytes(h, "\0", 1);	/* keep fields apart */
+}
+
+/*
+ * H2: what makes a request the same request on a second pass (SPEC §3,
+ * RFC 3261 §16.6 step 8): only fields a CANCEL and the ACK for a non-2xx
+ * share with their INVITE.
+ */
+static uint64_t
+branch_h2(const struct sipmsg *m, const struct conf *conf)
+{
+	uint64_t h = HASH_SEED;
+	size_t i;
+
+	h = hash_bytes(h, conf->branch_secret, strlen(conf->branch_secret));
+	h = hash_slice(h, m->ruri_text);
+	h = hash_slice(h, m->from_tag);
+	h = hash_slice(h, m->callid.value);
+	h = hash_bytes(h, &m->cseq_num, sizeof(m->cseq_num));
+	for (i = 0; i < m->nroute; i++)
+		h = hash_slice(h, m->route[i]);
+	return hash_final(h);
+}
+
+/* H1: the incoming top branch, or the RFC 2543 identifiers without it. */
+static uint64_t
+branch_h1(const struct sipmsg *m, const struct conf *conf)
+{
+	const struct sip_via *v = &m->via[0];
+	uint64_t h = HASH_SEED;
+
+	h = hash_bytes(h, conf->branch_secret, strlen(conf->branch_secret));
+	if (v->branch.len > MAGIC_LEN &&
+	    memcmp(v->branch.p, MAGIC_COOKIE, MAGIC_LEN) == 0)
+		return hash_final(hash_slice(h, v->branch));
+	h = hash_slice(h, m->ruri_text);
+	h = hash_slice(h, m->from_tag);
+	h = hash_slice(h, m->callid.value);
+	h = hash_bytes(h, &m->cseq_num, sizeof(m->cseq_num));
+	h = hash_slice(h, v->host);
+	h = hash_bytes(h, &v->port, sizeof(v->port));
+	return hash_final(h);
+}
+
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/* H2 of a branch we wrote: "z9hG4bK" 16 hex "." 16 hex. */
+static bool
+our_branch_h2(struct slice b, uint64_t *h2)
+{
+	size_t i;
+	int x;
+
+	if (b.len != ROUTE_BRANCH_LEN ||
+	    memcmp(b.p, MAGIC_COOKIE, MAGIC_LEN) != 0 ||
+	    b.p[MAGIC_LEN + 16] != '.')
+		return false;
+	*h2 = 0;
+	for (i = MAGIC_LEN + 17; i < b.len; i++) {
+		if ((x = hexval(b.p[i])) < 0)
+			return false;
+		*h2 = *h2 << 4 | (uint64_t)x;
+	}
+	return true;
+}
+
+static bool
+is_loop(const struct sipmsg *m, const struct conf *conf, uint64_t h2)
+{
+	uint64_t seen;
+	size_t i;
+
+	for (i = 0; i < m->nvia; i++) {
+		if (!config_is_self(conf, m->via[i].host, m->via[i].port))
+			continue;
+		if (our_branch_h2(m->via[i].branch, &seen) && seen == h2)
+			return true;
+	}
+	return false;
+}
+
+/* The rows of SPEC §3 for a user of a local domain. */
+static void
+decide_user(const struct sipmsg *m, const struct conf *conf,
+    const struct sip_uri *uri, int dom, struct route_decision *d)
+{
+	const struct conf_domain *cd = &conf->domains[dom];
+	const struct table_entry *e = NULL;
+	const char *fault;
+	ssize_t n;
+
+	d->domain = dom;
+	n = table_normalise_user(uri->user, uri->user_phone, d->user,
+	    sizeof(d->user));
+	if (n >= 0) {
+		d->user_len = (size_t)n;
+		e = table_lookup(conf->table, (uint16_t)dom, d->user,
+		    d->user_len);
+	}
+	d->entry = e;
+	if (e == NULL) {
+		if (cd->authoritative && cd->complete)
+			reply(d, RULE_UNKNOWN_COMPLETE, 604,
+			    "Does Not Exist Anywhere");
+		else
+			reply(d, RULE_UNKNOWN, 404, "Not Found");
+		return;
+	}
+	switch ((enum user_state)e->state) {
+	case USER_ACTIVE:
+		if (conf->mode == MODE_REDIRECT) {
+			reply(d, RULE_ACTIVE, 302, "Moved Temporarily");
+			d->contact = true;
+			break;
+		}
+		forward(d, RULE_ACTIVE, slice_make(e->target,
+		    strlen(e->target)));
+		/* A REGISTER keeps the registrar's Request-URI. */
+		d->rewrite_ruri = m->mid != SIP_REGISTER;
+		if (sipmsg_uri_parse(d->next_hop, &d->next_hop_uri,
+		    &fault) == -1)
+			reply(d, RULE_ACTIVE, 500, "Bad Target In User Table");
+		break;
+	case USER_MOVED:
+		reply(d, RULE_MOVED, 301, "Moved Permanently");
+		d->contact = true;
+		break;
+	case USER_UNAVAILABLE:
+		reply(d, RULE_UNAVAILABLE, 480, "Temporarily Unavailable");
+		d->retry_after = e->retry_after;
+		break;
+	case USER_GONE:
+		if (cd->authoritative)
+			reply(d, RULE_GONE_AUTH, 604, "Does Not Exist Anywhere");
+		else
+			reply(d, RULE_GONE_NONAUTH, 404, "Not Found");
+		break;
+	}
+}
+
+/* Route a Request-URI with no Route left to follow. */
+static void
+decide_ruri(const struct sipmsg *m, const struct conf *conf,
+    const struct sip_uri *ruri, struct route_decision *d)
+{
+	bool alias = false;
+	int dom;
+
+	dom = config_domain_find(conf, ruri->host, &alias);
+	if (ruri->user.len == 0 &&
+	    (dom >= 0 || config_is_self(conf, ruri->host, ruri->port))) {
+		d->self = true;
+		if (m->mid == SIP_OPTIONS) {
+			reply(d, RULE_SELF_OPTIONS, 200, "OK");
+			d->options_caps = true;
+			return;
+		}
+		if (m->mid != SIP_REGISTER) {
+			reply(d, RULE_SELF_OTHER, 404, "Not Found");
+			return;
+		}
+	}
+	if (dom >= 0) {
+		d->domain_alias = alias;
+		if (m->mid == SIP_REGISTER) {
+			d->user_from_to = true;
+			decide_user(m, conf, &m->to_uri, dom, d);
+		} else
+			decide_user(m, conf, ruri, dom, d);
+		return;
+	}
+	if (conf->mode == MODE_PROXY && d->trusted >= 0)
+		forward(d, RULE_FOREIGN_TRUSTED, ruri->all);
+	else
+		reply(d, RULE_FOREIGN_UNTRUSTED, 403, "Forbidden");
+}
+
+/* Checks of RFC 3261 §16.3 and SPEC §3 "Other requests", in that order. */
+static bool
+decide_checks(const struct sipmsg *m, const struct conf *conf,
+    struct route_decision *d)
+{
+	bool self_options;
+
+	if (!slice_eq(m->version, SLICE("SIP/2.0"))) {
+		reply(d, RULE_VERSION, 505, "Version Not Supported");
+		return true;
+	}
+	if (!slice_eq(m->cseq_method, m->method)) {
+		reply(d, RULE_BAD_REQUEST, 400, "CSeq Method Does Not Match");
+		return true;
+	}
+	if (!m->ruri.is_sip) {
+		reply(d, RULE_SCHEME, 416, "Unsupported URI Scheme");
+		return true;
+	}
+	if (m->ruri.headers.len > 0) {
+		reply(d, RULE_BAD_REQUEST, 400,
+		    "Request-URI Has Escaped Headers");
+		return true;
+	}
+	self_options = m->mid == SIP_OPTIONS && m->nroute == 0 &&
+	    m->ruri.user.len == 0 &&
+	    (config_is_self(conf, m->ruri.host, m->ruri.port) ||
+	    config_domain_find(conf, m->ruri.host, NULL) >= 0);
+	if (m->max_forwards == 0 && !self_options) {
+		reply(d, RULE_MAX_FORWARDS, 483, "Too Many Hops");
+		return true;
+	}
+	d->branch_h2 = branch_h2(m, conf);
+	if (is_loop(m, conf, d->branch_h2)) {
+		reply(d, RULE_LOOP, 482, "Loop Detected");
+		return true;
+	}
+	if (m->npreq > 0) {
+		reply(d, RULE_PROXY_REQUIRE, 420, "Bad Extension");
+		d->unsupported = true;
+		return true;
+	}
+	return false;
+}
+
+static void
+decide_request(const struct sipmsg *m, const struct conf *conf,
+    struct route_decision *d)
+{
+	const struct sip_uri *ruri = &m->ruri;
+	size_t first = 0, last = m->nroute;
+
+	if (is_blocked_ua(m, conf)) {
+		drop(d, RULE_SCANNER, "scanner");
+		return;
+	}
+	if (decide_checks(m, conf, d))
+		return;
+
+	/* RFC 3261 §16.4: a strict router put our Record-Route into the
+	 * Request-URI; the real one is the last Route. */
+	if (last > 0 && ruri->user.len == 0 && is_self_uri(conf, ruri)) {
+		ruri = &m->route_uri[--last];
+		d->strict_route = true;
+	}
+	/* Loose routing: our own Route values are removed. Two of them may
+	 * lead when we record-routed across transports. */
+	while (first < last && is_self_uri(conf, &m->route_uri[first]))
+		first++;
+	d->pop_routes = (unsigned)first;
+
+	if (first < last) {
+		const struct sip_uri *next = &m->route_uri[first];
+
+		if (conf->mode == MODE_PROXY && (d->trusted >= 0 ||
+		    ((first > 0 || d->strict_route) && next->is_sip &&
+		    (table_is_target_host(conf->table, next->host) ||
+		    is_trusted_host(conf, next->host))))) {
+			forward(d, RULE_ROUTE_NEXT, next->all);
+			d->next_hop_uri = *next;
+		} else
+			reply(d, RULE_ROUTE_UNTRUSTED, 403, "Forbidden");
+	} else if (!ruri->is_sip)
+		reply(d, RULE_SCHEME, 416, "Unsupported URI Scheme");
+	else {
+		decide_ruri(m, conf, ruri, d);
+		/* In-dialog from outside `trusted`: our Route led here, and the
+		 * Request-URI (the PBX's Contact) is a next hop we vouch for. */
+		if (d->rule == RULE_FOREIGN_UNTRUSTED &&
+		    (first > 0 || d->strict_route) &&
+		    conf->mode == MODE_PROXY &&
+		    (table_is_target_host(conf->table, ruri->host) ||
+		    is_trusted_host(conf, ruri->host))) {
+			d->code = 0;
+			d->reason = NULL;
+			forward(d, RULE_ROUTE_NEXT, ruri->all);
+		}
+		if (d->action == ROUTE_FORWARD && d->rule != RULE_ACTIVE)
+			d->next_hop_uri = *ruri;
+	}
+	if (d->action == ROUTE_FORWARD)
+		d->branch_h1 = branch_h1(m, conf);
+}
+
+void
+route_decide(const struct sipmsg *m, int scan_rc, const struct sockaddr *src,
+    const struct conf *conf, struct route_decision *d)
+{
+	memset(d, 0, sizeof(*d));
+	d->domain = -1;
+	d->trusted = src != NULL ? config_trusted_find(conf, src) : -1;
+
+	if (scan_rc < 0 || m->fault != NULL) {
+		if (m->is_request && sipmsg_can_reply(m))
+			reply(d, RULE_BAD_REQUEST, 400,
+			    m->fault != NULL ? m->fault : "Bad Request");
+		else
+			drop(d, RULE_UNPARSABLE, "parse");
+	} else if (!m->is_request) {
+		if (m->nvia >= 2 &&
+		    config_is_self(conf, m->via[0].host, m->via[0].port)) {
+			d->action = ROUTE_RELAY;
+			d->rule = RULE_RESPONSE_OURS;
+		} else
+			drop(d, RULE_RESPONSE_NOT_OURS, "not_ours");
+		return;
+	} else
+		decide_request(m, conf, d);
+
+	/* RFC 3261 §8.2.7: a stateless UAS does not answer ACK, and a CANCEL
+	 * of a transaction it never kept has nothing to cancel. */
+	if (d->action == ROUTE_REPLY &&
+	    (m->mid == SIP_ACK || m->mid == SIP_CANCEL)) {
+		d->action = ROUTE_DROP;
+		d->drop_reason = "local_ack";
+	}
+}
+
+static bool
+is_user_unreserved(unsigned char c)
+{
+	/* RFC 3261 §25.1: unreserved / user-unreserved */
+	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9'))
+		return true;
+	return strchr("-_.!~*'()&=+$,;?/", c) != NULL && c != '\0';
+}
+
+ssize_t
+route_target_uri(const struct route_decision *d, const struct sipmsg *m,
+    char *out, size_t outlen)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	const struct table_entry *e = d->entry;
+	const char *colon;
+	size_t tlen, i, n = 0, need;
+
+	(void)m;
+	if (e == NULL || e->target == NULL)
+		return -1;
+	tlen = strlen(e->target);
+	if (!e->is_prefix || e->target_has_user) {
+		if (tlen >= outlen)
+			return -1;
+		memcpy(out, e->target, tlen + 1);
+		return (ssize_t)tlen;
+	}
+	/* SPEC §2: a number block without a user keeps the dialled user. */
+	if ((colon = strchr(e->target, ':')) == NULL)
+		return -1;
+	n = (size_t)(colon - e->target) + 1;
+	for (i = 0, need = n + 1 + (tlen - n); i < d->user_len; i++)
+		need += is_user_unreserved((unsigned char)d->user[i]) ? 1 : 3;
+	if (need >= outlen)
+		return -1;
+	memcpy(out, e->target, n);
+	for (i = 0; i < d->user_len; i++) {
+		unsigned char c = (unsigned char)d->user[i];
+
+		if (is_user_unreserved(c))
+			out[n++] = (char)c;
+		else {
+			out[n++] = '%';
+			out[n++] = hex[c >> 4];
+			out[n++] = hex[c & 15];
+		}
+	}
+	out[n++] = '@';
+	memcpy(out + n, colon + 1, tlen - (size_t)(colon - e->target));
+	n += tlen - (size_t)(colon - e->target) - 1;
+	return (ssize_t)n;
+}
+
+void
+route_branch(const struct route_decision *d, char *out)
+{
+	char buf[ROUTE_BRANCH_LEN + 1];
+
+	snprintf(buf, sizeof(buf), MAGIC_COOKIE "%016llx.%016llx",
+	    (unsigned long long)d->branch_h1,
+	    (unsigned long long)d->branch_h2);
+	memcpy(out, buf, ROUTE_BRANCH_LEN);
+}

@@ -1,0 +1,851 @@
+/* transport.c: UDP/TCP sockets, worker event loops, TCP framing and limits. */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <event2/thread.h>
+
+#include "config.h"
+#include "hash.h"
+#include "log.h"
+#include "metrics.h"
+#include "proxy.h"
+#include "sipmsg.h"
+#include "transport.h"
+
+#define TCP_OUT_MAX	(1024 * 1024)	/* unsent bytes before we give up */
+#define UDP_ROUNDS	8		/* batches per wake-up, for fairness */
+
+struct tp_conn {
+	struct worker		*w;
+	struct tp_conn		*prev, *next;	/* the worker's connections */
+	int			 fd;
+	int			 listener;
+	struct event		*ev_read;
+	struct event		*ev_write;
+	struct event		*ev_timer;
+	struct sockaddr_storage	 addr;
+	socklen_t		 addrlen;
+	char			 ip[64];
+	uint16_t		 port;
+	char			*in;
+	size_t			 inlen, incap;
+	char			*out;
+	size_t			 outlen, outcap;
+	bool			 closing;	/* close once out is written */
+	bool			 connected;	/* outgoing: connect() done */
+	struct tp_conn		*hnext;		/* registry chain */
+};
+
+
+static void
+addr_text(const struct sockaddr_storage *ss, char *ip, size_t iplen,
+    uint16_t *port)
+{
+	const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+
+	if (ss->ss_family == AF_INET6) {
+		inet_ntop(AF_INET6, &sin6->sin6_addr, ip, iplen);
+		*port = ntohs(sin6->sin6_port);
+	} else {
+		inet_ntop(AF_INET, &sin->sin_addr, ip, iplen);
+		*port = ntohs(sin->sin_port);
+	}
+}
+
+static int
+set_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	return fl == -1 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+int
+transport_bind(struct server *srv, struct conf *conf, char *err,
+    size_t errlen)
+{
+	const struct conf_listen *l;
+	size_t i;
+	int fd, on = 1, rcvbuf = 4 * 1024 * 1024;
+
+	memset(srv, 0, sizeof(*srv));
+	srv->conf = config_ref(conf);
+	if ((srv->fds = calloc(conf->nlisten, sizeof(int))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (i = 0; i < conf->nlisten; i++)
+		srv->fds[i] = -1;
+	for (i = 0; i < conf->nlisten; i++) {
+		l = &conf->listen[i];
+		fd = socket(l->ss.ss_family, l->transport == SIP_TP_TCP ?
+		    SOCK_STREAM : SOCK_DGRAM, 0);
+		if (fd == -1)
+			goto bad;
+		srv->fds[i] = fd;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+		/* :: and 0.0.0.0 on the same port are two listen entries. */
+		if (l->ss.ss_family == AF_INET6)
+			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on,
+			    sizeof(on));
+		if (l->transport == SIP_TP_UDP)
+			setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf,
+			    sizeof(rcvbuf));
+		if (set_nonblock(fd) == -1 ||
+		    bind(fd, (const struct sockaddr *)&l->ss, l->sslen) == -1)
+			goto bad;
+		if (l->transport == SIP_TP_TCP && listen(fd, 1024) == -1)
+			goto bad;
+	}
+	return 0;
+bad:
+	snprintf(err, errlen, "%s %s port %u: %s",
+	    config_transport_name(conf->listen[i].transport),
+	    conf->listen[i].address, conf->listen[i].port, strerror(errno));
+	return -1;
+}
+
+/* ---- sending ---- */
+
+void
+transport_flush(struct worker *w)
+{
+	unsigned done = 0;
+	int n;
+
+	while (done < w->ntx) {
+		n = sendmmsg(w->txfd, w->txmsg + done, w->ntx - done, 0);
+		if (n <= 0) {
+			if (n == -1 && errno == EINTR)
+				continue;
+			/* A datagram that cannot go (no route, buffer full)
+			 * is lost as it would be on the wire; skip it. */
+			log_debug("sendmmsg: %s", strerror(errno));
+			done++;
+			continue;
+		}
+		done += (unsigned)n;
+	}
+	w->ntx = 0;
+}
+
+static int	tcp_write(struct tp_conn *c, const char *buf, size_t len);
+
+int
+transport_send_udp(struct worker *w, int fd, const struct sockaddr *dst,
+    socklen_t dstlen, const char *buf, size_t len)
+{
+	unsigned i;
+
+	if (len > TRANSPORT_UDP_MAX || fd == -1)
+		return -1;
+	if (w->ntx > 0 && (w->txfd != fd || w->ntx == TRANSPORT_BATCH))
+		transport_flush(w);
+	i = w->ntx++;
+	w->txfd = fd;
+	memcpy(w->tx + (size_t)i * TRANSPORT_UDP_MAX, buf, len);
+	memcpy(&w->txaddr[i], dst, dstlen);
+	w->txiov[i].iov_base = w->tx + (size_t)i * TRANSPORT_UDP_MAX;
+	w->txiov[i].iov_len = len;
+	memset(&w->txmsg[i], 0, sizeof(w->txmsg[i]));
+	w->txmsg[i].msg_hdr.msg_name = &w->txaddr[i];
+	w->txmsg[i].msg_hdr.msg_namelen = dstlen;
+	w->txmsg[i].msg_hdr.msg_iov = &w->txiov[i];
+	w->txmsg[i].msg_hdr.msg_iovlen = 1;
+	return 0;
+}
+
+int
+transport_send(struct worker *w, const struct tp_source *src,
+    const struct sockaddr *dst, socklen_t dstlen, const char *buf,
+    size_t len)
+{
+	if (src->conn != NULL)
+		return tcp_write(src->conn, buf, len);
+	if (src->tp == SIP_TP_TCP)	/* answered later: find it again */
+		return transport_send_tcp(w, (const struct sockaddr *)
+		    &src->addr, src->addrlen, buf, len);
+	if (dst == NULL) {
+		dst = (const struct sockaddr *)&src->addr;
+		dstlen = src->addrlen;
+	}
+	return transport_send_udp(w, src->fd, dst, dstlen, buf, len);
+}
+
+int
+transport_listener(const struct server *srv, enum sip_transport tp,
+    int family, int *listener)
+{
+	size_t i;
+
+	for (i = 0; i < srv->conf->nlisten; i++)
+		if (srv->conf->listen[i].transport == tp &&
+		    srv->conf->listen[i].ss.ss_family == family) {
+			if (listener != NULL)
+				*listener = (int)i;
+			return srv->fds[i];
+		}
+	return -1;
+}
+
+/* ---- UDP ---- */
+
+static bool
+is_crlf_only(const char *p, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (p[i] != '\r' && p[i] != '\n')
+			return false;
+	return true;
+}
+
+static void
+udp_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	struct mmsghdr msgs[TRANSPORT_BATCH];
+	struct iovec iov[TRANSPORT_BATCH];
+	struct sockaddr_storage from[TRANSPORT_BATCH];
+	struct tp_source src;
+	struct sipmsg m;
+	ssize_t rc;
+	int n, i, round, li = -1;
+	size_t k;
+
+	(void)what;
+	for (k = 0; k < w->srv->conf->nlisten; k++)
+		if (w->srv->fds[k] == fd)
+			li = (int)k;
+	for (round = 0; round < UDP_ROUNDS; round++) {
+		for (i = 0; i < TRANSPORT_BATCH; i++) {
+			iov[i].iov_base = w->rx + (size_t)i * TRANSPORT_UDP_MAX;
+			iov[i].iov_len = TRANSPORT_UDP_MAX;
+			memset(&msgs[i].msg_hdr, 0, sizeof(msgs[i].msg_hdr));
+			msgs[i].msg_hdr.msg_name = &from[i];
+			msgs[i].msg_hdr.msg_namelen = sizeof(from[i]);
+			msgs[i].msg_hdr.msg_iov = &iov[i];
+			msgs[i].msg_hdr.msg_iovlen = 1;
+		}
+		n = recvmmsg(fd, msgs, TRANSPORT_BATCH, MSG_DONTWAIT, NULL);
+		if (n <= 0)
+			break;
+		for (i = 0; i < n; i++) {
+			const char *buf = iov[i].iov_base;
+			size_t len = msgs[i].msg_len;
+
+			/* RFC 5626 §3.5.1 keep-alives over UDP are STUN; a
+			 * bare CRLF is just ignored. */
+			if (len == 0 || is_crlf_only(buf, len))
+				continue;
+			memset(&src, 0, sizeof(src));
+			src.tp = SIP_TP_UDP;
+			memcpy(&src.addr, &from[i], msgs[i].msg_hdr.msg_namelen);
+			src.addrlen = msgs[i].msg_hdr.msg_namelen;
+			addr_text(&src.addr, src.ip, sizeof(src.ip), &src.port);
+			src.fd = fd;
+			src.listener = li;
+			if (len > w->srv->conf->max_message_size) {
+				metrics_inc(&w->metrics.dropped[DROP_TOO_LARGE]);
+				rc = sipmsg_scan(buf, len, SIPMSG_DGRAM, &m);
+				proxy_too_large(w, &src, &m);
+				continue;
+			}
+			rc = sipmsg_scan(buf, len, SIPMSG_DGRAM, &m);
+			proxy_message(w, &src, &m, rc);
+		}
+		if (w->ntx > 0)
+			transport_flush(w);
+		if (n < TRANSPORT_BATCH)
+			break;
+	}
+}
+
+/* ---- TCP ---- */
+
+/*
+ * Every connection, incoming or outgoing, of every worker is in one
+ * registry keyed by the peer's address, so that a response relayed by any
+ * worker goes back on the connection its request came in on, and outgoing
+ * connections are reused. tcp_mu guards the registry and every connection's
+ * output queue; reads and timers stay with the owning worker.
+ */
+#define TCP_BUCKETS	4096
+
+static pthread_mutex_t	 tcp_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct tp_conn	*tcp_reg[TCP_BUCKETS];
+
+static unsigned
+addr_bucket(const struct sockaddr_storage *ss)
+{
+	const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+	uint64_t h = HASH_SEED;
+
+	if (ss->ss_family == AF_INET6) {
+		h = hash_bytes(h, &sin6->sin6_addr, sizeof(sin6->sin6_addr));
+		h = hash_bytes(h, &sin6->sin6_port, sizeof(sin6->sin6_port));
+	} else {
+		h = hash_bytes(h, &sin->sin_addr, sizeof(sin->sin_addr));
+		h = hash_bytes(h, &sin->sin_port, sizeof(sin->sin_port));
+	}
+	return (unsigned)(hash_final(h) % TCP_BUCKETS);
+}
+
+static bool
+addr_eq(const struct sockaddr_storage *a, const struct sockaddr *b)
+{
+	const struct sockaddr_in *a4 = (const struct sockaddr_in *)a;
+	const struct sockaddr_in *b4 = (const struct sockaddr_in *)b;
+	const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)a;
+	const struct sockaddr_in6 *b6 = (const struct sockaddr_in6 *)b;
+
+	if (a->ss_family != b->sa_family)
+		return false;
+	if (a->ss_family == AF_INET6)
+		return a6->sin6_port == b6->sin6_port &&
+		    memcmp(&a6->sin6_addr, &b6->sin6_addr, 16) == 0;
+	return a4->sin_port == b4->sin_port &&
+	    a4->sin_addr.s_addr == b4->sin_addr.s_addr;
+}
+
+/* With tcp_mu held. */
+static struct tp_conn *
+tcp_find(const struct sockaddr *sa)
+{
+	struct tp_conn *c;
+
+	c = tcp_reg[addr_bucket((const struct sockaddr_storage *)sa)];
+	for (; c != NULL; c = c->hnext)
+		if (!c->closing && addr_eq(&c->addr, sa))
+			return c;
+	return NULL;
+}
+
+static void
+tcp_free(struct tp_conn *c)
+{
+	struct tp_conn **pp;
+
+	pthread_mutex_lock(&tcp_mu);
+	for (pp = &tcp_reg[addr_bucket(&c->addr)]; *pp != NULL;
+	    pp = &(*pp)->hnext)
+		if (*pp == c) {
+			*pp = c->hnext;
+			break;
+		}
+	pthread_mutex_unlock(&tcp_mu);
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		c->w->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	event_free(c->ev_read);
+	event_free(c->ev_write);
+	event_free(c->ev_timer);
+	close(c->fd);
+	atomic_fetch_sub(&c->w->srv->tcp_conns, 1);
+	free(c->in);
+	free(c->out);
+	free(c);
+}
+
+/*
+ * Queue bytes on c, with tcp_mu held; any thread may call it. On failure
+ * the connection is marked closing and its owner frees it.
+ */
+static int
+tcp_queue(struct tp_conn *c, const char *buf, size_t len)
+{
+	ssize_t n = 0;
+	char *p;
+
+	if (c->closing)
+		return -1;
+	if (c->outlen == 0 && c->connected) {
+		n = send(c->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK)
+			goto fail;
+		if (n < 0)
+			n = 0;
+		if ((size_t)n == len)
+			return 0;
+	}
+	buf += n;
+	len -= (size_t)n;
+	if (c->outlen + len > TCP_OUT_MAX)
+		goto fail;
+	if (c->outlen + len > c->outcap) {
+		size_t cap = c->outcap ? c->outcap * 2 : 4096;
+
+		while (cap < c->outlen + len)
+			cap *= 2;
+		if ((p = realloc(c->out, cap)) == NULL)
+			goto fail;
+		c->out = p;
+		c->outcap = cap;
+	}
+	memcpy(c->out + c->outlen, buf, len);
+	c->outlen += len;
+	event_add(c->ev_write, NULL);
+	return 0;
+fail:
+	c->closing = true;
+	c->outlen = 0;
+	event_active(c->ev_write, EV_WRITE, 0);
+	return -1;
+}
+
+static int
+tcp_write(struct tp_conn *c, const char *buf, size_t len)
+{
+	int rc;
+
+	pthread_mutex_lock(&tcp_mu);
+	rc = tcp_queue(c, buf, len);
+	pthread_mutex_unlock(&tcp_mu);
+	return rc;
+}
+
+/* Close now, or once what is queued has been written. */
+static void
+tcp_close(struct tp_conn *c)
+{
+	bool now;
+
+	pthread_mutex_lock(&tcp_mu);
+	c->closing = true;
+	now = c->outlen == 0;
+	pthread_mutex_unlock(&tcp_mu);
+	if (now)
+		tcp_free(c);
+	else
+		event_del(c->ev_read);
+}
+
+static void
+tcp_arm_timer(struct tp_conn *c)
+{
+	struct timeval tv = { c->w->srv->conf->tcp_idle_timeout, 0 };
+
+	event_add(c->ev_timer, &tv);
+}
+
+static void
+tcp_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct tp_conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	log_debug("tcp %s:%u: idle or incomplete for %us, closing", c->ip,
+	    c->port, c->w->srv->conf->tcp_idle_timeout);
+	tcp_free(c);
+}
+
+static void
+tcp_writable(evutil_socket_t fd, short what, void *arg)
+{
+	struct tp_conn *c = arg;
+	bool gone = false;
+	ssize_t n;
+	int soerr = 0;
+	socklen_t sl = sizeof(soerr);
+
+	(void)what;
+	pthread_mutex_lock(&tcp_mu);
+	if (!c->connected) {
+		/* An outgoing connect finished, one way or the other. */
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == -1 ||
+		    soerr != 0) {
+			log_debug("tcp connect %s:%u: %s", c->ip, c->port,
+			    strerror(soerr));
+			c->closing = true;
+			c->outlen = 0;
+		} else
+			c->connected = true;
+	}
+	if (c->outlen > 0) {
+		n = send(fd, c->out, c->outlen, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK) {
+			c->closing = true;
+			c->outlen = 0;
+		} else if (n > 0) {
+			memmove(c->out, c->out + n, c->outlen - (size_t)n);
+			c->outlen -= (size_t)n;
+		}
+	}
+	if (c->outlen > 0)
+		event_add(c->ev_write, NULL);
+	else if (c->closing)
+		gone = true;
+	pthread_mutex_unlock(&tcp_mu);
+	if (gone)
+		tcp_free(c);
+}
+
+static void
+tcp_source(struct tp_conn *c, struct tp_source *src)
+{
+	memset(src, 0, sizeof(*src));
+	src->tp = SIP_TP_TCP;
+	src->addr = c->addr;
+	src->addrlen = c->addrlen;
+	memcpy(src->ip, c->ip, sizeof(src->ip));
+	src->port = c->port;
+	src->fd = -1;
+	src->conn = c;
+	src->listener = c->listener;
+}
+
+/*
+ * Frame and hand on every whole message in c->in. Returns -1 when the
+ * connection must close (framing lost or too large).
+ */
+static int
+tcp_frame(struct tp_conn *c)
+{
+	struct worker *w = c->w;
+	struct tp_source src;
+	struct sipmsg m;
+	size_t off = 0, max = w->srv->conf->max_message_size;
+	ssize_t rc;
+	int ret = 0;
+
+	while (off < c->inlen) {
+		const char *p = c->in + off;
+		size_t len = c->inlen - off;
+
+		/* RFC 5626 §4.4.1: a CRLFCRLF ping gets a CRLF pong. */
+		if (len >= 4 && memcmp(p, "\r\n\r\n", 4) == 0) {
+			tcp_write(c, "\r\n", 2);
+			off += 4;
+			continue;
+		}
+		if (p[0] == '\r' || p[0] == '\n') {
+			if (len < 4 && is_crlf_only(p, len))
+				break;		/* maybe a ping in pieces */
+			off++;
+			continue;
+		}
+		tcp_source(c, &src);
+		rc = sipmsg_scan(p, len, SIPMSG_STREAM, &m);
+		if (rc == -2) {
+			if (m.hdr_complete && m.content_length >= 0 &&
+			    m.body_off + (size_t)m.content_length > max) {
+				/* SPEC §4: answer 513, then close. */
+				metrics_inc(&w->metrics.dropped[DROP_TOO_LARGE]);
+				proxy_too_large(w, &src, &m);
+				ret = -1;
+			} else if (len >= max) {
+				metrics_inc(&w->metrics.dropped[DROP_TOO_LARGE]);
+				ret = -1;
+			}
+			break;
+		}
+		proxy_message(w, &src, &m, rc);
+		if (rc < 0) {
+			/* Framing cannot be trusted past a bad message. */
+			ret = -1;
+			break;
+		}
+		off += (size_t)rc;
+		tcp_arm_timer(c);
+	}
+	if (off > 0) {
+		memmove(c->in, c->in + off, c->inlen - off);
+		c->inlen -= off;
+	}
+	return ret;
+}
+
+static void
+tcp_readable(evutil_socket_t fd, short what, void *arg)
+{
+	struct tp_conn *c = arg;
+	ssize_t n;
+
+	(void)what;
+	n = recv(fd, c->in + c->inlen, c->incap - c->inlen, MSG_DONTWAIT);
+	if (n == 0 || (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK &&
+	    errno != EINTR)) {
+		tcp_close(c);
+		return;
+	}
+	if (n < 0)
+		return;
+	c->inlen += (size_t)n;
+	n = tcp_frame(c);
+	transport_flush(c->w);	/* TCP in may have queued UDP out */
+	if (n == -1)
+		tcp_close(c);
+}
+
+/* A connection object for fd, owned by w and registered; NULL on failure
+ * (fd is then closed and the count given back). */
+static struct tp_conn *
+tcp_conn_new(struct worker *w, int fd, const struct sockaddr *peer,
+    socklen_t peerlen, int listener, bool connected)
+{
+	struct server *srv = w->srv;
+	struct tp_conn *c;
+	unsigned b;
+	int on = 1;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		goto fail;
+	c->w = w;
+	c->fd = fd;
+	c->listener = listener;
+	c->connected = connected;
+	memcpy(&c->addr, peer, peerlen);
+	c->addrlen = peerlen;
+	addr_text(&c->addr, c->ip, sizeof(c->ip), &c->port);
+	/* Room for the largest message allowed, so that one more byte tells
+	 * us it is too large. */
+	c->incap = srv->conf->max_message_size + 1;
+	if ((c->in = malloc(c->incap)) == NULL)
+		goto fail;
+	set_nonblock(fd);
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+	c->ev_read = event_new(w->base, fd, EV_READ | EV_PERSIST,
+	    tcp_readable, c);
+	c->ev_write = event_new(w->base, fd, EV_WRITE, tcp_writable, c);
+	c->ev_timer = evtimer_new(w->base, tcp_timeout, c);
+	if (c->ev_read == NULL || c->ev_write == NULL || c->ev_timer == NULL)
+		goto fail;
+	event_add(c->ev_read, NULL);
+	tcp_arm_timer(c);
+	if ((c->next = w->conns) != NULL)
+		w->conns->prev = c;
+	w->conns = c;
+	b = addr_bucket(&c->addr);
+	c->hnext = tcp_reg[b];
+	tcp_reg[b] = c;		/* caller holds tcp_mu */
+	return c;
+fail:
+	log_warnx("tcp %s: out of memory", listener >= 0 ? "accept" :
+	    "connect");
+	if (c != NULL) {
+		if (c->ev_read)
+			event_free(c->ev_read);
+		if (c->ev_write)
+			event_free(c->ev_write);
+		if (c->ev_timer)
+			event_free(c->ev_timer);
+		free(c->in);
+		free(c);
+	}
+	atomic_fetch_sub(&srv->tcp_conns, 1);
+	close(fd);
+	return NULL;
+}
+
+static bool
+tcp_take_slot(struct worker *w)
+{
+	struct server *srv = w->srv;
+
+	if (atomic_fetch_add(&srv->tcp_conns, 1) >=
+	    srv->conf->tcp_max_connections) {
+		atomic_fetch_sub(&srv->tcp_conns, 1);
+		metrics_inc(&w->metrics.dropped[DROP_TCP_LIMIT]);
+		return false;
+	}
+	return true;
+}
+
+static void
+tcp_accept(struct evconnlistener *lev, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	struct worker *w = arg;
+	struct server *srv = w->srv;
+	int listener = -1;
+	size_t i;
+
+	/* SPEC §6: over the limit, accepted and closed at once. */
+	if (!tcp_take_slot(w)) {
+		close(fd);
+		return;
+	}
+	for (i = 0; i < srv->conf->nlisten; i++)
+		if (srv->fds[i] == evconnlistener_get_fd(lev))
+			listener = (int)i;
+	pthread_mutex_lock(&tcp_mu);
+	tcp_conn_new(w, fd, sa, (socklen_t)salen, listener, true);
+	pthread_mutex_unlock(&tcp_mu);
+}
+
+int
+transport_send_tcp(struct worker *w, const struct sockaddr *dst,
+    socklen_t dstlen, const char *buf, size_t len)
+{
+	struct tp_conn *c;
+	int fd, rc = -1;
+
+	pthread_mutex_lock(&tcp_mu);
+	if ((c = tcp_find(dst)) == NULL) {
+		if (!tcp_take_slot(w))
+			goto out;
+		fd = socket(dst->sa_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		if (fd == -1) {
+			atomic_fetch_sub(&w->srv->tcp_conns, 1);
+			goto out;
+		}
+		if (connect(fd, dst, dstlen) == -1 && errno != EINPROGRESS) {
+			log_debug("tcp connect: %s", strerror(errno));
+			atomic_fetch_sub(&w->srv->tcp_conns, 1);
+			close(fd);
+			goto out;
+		}
+		if ((c = tcp_conn_new(w, fd, dst, dstlen, -1, false)) == NULL)
+			goto out;
+	}
+	rc = tcp_queue(c, buf, len);
+out:
+	pthread_mutex_unlock(&tcp_mu);
+	return rc;
+}
+
+/* ---- workers ---- */
+
+int
+transport_workers(struct server *srv, int nworkers, char *err, size_t errlen)
+{
+	const struct conf *conf = srv->conf;
+	struct worker *w;
+	size_t i;
+	int k;
+
+	evthread_use_pthreads();
+	if ((srv->workers = calloc((size_t)nworkers, sizeof(*w))) == NULL)
+		goto oom;
+	srv->nworkers = nworkers;
+	for (k = 0; k < nworkers; k++) {
+		w = &srv->workers[k];
+		w->id = k;
+		w->srv = srv;
+		w->base = event_base_new();
+		w->rx = malloc((size_t)TRANSPORT_BATCH * TRANSPORT_UDP_MAX);
+		w->tx = malloc((size_t)TRANSPORT_BATCH * TRANSPORT_UDP_MAX);
+		w->txmsg = calloc(TRANSPORT_BATCH, sizeof(*w->txmsg));
+		w->txiov = calloc(TRANSPORT_BATCH, sizeof(*w->txiov));
+		w->txaddr = calloc(TRANSPORT_BATCH, sizeof(*w->txaddr));
+		w->events = calloc(conf->nlisten, sizeof(*w->events));
+		w->listeners = calloc(conf->nlisten, sizeof(*w->listeners));
+		if (w->base == NULL || w->rx == NULL || w->tx == NULL ||
+		    w->txmsg == NULL || w->txiov == NULL || w->txaddr == NULL ||
+		    w->events == NULL || w->listeners == NULL)
+			goto oom;
+		for (i = 0; i < conf->nlisten; i++) {
+			if (conf->listen[i].transport == SIP_TP_UDP) {
+				w->events[w->nevents] = event_new(w->base,
+				    srv->fds[i], EV_READ | EV_PERSIST,
+				    udp_read, w);
+				if (w->events[w->nevents] == NULL ||
+				    event_add(w->events[w->nevents], NULL))
+					goto oom;
+				w->nevents++;
+			} else {
+				/* Every worker accepts on the same socket;
+				 * a connection stays with its acceptor. */
+				w->listeners[w->nlisteners] =
+				    evconnlistener_new(w->base, tcp_accept, w,
+				    0, -1, srv->fds[i]);
+				if (w->listeners[w->nlisteners] == NULL)
+					goto oom;
+				w->nlisteners++;
+			}
+		}
+	}
+	return 0;
+oom:
+	snprintf(err, errlen, "cannot set up worker event loops");
+	return -1;
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct worker *w = arg;
+
+	event_base_loop(w->base, EVLOOP_NO_EXIT_ON_EMPTY);
+	return NULL;
+}
+
+void
+transport_run(struct server *srv)
+{
+	int k;
+
+	for (k = 1; k < srv->nworkers; k++)
+		if (pthread_create(&srv->workers[k].thread, NULL, worker_main,
+		    &srv->workers[k]) != 0)
+			fatal("pthread_create");
+	worker_main(&srv->workers[0]);
+	for (k = 1; k < srv->nworkers; k++)
+		pthread_join(srv->workers[k].thread, NULL);
+}
+
+void
+transport_stop(struct server *srv)
+{
+	int k;
+
+	for (k = 0; k < srv->nworkers; k++)
+		event_base_loopbreak(srv->workers[k].base);
+}
+
+void
+transport_free(struct server *srv)
+{
+	struct worker *w;
+	size_t i;
+	int k;
+
+	for (k = 0; srv->workers != NULL && k < srv->nworkers; k++) {
+		w = &srv->workers[k];
+		while (w->conns != NULL)
+			tcp_free(w->conns);
+		proxy_worker_free(w);
+		for (i = 0; i < w->nevents; i++)
+			event_free(w->events[i]);
+		for (i = 0; i < w->nlisteners; i++)
+			evconnlistener_free(w->listeners[i]);
+		if (w->base != NULL)
+			event_base_free(w->base);
+		config_unref(w->conf);
+		free(w->events);
+		free(w->listeners);
+		free(w->rx);
+		free(w->tx);
+		free(w->txmsg);
+		free(w->txiov);
+		free(w->txaddr);
+	}
+	free(srv->workers);
+	for (i = 0; srv->conf != NULL && i < srv->conf->nlisten; i++)
+		if (srv->fds[i] != -1)
+			close(srv->fds[i]);
+	free(srv->fds);
+	config_unref(srv->conf);
+	memset(srv, 0, sizeof(*srv));
+}
