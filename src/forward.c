@@ -286,6 +286,17 @@ forward_request(const struct sipmsg *m, const struct route_decision *d,
 
 	if (sipmsg_edit_via_received(m, &ed, src_ip, src_port) == -1)
 		return -1;
+	/* The response must go back on the connection the request came in on
+	 * (RFC 3261 §18.2.2), and that connection is known to us only by the
+	 * peer's port: note it, as RFC 3581 rport would (Kamailio's
+	 * force_rport does the same for TCP). */
+	if (in_listener >= 0 && conf->listen[in_listener].transport ==
+	    SIP_TP_TCP && m->nvia > 0 && !m->via[0].has_rport) {
+		k = snprintf(buf, sizeof(buf), ";rport=%u", src_port);
+		if (sipmsg_edit(&ed, off_of(m, m->via[0].value.p +
+		    m->via[0].value.len), 0, buf, (size_t)k) == -1)
+			return -1;
+	}
 	for (i = 0; i < d->pop_routes && i < m->nroute; i++)
 		gone[i] = true;
 	if ((d->pop_routes > 0 || d->strict_route) &&

@@ -562,7 +562,17 @@ tcp_frame(struct tp_conn *c)
 		}
 		proxy_message(w, &src, &m, rc);
 		if (rc < 0) {
-			/* Framing cannot be trusted past a bad message. */
+			/* A bad header with sound framing costs only that
+			 * message; past a framing fault nothing can be trusted
+			 * (SPEC §6: 400, then close). */
+			if (m.hdr_complete && m.content_length >= 0 &&
+			    m.body_off + (size_t)m.content_length <=
+			    len - (size_t)(m.buf - p)) {
+				off += (size_t)(m.buf - p) + m.body_off +
+				    (size_t)m.content_length;
+				tcp_arm_timer(c);
+				continue;
+			}
 			ret = -1;
 			break;
 		}

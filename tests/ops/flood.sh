@@ -5,7 +5,7 @@
 port=$(free_port)
 mport=$(free_port)
 write_conf "$TMP/u.conf" "$port" \
-    "limits = { rate_per_source = 50; ban_time = 30; };" \
+    "limits = { rate_per_source = 200; ban_time = 30; };" \
     "metrics = { address = \"127.0.0.1\"; port = $mport; };"
 "$USHER" -f -c "$TMP/u.conf" 2>"$TMP/usher.log" &
 upid=$!
