@@ -36,6 +36,7 @@ struct host_key {
 	uint8_t		 addr[16];
 	int		 domain;
 	bool		 by_alias;
+	bool		 self_only;	/* a wildcard literal: us, not domain 0 */
 };
 
 /* What the header does not show: the lookup keys live beside the conf. */
@@ -43,7 +44,7 @@ struct conf_priv {
 	struct conf	 pub;
 	struct host_key	*keys;		/* domain names and aliases, then self */
 	size_t		 nkeys;
-	struct host_key	*self;		/* non-wildcard listen + advertise */
+	struct host_key	*self;		/* listen addresses, advertise */
 	size_t		 nself;
 	char		*adv_key;	/* advertise, lower case, no brackets */
 };
@@ -59,7 +60,7 @@ struct loader {
 
 static const char *const default_block_ua[] = {
 	"friendly-scanner", "sipvicious", "sipcli", "VaxSIPUserAgent", "iWar",
-	"SIPScan", "sundayddr",
+	"SIPScan", "sundayddr", "pplsip",
 };
 
 static int
@@ -812,7 +813,14 @@ parse_domains(struct loader *ld, const config_setting_t *root)
 	return 0;
 }
 
-/* SPEC §6: our own listen and advertise addresses are aliases of domain 0. */
+/*
+ * SPEC §6: our own listen and advertise addresses are aliases of domain 0.
+ * A wildcard listener does not make every address ours (we cannot know the
+ * host's addresses without asking the kernel on each reload), only its own
+ * literal, which is never a domain alias, and the loopback address of its
+ * family, which is certainly ours (transport.c sets IPV6_V6ONLY, so "::"
+ * does not cover 127.0.0.1).
+ */
 static int
 make_self(struct loader *ld)
 {
@@ -821,13 +829,18 @@ make_self(struct loader *ld)
 	struct host_key *k;
 	size_t i;
 
-	if ((pv->self = calloc(c->nlisten + 1, sizeof(*pv->self))) == NULL)
+	if ((pv->self = calloc(2 * c->nlisten + 1, sizeof(*pv->self))) ==
+	    NULL)
 		return fail(ld, NULL, "out of memory");
 	for (i = 0; i < c->nlisten; i++) {
-		if (is_wildcard(&c->listen[i]))
-			continue;
 		k = &pv->self[pv->nself++];
 		key_set(k, c->listen[i].address, 0, true);
+		if (!is_wildcard(&c->listen[i]))
+			continue;
+		k->self_only = true;
+		k = &pv->self[pv->nself++];
+		key_set(k, c->listen[i].ss.ss_family == AF_INET ? "127.0.0.1" :
+		    "::1", 0, true);
 	}
 	if (c->advertise != NULL) {
 		if (host_norm(c->advertise, &pv->adv_key) == -1)
@@ -890,11 +903,17 @@ parse_user(struct loader *ld, config_setting_t *e)
 		return fail(ld, ss, "%s \"%s\": bad state \"%s\" (active, "
 		    "moved, unavailable or gone)", user ? "user" : "prefix",
 		    user ? user : prefix, state);
+	if ((st == USER_ACTIVE || st == USER_MOVED) &&
+	    (target == NULL || target[0] == '\0'))
+		return fail(ld, e, "%s \"%s\": state \"%s\" needs a target",
+		    user ? "user" : "prefix", user ? user : prefix,
+		    table_state_name(st));
+	/* table_add names the user itself ("duplicate user alice (first at
+	 * usher.conf:30)"); it only lacks where. */
 	if (table_add(c->table, user ? user : prefix, prefix != NULL,
 	    (uint16_t)d, st, target, (uint32_t)retry, c->path,
 	    (uint32_t)config_setting_source_line(e), why, sizeof(why)) == -1)
-		return fail(ld, e, "%s \"%s\": %s", user ? "user" : "prefix",
-		    user ? user : prefix, why);
+		return fail(ld, e, "%s", why);
 	return 0;
 }
 
@@ -1143,7 +1162,7 @@ config_domain_find(const struct conf *c, struct slice host, bool *by_alias)
 		if (key_eq(&pv->keys[i], &k))
 			goto found;
 	for (i = 0; i < pv->nself; i++)
-		if (key_eq(&pv->self[i], &k)) {
+		if (!pv->self[i].self_only && key_eq(&pv->self[i], &k)) {
 			if (by_alias != NULL)
 				*by_alias = true;
 			return 0;

@@ -239,8 +239,11 @@ forward_request(const struct sipmsg *m, const struct route_decision *d,
 		if (sipmsg_edit(&ed, off_of(m, m->ruri_text.p),
 		    m->ruri_text.len, u->p, u->len) == -1)
 			return -1;
-		gone[m->nroute - 1] = true;
 	}
+	/* The restored Request-URI leaves the Route set, also when it is then
+	 * rewritten to a table target. */
+	if (d->strict_route && m->nroute > 0)
+		gone[m->nroute - 1] = true;
 
 	/* Record-Route, inbound side first (SPEC §3). */
 	if (conf->record_route) {

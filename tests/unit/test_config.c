@@ -107,7 +107,8 @@ test_shipped(void **state)
 	assert_string_equal(c->domains[0].aliases[0], "192.0.2.10");
 	assert_false(c->domains[1].authoritative);
 	assert_true(c->domains[2].complete);
-	assert_int_equal(c->nblock_ua, 7);
+	assert_int_equal(c->nblock_ua, 8);
+	assert_string_equal(c->block_ua[7], "pplsip");
 	/* 6 users in usher.conf, 6 in users.txt, one number block in each. */
 	assert_int_equal(table_count(c->table), 12);
 	assert_int_equal(table_count_prefixes(c->table), 2);
@@ -152,10 +153,11 @@ test_defaults(void **state)
 	assert_int_equal(c->tcp_idle_timeout, 120);
 	assert_int_equal(c->rate_per_source, 0);
 	assert_int_equal(c->ban_time, 30);
-	assert_int_equal(c->nblock_ua, 7);
+	assert_int_equal(c->nblock_ua, 8);
 	assert_string_equal(c->block_ua[0], "friendly-scanner");
 	assert_string_equal(c->block_ua[3], "vaxsipuseragent");
-	assert_string_equal(c->block_ua[6], "sundayddr");
+	assert_string_equal(c->block_ua[4], "iwar");
+	assert_string_equal(c->block_ua[7], "pplsip");
 	assert_false(c->metrics);
 	assert_null(c->users_file);
 	assert_int_equal(table_count(c->table), 0);
@@ -257,15 +259,21 @@ static const struct bad bad[] = {
 	    "3: bad CIDR \"10.0.0.0/-1\" in trusted" },
 	{ BASE "trusted = [ 10 ];\n", "3: trusted must hold strings" },
 	{ BASE "\nusers = (\n { user = \"alice\"; domain = \"example.com\"; }\n"
-	    ");\n", "5: user \"alice\": an active user needs a target" },
+	    ");\n", "5: user \"alice\": state \"active\" needs a target" },
+	{ BASE "users = ( { user = \"dave\"; domain = \"example.com\"; "
+	    "state = \"moved\"; target = \"\"; } );\n",
+	    "3: user \"dave\": state \"moved\" needs a target" },
+	{ BASE "users = ( { prefix = \"+1\"; domain = \"example.com\"; } );\n",
+	    "3: prefix \"+1\": state \"active\" needs a target" },
 	{ BASE "users = ( { user = \"bob\"; domain = \"example.com\"; "
 	    "state = \"gone\"; target = \"sip:b@h\"; } );\n",
-	    "3: user \"bob\": target given" },
+	    "3: target given for a gone user" },
 	{ BASE "users = ( { user = \"bob\"; domain = \"example.com\"; "
-	    "target = \"http://x\"; } );\n", "3: user \"bob\": " },
+	    "target = \"http://x\"; } );\n", "3: target \"http://x\" is not "
+	    "a sip: or sips: URI" },
 	{ BASE "users = (\n { user = \"a\"; domain = \"example.com\"; "
 	    "state = \"gone\"; },\n { user = \"a\"; domain = \"example.com\"; "
-	    "state = \"gone\"; }\n);\n", "5: user \"a\": duplicate user a" },
+	    "state = \"gone\"; }\n);\n", "5: duplicate user a (first at " },
 	{ BASE "users = ( { user = \"bob\"; domain = \"nowhere.org\"; "
 	    "state = \"gone\"; } );\n",
 	    "3: user \"bob\": unknown domain \"nowhere.org\"" },
@@ -396,6 +404,19 @@ test_errors(void **state)
 			fail_msg("row %zu: got \"%s\", wanted \"%s...\"", i,
 			    err, want);
 	}
+
+	/* The whole message, where the first one was included. */
+	temp_conf(BASE "users = (\n { user = \"alice\"; domain = "
+	    "\"example.com\"; state = \"gone\"; },\n { user = \"al%69ce\"; "
+	    "domain = \"example.com\"; state = \"gone\"; }\n);\n", path,
+	    sizeof(path));
+	c = NULL;
+	assert_int_equal(config_load(path, &c, err, sizeof(err)), -1);
+	unlink(path);
+	assert_null(c);
+	snprintf(want, sizeof(want), "%s:5: duplicate user alice (first at "
+	    "%s:4)", path, path);
+	assert_string_equal(err, want);
 }
 
 /* Configurations near the error rows above that are fine. */
@@ -527,12 +548,32 @@ test_is_self(void **state)
 		{ "PROXY.EXAMPLE.COM", 5090, true },
 		{ "example.com", 5060, false },		/* a domain, not us */
 		{ "192.0.2.10", 5060, false },
-		{ "0.0.0.0", 5090, false },
+		{ "0.0.0.0", 5090, true },		/* the literal itself */
+		{ "0.0.0.0", 5061, false },
 		{ "127.0.0.2", 5060, false },
 		{ "", 5060, false },
 	};
+	/* Only a wildcard listener: its literal and its family's loopback
+	 * are us, other addresses of the host are not known to be. */
+	static const struct {
+		const char	*host;
+		uint16_t	 port;
+		bool		 self;
+		int		 domain;	/* config_domain_find */
+	} wild[] = {
+		{ "::", 5070, true, -1 },
+		{ "[0::0]", 5070, true, -1 },
+		{ "::1", 5070, true, 0 },
+		{ "[::1]", 5070, true, 0 },
+		{ "[::1]", 0, false, 0 },		/* 5060: not ours */
+		{ "127.0.0.1", 5070, false, -1 },	/* V6ONLY: no IPv4 */
+		{ "2001:db8::1", 5070, false, -1 },
+		{ "sip.example.com", 5070, true, 0 },	/* advertise */
+		{ "sip.example.com", 0, false, 0 },
+	};
 	struct conf *c = load_ok(find_conf);
 	size_t i;
+	int d;
 
 	(void)state;
 	for (i = 0; i < NELEM(rows); i++)
@@ -540,6 +581,21 @@ test_is_self(void **state)
 		    strlen(rows[i].host)), rows[i].port) != rows[i].self)
 			fail_msg("%s:%u: wanted %d", rows[i].host,
 			    rows[i].port, rows[i].self);
+	config_unref(c);
+
+	c = load_ok("listen = ( { transport = \"udp\"; address = \"::\"; "
+	    "port = 5070; } );\nadvertise = \"sip.example.com\";\n" D_EX);
+	for (i = 0; i < NELEM(wild); i++) {
+		if (config_is_self(c, slice_make(wild[i].host,
+		    strlen(wild[i].host)), wild[i].port) != wild[i].self)
+			fail_msg("wildcard %s:%u: wanted %d", wild[i].host,
+			    wild[i].port, wild[i].self);
+		d = config_domain_find(c, slice_make(wild[i].host,
+		    strlen(wild[i].host)), NULL);
+		if (d != wild[i].domain)
+			fail_msg("wildcard %s: domain %d, wanted %d",
+			    wild[i].host, d, wild[i].domain);
+	}
 	config_unref(c);
 }
 
