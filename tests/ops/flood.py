@@ -13,6 +13,10 @@ lport = s.getsockname()[1]
 t0 = time.monotonic()
 sent = 0
 while sent < count and time.monotonic() - t0 < secs:
+    # evenly over the whole time, so the flood spans several seconds
+    ahead = sent - (time.monotonic() - t0) * count / secs
+    if ahead > 0:
+        time.sleep(ahead * secs / count)
     msg = (f"INVITE sip:u{sent}@example.com SIP/2.0\r\n"
            f"Via: SIP/2.0/UDP {src}:{lport};branch=z9hG4bKf{sent};rport\r\n"
            f"From: <sip:f@{src}>;tag=f\r\nTo: <sip:u{sent}@example.com>\r\n"

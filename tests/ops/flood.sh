@@ -18,7 +18,7 @@ sipp -sf "$HERE/invite-4xx.xml" -s bob -i 127.0.0.4 -p "$(free_port)" \
     >"$TMP/sipp.out" 2>&1 &
 spid=$!
 PIDS+=("$spid")
-python3 "$HERE/flood.py" 127.0.0.3 "$port" 60000 5
+python3 "$HERE/flood.py" 127.0.0.3 "$port" 20000 4
 rc=0
 wait "$spid" || rc=$?
 rate=$(python3 "$HERE/scrape.py" "$mport" 'usher_dropped_total{reason="rate"}')
