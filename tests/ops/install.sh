@@ -1,26 +1,26 @@
 #!/usr/bin/env bash
-# cmake --install puts usher in sbin, the sample config in etc/usher (never
+# cmake --install (default prefix /usr/local) puts usher in sbin, the sample config in etc/usher (never
 # over an edited one), the systemd unit and both man pages in place.
 set -euo pipefail
 BUILD=${BUILD_DIR:?}
 d=$(mktemp -d /tmp/usher-install.XXXXXX)
 trap 'rm -rf "$d"' EXIT
-DESTDIR=$d cmake --install "$BUILD" --prefix /usr >/dev/null
-for f in usr/sbin/usher usr/etc/usher/usher.conf usr/etc/usher/users.txt \
-    usr/lib/systemd/system/usher.service usr/share/man/man8/usher.8 \
-    usr/share/man/man5/usher.conf.5; do
+DESTDIR=$d cmake --install "$BUILD" >/dev/null
+for f in usr/local/sbin/usher usr/local/etc/usher/usher.conf usr/local/etc/usher/users.txt \
+    usr/local/lib/systemd/system/usher.service usr/local/share/man/man8/usher.8 \
+    usr/local/share/man/man5/usher.conf.5; do
 	[ -e "$d/$f" ] || { echo "FAIL: $f not installed"; exit 1; }
 done
-grep -q '^ExecStart=/usr/sbin/usher -f ' "$d/usr/lib/systemd/system/usher.service" ||
+grep -q '^ExecStart=/usr/local/sbin/usher -f ' "$d/usr/local/lib/systemd/system/usher.service" ||
     { echo "FAIL: unit ExecStart"; exit 1; }
-grep -q '^ExecReload=/bin/kill -HUP \$MAINPID' "$d/usr/lib/systemd/system/usher.service" ||
+grep -q '^ExecReload=/bin/kill -HUP \$MAINPID' "$d/usr/local/lib/systemd/system/usher.service" ||
     { echo "FAIL: unit ExecReload"; exit 1; }
-echo "# operator's edit" >>"$d/usr/etc/usher/usher.conf"
-DESTDIR=$d cmake --install "$BUILD" --prefix /usr >/dev/null
-tail -1 "$d/usr/etc/usher/usher.conf" | grep -q "operator's edit" ||
+echo "# operator's edit" >>"$d/usr/local/etc/usher/usher.conf"
+DESTDIR=$d cmake --install "$BUILD" >/dev/null
+tail -1 "$d/usr/local/etc/usher/usher.conf" | grep -q "operator's edit" ||
     { echo "FAIL: install overwrote an edited usher.conf"; exit 1; }
 if command -v man >/dev/null; then
-	man -l "$d/usr/share/man/man8/usher.8" 2>/dev/null | grep -q -- '-T' ||
+	man -l "$d/usr/local/share/man/man8/usher.8" 2>/dev/null | grep -q -- '-T' ||
 	    { echo "FAIL: usher(8) does not render"; exit 1; }
 fi
 echo "install: ok"
