@@ -28,7 +28,8 @@ scan(const char *s, int mode, struct sipmsg *m)
 static bool
 eq(struct slice s, const char *want)
 {
-	return s.len == strlen(want) && memcmp(s.p, want, s.len) == 0;
+	return s.len == strlen(want) && (s.len == 0 ||
+	    memcmp(s.p, want, s.len) == 0);
 }
 
 /* Messages that must scan, and what they must yield. */
