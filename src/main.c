@@ -2,6 +2,8 @@
 #include <sys/types.h>
 
 #include <getopt.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,8 +52,9 @@ struct runtime {
 	struct server	 srv;
 	const char	*path;
 	struct event	*ev_term, *ev_int, *ev_hup;
-	unsigned long	 reloads_ok, reloads_failed;
-	long		 last_reload;
+	atomic_ulong	 reloads_ok, reloads_failed;
+	atomic_long	 last_reload;
+	atomic_bool	 reloading, reload_again;
 };
 
 static void
@@ -71,9 +74,9 @@ collect(void *arg, const struct metrics **w, int *n,
 		g->table_entries = table_count(conf->table);
 		g->table_prefixes = table_count_prefixes(conf->table);
 	}
-	g->reloads_ok = rt->reloads_ok;
-	g->reloads_failed = rt->reloads_failed;
-	g->last_reload = rt->last_reload;
+	g->reloads_ok = atomic_load(&rt->reloads_ok);
+	g->reloads_failed = atomic_load(&rt->reloads_failed);
+	g->last_reload = atomic_load(&rt->last_reload);
 	config_unref(conf);
 }
 
@@ -87,28 +90,59 @@ on_stop(evutil_socket_t sig, short what, void *arg)
 	transport_stop(&rt->srv);
 }
 
-/* libevent runs this in the loop, not in signal context, so loading a
- * whole new configuration here is safe (as relayd does). */
-static void
-on_hup(evutil_socket_t sig, short what, void *arg)
+/*
+ * A reload builds the new configuration and table in a thread of its own:
+ * loading a million users takes about a second, and the worker whose loop
+ * caught the signal must keep serving meanwhile. One reload at a time; a
+ * SIGHUP during one is coalesced into a second pass.
+ */
+static void *
+reload_main(void *arg)
 {
 	struct runtime *rt = arg;
 	struct conf *conf;
 	char err[1024], sum[256];
 
+	do {
+		atomic_store(&rt->reload_again, false);
+		if (config_load(rt->path, &conf, err, sizeof(err)) == -1) {
+			atomic_fetch_add(&rt->reloads_failed, 1);
+			log_warnx("reload failed, keeping the running table: %s",
+			    err);
+			continue;
+		}
+		config_summary(conf, sum, sizeof(sum));
+		log_setlevel(conf->log_level);
+		proxy_publish(conf);
+		atomic_store(&rt->last_reload, (long)time(NULL));
+		atomic_fetch_add(&rt->reloads_ok, 1);
+		log_info("reloaded %s: %s", rt->path, sum);
+	} while (atomic_load(&rt->reload_again));
+	atomic_store(&rt->reloading, false);
+	return NULL;
+}
+
+/* libevent runs this in the loop, not in signal context. */
+static void
+on_hup(evutil_socket_t sig, short what, void *arg)
+{
+	struct runtime *rt = arg;
+	pthread_attr_t attr;
+	pthread_t t;
+
 	(void)sig;
 	(void)what;
-	if (config_load(rt->path, &conf, err, sizeof(err)) == -1) {
-		rt->reloads_failed++;
-		log_warnx("reload failed, keeping the running table: %s", err);
+	if (atomic_exchange(&rt->reloading, true)) {
+		atomic_store(&rt->reload_again, true);
 		return;
 	}
-	rt->reloads_ok++;
-	rt->last_reload = (long)time(NULL);
-	config_summary(conf, sum, sizeof(sum));
-	log_setlevel(conf->log_level);
-	proxy_publish(conf);
-	log_info("reloaded %s: %s", rt->path, sum);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&t, &attr, reload_main, rt) != 0) {
+		log_warnx("reload: cannot start a thread, reloading inline");
+		reload_main(rt);
+	}
+	pthread_attr_destroy(&attr);
 }
 
 static int
@@ -239,6 +273,8 @@ main(int argc, char *argv[])
 	daemon_ready();
 
 	transport_run(&rt.srv);
+	while (atomic_load(&rt.reloading))	/* let a reload finish */
+		usleep(10000);
 
 	event_free(rt.ev_term);
 	event_free(rt.ev_int);
