@@ -341,7 +341,8 @@ decide_checks(const struct sipmsg *m, const struct conf *conf,
 {
 	bool self_options;
 
-	if (!slice_eq(m->version, SLICE("SIP/2.0"))) {
+	/* RFC 3261 §7.1: the SIP-Version is case-insensitive */
+	if (!slice_caseeq(m->version, SLICE("SIP/2.0"))) {
 		reply(d, RULE_VERSION, 505, "Version Not Supported");
 		return true;
 	}

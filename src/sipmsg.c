@@ -1,38 +1,123 @@
-/* sipmsg.c: zero-copy scan of SIP messages, URI and Via decoding, local
- * replies and byte splicing. No allocation anywhere in this file. */
+/* sipmsg.c: one scan of received SIP bytes into slices, URI and Via
+ * decoding, local replies and byte splicing. Nothing in this file allocates,
+ * writes into the received bytes or reads past the length it was given. */
 #include <sys/types.h>
 #include <sys/socket.h>
 
 #include <netinet/in.h>
 #include <arpa/inet.h>
 
+#include <limits.h>
 #include <stdbool.h>
-#include <stdio.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "sipmsg.h"
 
+/* The received bytes may hold NULs (RFC 4475 mpart01, intmeth), so nothing
+ * below uses a string function on them: lengths and memchr only. */
+
 /* ---- characters ---- */
 
+/* One table lookup per byte: the scan spends most of its time here. */
+#define C_DIGIT	0x01
+#define C_ALPHA	0x02
+#define C_HEX	0x04
+#define C_LWS	0x08	/* SP, HTAB, and the CR LF a folded value keeps */
+#define C_TOKEN	0x10	/* RFC 3261 §25.1 token */
+#define C_HOST	0x20	/* hostname or IPv4 (and '_', seen in the wild) */
+#define C_NOURI	0x40	/* never raw in a URI: CTL, SP, <, >, DQUOTE */
+
+#define DIG	(C_DIGIT | C_HEX | C_TOKEN | C_HOST)
+#define HEXA	(C_ALPHA | C_HEX | C_TOKEN | C_HOST)
+#define ALPHA	(C_ALPHA | C_TOKEN | C_HOST)
+#define WS	(C_LWS | C_NOURI)
+
+static const unsigned char ctype[256] = {
+	[0 ... 8] = C_NOURI, ['\t'] = WS, ['\n'] = WS, [11 ... 12] = C_NOURI,
+	['\r'] = WS, [14 ... 31] = C_NOURI, [' '] = WS, [127] = C_NOURI,
+	['"'] = C_NOURI, ['<'] = C_NOURI, ['>'] = C_NOURI,
+	['0' ... '9'] = DIG,
+	['a' ... 'f'] = HEXA, ['A' ... 'F'] = HEXA,
+	['g' ... 'z'] = ALPHA, ['G' ... 'Z'] = ALPHA,
+	['-'] = C_TOKEN | C_HOST, ['.'] = C_TOKEN | C_HOST,
+	['_'] = C_TOKEN | C_HOST,
+	['!'] = C_TOKEN, ['%'] = C_TOKEN, ['*'] = C_TOKEN, ['+'] = C_TOKEN,
+	['`'] = C_TOKEN, ['\''] = C_TOKEN, ['~'] = C_TOKEN,
+};
+
+#undef DIG
+#undef HEXA
+#undef ALPHA
+#undef WS
+
 static bool
-is_lws(char c)
+is(char c, unsigned char cls)
 {
-	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+	return (ctype[(unsigned char)c] & cls) != 0;
 }
 
-/* RFC 3261 §25.1 token */
-static bool
-is_token(char c)
+#define is_digit(c)	is((c), C_DIGIT)
+#define is_alpha(c)	is((c), C_ALPHA)
+#define is_alnum(c)	is((c), C_ALPHA | C_DIGIT)
+#define is_hex(c)	is((c), C_HEX)
+#define is_lws(c)	is((c), C_LWS)
+#define is_token(c)	is((c), C_TOKEN)
+
+static char
+lower(char c)
 {
-	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	    (c >= '0' && c <= '9'))
-		return true;
-	switch (c) {
-	case '-': case '.': case '!': case '%': case '*': case '_':
-	case '+': case '`': case '\'': case '~':
-		return true;
-	}
-	return false;
+	return is_alpha(c) ? (char)(c | 0x20) : c;
+}
+
+/* Case-insensitive comparison of n bytes; neither side needs a NUL. */
+static bool
+caseeq(const char *a, const char *b, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (lower(a[i]) != lower(b[i]))
+			return false;
+	return true;
+}
+
+/* The same against a lower-case literal, which needs no folding. */
+static bool
+caseeq_lc(const char *a, const char *lc, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (lower(a[i]) != lc[i])
+			return false;
+	return true;
+}
+
+/* s equals the lower-case literal lit, ignoring case. */
+#define IS(s, lit)	((s).len == sizeof(lit) - 1 &&		\
+	caseeq_lc((s).p, (lit), sizeof(lit) - 1))
+
+/* Also for an absent slice: NULL + 0 is undefined in C. */
+static const char *
+end_of(struct slice s)
+{
+	return s.p != NULL ? s.p + s.len : NULL;
+}
+
+static struct slice
+span(const char *a, const char *b)
+{
+	return slice_make(a, (size_t)(b - a));
+}
+
+static const char *
+skip_lws(const char *p, const char *end)
+{
+	while (p < end && is_lws(*p))
+		p++;
+	return p;
 }
 
 static struct slice
@@ -47,71 +132,65 @@ trim(struct slice s)
 	return s;
 }
 
-static struct slice
-trim_cr(const char *p, const char *eol)
-{
-	if (eol > p && eol[-1] == '\r')
-		eol--;
-	return slice_make(p, (size_t)(eol - p));
-}
-
-static const char *
-slice_end(struct slice s)
-{
-	return s.p + s.len;
-}
-
-static struct slice
-span(const char *a, const char *b)
-{
-	return slice_make(a, (size_t)(b - a));
-}
-
-/* Decimal digits only, at most maxdig of them, value <= max. */
+/* 1*DIGIT with value <= max; leading zeros are fine (RFC 4475 wsinv's
+ * Max-Forwards 0068). No strtol: the bytes are not NUL-terminated. */
 static bool
-parse_uint(struct slice s, size_t maxdig, unsigned long max,
-    unsigned long *out)
+parse_num(struct slice s, uint64_t max, uint64_t *out)
 {
-	unsigned long v = 0;
+	uint64_t v = 0;
 	size_t i;
 
-	if (s.len == 0 || s.len > maxdig)
+	if (s.len == 0)
 		return false;
 	for (i = 0; i < s.len; i++) {
-		if (s.p[i] < '0' || s.p[i] > '9')
+		if (!is_digit(s.p[i]))
 			return false;
-		v = v * 10 + (unsigned long)(s.p[i] - '0');
+		v = v * 10 + (uint64_t)(s.p[i] - '0');
+		if (v > max)
+			return false;
 	}
-	if (v > max)
-		return false;
 	*out = v;
 	return true;
 }
 
+/* Past a quoted-string that starts at p ('"'); NULL when it never ends. */
+static const char *
+skip_quoted(const char *p, const char *end)
+{
+	for (p++; p < end; p++) {
+		if (*p == '\\') {
+			if (++p == end)
+				return NULL;
+		} else if (*p == '"')
+			return p + 1;
+	}
+	return NULL;
+}
+
 /*
- * Split a header value at commas that are outside quoted strings and <>.
- * Returns the next element (trimmed) and advances *rest; false at the end.
- * *bad is set when an element is empty ("a,,b").
+ * Next comma-separated element of a header value: commas inside quoted
+ * strings or <> do not separate. The element comes back trimmed (possibly
+ * empty, "a,,b"); false when *rest is used up.
  */
 static bool
-next_element(struct slice *rest, struct slice *el, bool *bad)
+next_element(struct slice *rest, struct slice *el)
 {
-	const char *p, *end;
-	bool quoted = false, angle = false;
+	const char *p = rest->p, *end = end_of(*rest), *q;
+	bool angle = false;
 
-	if (rest->p == NULL)
+	if (p == NULL)
 		return false;
-	p = rest->p;
-	end = slice_end(*rest);
+	/* Most lines hold one value: no comma, nothing to look inside. */
+	if (memchr(p, ',', (size_t)(end - p)) == NULL)
+		p = end;
 	for (; p < end; p++) {
-		if (quoted) {
-			if (*p == '\\' && p + 1 < end)
-				p++;
-			else if (*p == '"')
-				quoted = false;
-		} else if (*p == '"')
-			quoted = true;
-		else if (*p == '<')
+		if (*p == '"') {
+			if ((q = skip_quoted(p, end)) == NULL) {
+				p = end;
+				break;
+			}
+			p = q - 1;
+		} else if (*p == '<')
 			angle = true;
 		else if (*p == '>')
 			angle = false;
@@ -119,8 +198,6 @@ next_element(struct slice *rest, struct slice *el, bool *bad)
 			break;
 	}
 	*el = trim(span(rest->p, p));
-	if (el->len == 0)
-		*bad = true;
 	if (p < end)
 		*rest = span(p + 1, end);
 	else
@@ -130,155 +207,157 @@ next_element(struct slice *rest, struct slice *el, bool *bad)
 
 /* ---- parameters ---- */
 
+/*
+ * The next ";name[=value]" of a parameter list at *pp: the value keeps its
+ * quotes, and is empty (at the end of the name) for a bare name. false at
+ * the end of the list.
+ */
+static bool
+next_param(const char **pp, const char *end, struct slice *name,
+    struct slice *val)
+{
+	const char *p = *pp, *n, *q;
+
+	p = skip_lws(p, end);
+	if (p < end && *p == ';')
+		p = skip_lws(p + 1, end);
+	if (p >= end)
+		return false;
+	for (n = p; p < end && *p != '=' && *p != ';' && !is_lws(*p); p++)
+		;
+	*name = span(n, p);
+	*val = slice_make(p, 0);
+	p = skip_lws(p, end);
+	if (p < end && *p == '=') {
+		n = p = skip_lws(p + 1, end);
+		if (p < end && *p == '"')
+			p = (q = skip_quoted(p, end)) != NULL ? q : end;
+		else
+			while (p < end && *p != ';' && !is_lws(*p))
+				p++;
+		*val = span(n, p);
+	}
+	while (p < end && *p != ';')
+		p++;
+	*pp = p;
+	return true;
+}
+
 bool
 sipmsg_param(struct slice params, const char *name, struct slice *val)
 {
-	const char *p = params.p, *end = slice_end(params), *n, *ne, *v;
+	const char *p = params.p, *end = end_of(params);
+	struct slice n, v;
 	size_t nl = strlen(name);
 
-	if (p == NULL)
+	if (p == NULL || nl == 0)
 		return false;
-	while (p < end) {
-		while (p < end && (*p == ';' || is_lws(*p)))
-			p++;
-		n = p;
-		while (p < end && *p != '=' && *p != ';' && !is_lws(*p))
-			p++;
-		ne = p;
-		while (p < end && is_lws(*p))
-			p++;
-		v = NULL;
-		if (p < end && *p == '=') {
-			p++;
-			while (p < end && is_lws(*p))
-				p++;
-			v = p;
-			if (p < end && *p == '"') {
-				for (p++; p < end && *p != '"'; p++)
-					if (*p == '\\' && p + 1 < end)
-						p++;
-				if (p < end)
-					p++;
-			} else
-				while (p < end && *p != ';' && !is_lws(*p))
-					p++;
-		}
-		if ((size_t)(ne - n) == nl && nl > 0 &&
-		    strncasecmp(n, name, nl) == 0) {
-			*val = v ? span(v, p) : slice_make(n, 0);
-			if (v == NULL)
-				val->p = ne;
+	while (next_param(&p, end, &n, &v))
+		if (n.len == nl && caseeq(n.p, name, nl)) {
+			*val = v;
 			return true;
 		}
-		while (p < end && *p != ';')
-			p++;
-	}
 	return false;
 }
 
-/* ---- URIs ---- */
+/* ---- URIs and host:port ---- */
 
 static enum sip_transport
 transport_of(struct slice t)
 {
-	if (slice_caseeq_str(t, "udp"))
+	if (IS(t, "udp"))
 		return SIP_TP_UDP;
-	if (slice_caseeq_str(t, "tcp"))
+	if (IS(t, "tcp"))
 		return SIP_TP_TCP;
-	if (slice_caseeq_str(t, "tls"))
+	if (IS(t, "tls"))
 		return SIP_TP_TLS;
-	if (slice_caseeq_str(t, "sctp"))
+	if (IS(t, "sctp"))
 		return SIP_TP_SCTP;
 	return SIP_TP_OTHER;
 }
 
-/* host [":" port], host a name, IPv4 or "[IPv6]". */
+/*
+ * host [":" port] at *pp: a name, IPv4 or "[IPv6]". Stops at the first byte
+ * that cannot belong to it and leaves *pp there. lws: the Via form, where
+ * COLON may have LWS around it (RFC 3261 §25.1).
+ */
 static int
-parse_hostport(struct slice s, struct slice *host, uint16_t *port,
-    const char **fault)
+scan_hostport(const char **pp, const char *end, bool lws, struct slice *host,
+    uint16_t *port)
 {
-	const char *p = s.p, *end = slice_end(s), *h;
-	unsigned long v;
+	const char *p = *pp, *h = p, *q;
+	uint64_t v;
+	bool colon = false;
 
 	*port = 0;
 	if (p >= end)
-		goto bad;
+		return -1;
 	if (*p == '[') {
-		for (h = p + 1; h < end && *h != ']'; h++)
-			if (!((*h >= '0' && *h <= '9') || (*h >= 'a' &&
-			    *h <= 'f') || (*h >= 'A' && *h <= 'F') ||
-			    *h == ':' || *h == '.'))
-				goto bad;
-		if (h >= end || h == p + 1)
-			goto bad;
-		*host = span(p, h + 1);
-		p = h + 1;
+		/* Only hex, ':' and '.' in between; the RFC 5118 §4.10
+		 * three-colon form is tolerated, as it asks. */
+		for (p++; p < end && *p != ']'; p++) {
+			if (*p == ':')
+				colon = true;
+			else if (!is_hex(*p) && *p != '.')
+				return -1;
+		}
+		if (p >= end || !colon)
+			return -1;
+		p++;
 	} else {
-		for (h = p; h < end && *h != ':'; h++)
-			if (!((*h >= '0' && *h <= '9') || (*h >= 'a' &&
-			    *h <= 'z') || (*h >= 'A' && *h <= 'Z') ||
-			    *h == '-' || *h == '.' || *h == '_'))
-				goto bad;
-		if (h == p)
-			goto bad;
-		*host = span(p, h);
-		p = h;
+		while (p < end && is(*p, C_HOST))
+			p++;
+		if (p == h)
+			return -1;
 	}
-	if (p < end) {
-		if (*p != ':' || !parse_uint(span(p + 1, end), 5, 65535, &v) ||
-		    v == 0)
-			goto bad;
+	*host = span(h, p);
+	q = lws ? skip_lws(p, end) : p;
+	if (q < end && *q == ':') {
+		q = lws ? skip_lws(q + 1, end) : q + 1;
+		for (p = q; p < end && is_digit(*p); p++)
+			;
+		/* an unbracketed IPv6 address ends here (RFC 5118 §4.2) */
+		if (!parse_num(span(q, p), 65535, &v) || v == 0)
+			return -1;
 		*port = (uint16_t)v;
 	}
+	*pp = p;
 	return 0;
-bad:
-	*fault = "Bad Host Or Port";
-	return -1;
 }
 
 int
 sipmsg_uri_parse(struct slice s, struct sip_uri *u, const char **fault)
 {
-	const char *p = s.p, *end = slice_end(s), *c, *at, *hp, *q;
-	struct slice v;
-	size_t i;
+	const char *p = s.p, *end = end_of(s), *at, *c, *q;
+	struct slice n, v;
+	bool seen_user = false;
 
 	memset(u, 0, sizeof(*u));
 	u->all = s;
 	*fault = "Bad URI";
-	if (s.len == 0)
+	if (p == NULL || s.len == 0 || !is_alpha(*p))
 		return -1;
-	for (i = 0; i < s.len; i++)
-		if (is_lws(s.p[i]) || (unsigned char)s.p[i] < 0x20 ||
-		    s.p[i] == '<' || s.p[i] == '>' || s.p[i] == '"')
-			return -1;
-	if ((c = memchr(p, ':', s.len)) == NULL || c == p)
+	/* scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) */
+	while (p < end && (is_alnum(*p) || *p == '+' || *p == '-' || *p == '.'))
+		p++;
+	if (p >= end || *p != ':')
 		return -1;
-	for (q = p; q < c; q++)
-		if (!((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') ||
-		    (q > p && ((*q >= '0' && *q <= '9') || *q == '+' ||
-		    *q == '-' || *q == '.'))))
+	u->scheme = span(s.p, p);
+	/* No URI holds these raw; seeing one means the text around the URI
+	 * was cut wrong (RFC 4475 ltgtruri, lwsruri). */
+	for (q = p + 1; q < end; q++)
+		if (is(*q, C_NOURI))
 			return -1;
-	u->scheme = span(p, c);
-	if (!slice_caseeq_str(u->scheme, "sip") &&
-	    !slice_caseeq_str(u->scheme, "sips")) {
+	if (!IS(u->scheme, "sip") && !IS(u->scheme, "sips")) {
 		*fault = NULL;
-		return 0;
+		return 0;		/* routing answers 416 */
 	}
 	u->is_sip = true;
-	p = c + 1;
-	/* The user part may hold ';' and '?' (RFC 3261 user-unreserved), so
-	 * the userinfo ends at the first '@', and headers start at the first
-	 * '?' after it. */
-	at = memchr(p, '@', (size_t)(end - p));
-	q = memchr(at ? at : p, '?', (size_t)(end - (at ? at : p)));
-	if (q != NULL) {
-		u->headers = span(q, end);
-		end = q;
-		if (at != NULL && at >= q)
-			at = NULL;
-	}
-	if (at != NULL) {
+	p++;
+	/* A raw '@' can only end the userinfo: params and headers may not
+	 * hold one, while the user part may hold ';' and '?' (RFC 3261
+	 * user-unreserved; RFC 4475 intmeth). */
+	if ((at = memchr(p, '@', (size_t)(end - p))) != NULL) {
 		if ((c = memchr(p, ':', (size_t)(at - p))) != NULL) {
 			u->user = span(p, c);
 			u->password = span(c + 1, at);
@@ -288,205 +367,315 @@ sipmsg_uri_parse(struct slice s, struct sip_uri *u, const char **fault)
 			return -1;
 		p = at + 1;
 	}
-	for (hp = p; hp < end && *hp != ';'; hp++)
-		;
-	u->hostport = span(p, hp);
-	if (parse_hostport(u->hostport, &u->host, &u->port, fault) == -1)
+	q = p;
+	if (scan_hostport(&p, end, false, &u->host, &u->port) == -1)
 		return -1;
-	if (hp < end) {
-		u->params = span(hp, end);
-		if (sipmsg_param(u->params, "transport", &v))
-			u->transport = transport_of(v);
-		if (sipmsg_param(u->params, "user", &v) &&
-		    slice_caseeq_str(v, "phone"))
-			u->user_phone = true;
-		u->lr = sipmsg_param(u->params, "lr", &v);
+	u->hostport = span(q, p);
+	if (p < end && *p == ';') {
+		if ((q = memchr(p, '?', (size_t)(end - p))) == NULL)
+			q = end;
+		u->params = span(p, q);
+		p = q;
+		/* one pass for the three parameters routing needs; the
+		 * first of each counts, as sipmsg_param() would find it */
+		for (q = u->params.p; next_param(&q, p, &n, &v);) {
+			if (IS(n, "transport") && u->transport == SIP_TP_NONE)
+				u->transport = transport_of(v);
+			else if (IS(n, "user") && !seen_user) {
+				seen_user = true;
+				u->user_phone = IS(v, "phone");
+			} else if (IS(n, "lr"))
+				u->lr = true;
+		}
 	}
+	if (p < end && *p == '?') {
+		u->headers = span(p, end);
+		p = end;
+	}
+	if (p != end)
+		return -1;
 	*fault = NULL;
 	return 0;
 }
 
 /* ---- Via ---- */
 
-/* One ";name[=value]" after p; false at the end, *bad on junk. */
-static bool
-next_param(const char **pp, const char *end, struct slice *whole,
-    struct slice *name, struct slice *val, bool *bad)
-{
-	const char *p = *pp, *start, *n;
-
-	while (p < end && is_lws(*p))
-		p++;
-	if (p >= end)
-		return false;
-	start = p;
-	if (*p != ';') {
-		*bad = true;
-		return false;
-	}
-	for (p++; p < end && is_lws(*p); p++)
-		;
-	for (n = p; p < end && is_token(*p); p++)
-		;
-	*name = span(n, p);
-	if (name->len == 0) {
-		*bad = true;
-		return false;
-	}
-	while (p < end && is_lws(*p))
-		p++;
-	*val = slice_make(p, 0);
-	if (p < end && *p == '=') {
-		for (p++; p < end && is_lws(*p); p++)
-			;
-		n = p;
-		if (p < end && *p == '"') {
-			for (p++; p < end && *p != '"'; p++)
-				if (*p == '\\' && p + 1 < end)
-					p++;
-			if (p >= end) {
-				*bad = true;
-				return false;
-			}
-			p++;
-		} else if (p < end && *p == '[') {
-			while (p < end && *p != ']')
-				p++;
-			if (p < end)
-				p++;
-		} else
-			while (p < end && (is_token(*p) || *p == ':'))
-				p++;
-		*val = span(n, p);
-		if (val->len == 0) {
-			*bad = true;
-			return false;
-		}
-	}
-	*whole = span(start, p);
-	*pp = p;
-	return true;
-}
-
 int
 sipmsg_via_parse(struct slice s, struct sip_via *v, const char **fault)
 {
-	const char *p = s.p, *end = slice_end(s), *t;
-	struct slice whole, name, val;
-	bool bad = false;
-	int slash;
+	const char *p = s.p, *end = end_of(s), *t, *semi, *n, *pe;
+	struct slice name, val;
+	uint64_t port;
+	int i;
 
 	memset(v, 0, sizeof(*v));
 	v->value = s;
 	*fault = "Malformed Via";
-	/* sent-protocol = name "/" version "/" transport, LWS allowed around
-	 * the slashes (RFC 3261 §25.1 SLASH). */
-	for (slash = 0; slash < 2; slash++) {
+	if (p == NULL)
+		return -1;
+	/* sent-protocol = name SLASH version SLASH transport, where SLASH may
+	 * have LWS around it (RFC 4475 wsinv: "SIP  /   2.0 /UDP"). */
+	p = skip_lws(p, end);
+	for (i = 0; i < 3; i++) {
+		if (i > 0) {
+			p = skip_lws(p, end);
+			if (p >= end || *p != '/')
+				return -1;
+			p = skip_lws(p + 1, end);
+		}
 		for (t = p; p < end && is_token(*p); p++)
 			;
 		if (p == t)
 			return -1;
-		while (p < end && is_lws(*p))
-			p++;
-		if (p >= end || *p != '/')
-			return -1;
-		for (p++; p < end && is_lws(*p); p++)
-			;
 	}
-	for (t = p; p < end && is_token(*p); p++)
-		;
-	if (p == t || p >= end || !is_lws(*p))
-		return -1;
 	v->transport = span(t, p);
 	v->tp = transport_of(v->transport);
-	while (p < end && is_lws(*p))
-		p++;
-	for (t = p; p < end && *p != ';' && !is_lws(*p); p++)
-		;
-	if (parse_hostport(span(t, p), &v->host, &v->port, fault) == -1) {
-		*fault = "Malformed Via";
+	if (p >= end || !is_lws(*p))
 		return -1;
-	}
-	while (next_param(&p, end, &whole, &name, &val, &bad)) {
-		if (slice_caseeq_str(name, "branch"))
+	p = skip_lws(p, end);
+	if (scan_hostport(&p, end, true, &v->host, &v->port) == -1)
+		return -1;
+
+	for (;;) {
+		p = skip_lws(p, end);
+		if (p >= end)
+			break;
+		if (*p != ';')
+			return -1;
+		semi = p;
+		p = skip_lws(p + 1, end);
+		for (n = p; p < end && is_token(*p); p++)
+			;
+		if (p == n)
+			return -1;		/* ";;" (RFC 4475 badinv01) */
+		name = span(n, p);
+		pe = p;
+		val = slice_make(p, 0);
+		p = skip_lws(p, end);
+		if (p < end && *p == '=') {
+			p = skip_lws(p + 1, end);
+			t = p;
+			if (p < end && *p == '"') {
+				if ((p = skip_quoted(p, end)) == NULL)
+					return -1;
+			} else if (p < end && *p == '[') {
+				/* RFC 5118 §4.5: received=[v6] is accepted */
+				while (p < end && *p != ']')
+					p++;
+				if (p == end)
+					return -1;
+				p++;
+			} else
+				while (p < end && (is_token(*p) || *p == ':'))
+					p++;
+			if (p == t)
+				return -1;
+			val = span(t, p);
+			pe = p;
+		}
+		if (IS(name, "branch"))
 			v->branch = val;
-		else if (slice_caseeq_str(name, "received")) {
+		else if (IS(name, "received")) {
 			v->received = val;
-			v->received_param = whole;
-		} else if (slice_caseeq_str(name, "rport")) {
+			v->received_param = span(semi, pe);
+		} else if (IS(name, "rport")) {
+			if (val.len > 0 && !parse_num(val, 65535, &port))
+				return -1;
 			v->has_rport = true;
 			v->rport = val;
-			v->rport_param = whole;
+			v->rport_param = span(semi, pe);
 		}
-	}
-	if (bad)
-		return -1;
-	if (v->has_rport && v->rport.len > 0) {
-		unsigned long port;
-
-		if (!parse_uint(v->rport, 5, 65535, &port))
-			return -1;
 	}
 	*fault = NULL;
 	return 0;
 }
 
-/* ---- name-addr (From, To, Route) ---- */
+/* ---- name-addr / addr-spec (From, To, Route) ---- */
 
 /*
- * name-addr / addr-spec followed by params: the URI in *uri, the text after
- * it (header params) in *params. -1 on unbalanced quotes or brackets.
+ * The URI of a name-addr ([display-name] "<" URI ">") or addr-spec, and the
+ * header params after it. *angle tells which form it was. -1 when quotes or
+ * brackets do not balance, or junk follows the ">".
  */
 static int
-parse_nameaddr(struct slice s, struct slice *uri, struct slice *params)
+split_nameaddr(struct slice s, struct slice *uri, struct slice *params,
+    bool *angle)
 {
-	const char *p = s.p, *end = slice_end(s), *lt = NULL, *gt;
+	const char *p = s.p, *end = end_of(s), *lt = NULL, *gt;
 	bool quoted = false;
 
-	for (; p < end; p++) {
-		if (quoted) {
-			if (*p == '\\' && p + 1 < end)
-				p++;
-			else if (*p == '"')
-				quoted = false;
-		} else if (*p == '"')
-			quoted = true;
-		else if (*p == '<') {
-			lt = p;
-			break;
-		}
-	}
-	if (quoted)
+	if (s.len == 0)
 		return -1;
+	if (memchr(p, '"', s.len) == NULL)
+		lt = memchr(p, '<', s.len);
+	else
+		for (; p < end; p++) {
+			if (*p == '"') {
+				if ((p = skip_quoted(p, end)) == NULL)
+					return -1;	/* RFC 4475 quotbal */
+				quoted = true;
+				p--;
+			} else if (*p == '<') {
+				lt = p;
+				break;
+			}
+		}
 	if (lt != NULL) {
 		if ((gt = memchr(lt, '>', (size_t)(end - lt))) == NULL)
 			return -1;
+		/* RFC 4475 badaspec puts LWS inside <>; tolerated. */
 		*uri = trim(span(lt + 1, gt));
 		*params = span(gt + 1, end);
-		return 0;
+		p = skip_lws(gt + 1, end);
+		if (p < end && *p != ';')
+			return -1;
+		*angle = true;
+		return uri->len > 0 ? 0 : -1;
 	}
-	/* addr-spec: no display name, params start at the first ';' (a
-	 * user part with ';' must be in <>, RFC 3261 §20.10) */
+	/* A quoted display name needs <>; an addr-spec ends at the first ';'
+	 * (a URI holding ';' must be in <>, RFC 3261 §20.10). */
+	if (quoted)
+		return -1;
 	for (p = s.p; p < end && *p != ';'; p++)
-		if (*p == '"')
+		if (*p == '>')
 			return -1;
 	*uri = trim(span(s.p, p));
 	*params = span(p, end);
+	*angle = false;
 	return uri->len > 0 ? 0 : -1;
 }
 
 /* ---- the scan ---- */
+
+static void
+fault(struct sipmsg *m, const char *why)
+{
+	if (m->fault == NULL)
+		m->fault = why;
+}
+
+enum sip_method
+sipmsg_method(struct slice t)
+{
+	static const struct {
+		const char	*name;
+		size_t		 len;
+		enum sip_method	 id;
+	} methods[] = {
+#define M(s, id)	{ s, sizeof(s) - 1, id }
+		M("INVITE", SIP_INVITE), M("ACK", SIP_ACK), M("BYE", SIP_BYE),
+		M("CANCEL", SIP_CANCEL), M("OPTIONS", SIP_OPTIONS),
+		M("REGISTER", SIP_REGISTER), M("INFO", SIP_INFO),
+		M("UPDATE", SIP_UPDATE), M("PRACK", SIP_PRACK),
+		M("SUBSCRIBE", SIP_SUBSCRIBE), M("NOTIFY", SIP_NOTIFY),
+		M("MESSAGE", SIP_MESSAGE), M("REFER", SIP_REFER),
+		M("PUBLISH", SIP_PUBLISH),
+#undef M
+	};
+	size_t i;
+
+	/* Methods are case-sensitive (RFC 3261 §7.1), and a token that only
+	 * unescapes to one is another method (RFC 4475 esc02). */
+	for (i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+		if (t.len == methods[i].len &&
+		    memcmp(t.p, methods[i].name, t.len) == 0)
+			return methods[i].id;
+	return SIP_OTHER;
+}
+
+/* SIP-Version = "SIP" "/" 1*DIGIT "." 1*DIGIT, "SIP" in any case (RFC 3261
+ * §7.1). Any version passes here: routing answers 505 for the others. */
+static bool
+is_version(struct slice v)
+{
+	const char *p = v.p, *end = end_of(v), *d;
+
+	if (v.len < 7 || !caseeq_lc(p, "sip/", 4))
+		return false;
+	for (p += 4, d = p; p < end && is_digit(*p); p++)
+		;
+	if (p == d || p >= end || *p != '.')
+		return false;
+	for (d = ++p; p < end && is_digit(*p); p++)
+		;
+	return p == end && p > d;
+}
+
+static void
+scan_status_line(struct sipmsg *m, struct slice line)
+{
+	const char *p = line.p, *end = end_of(line), *sp;
+
+	m->is_request = false;
+	if ((sp = memchr(p, ' ', line.len)) == NULL)
+		sp = end;
+	m->version = span(p, sp);
+	/* Status-Code is exactly 3 digits (RFC 4475 bigcode has ten). */
+	if (!is_version(m->version) || end - sp < 4 || !is_digit(sp[1]) ||
+	    sp[1] == '0' || !is_digit(sp[2]) || !is_digit(sp[3]) ||
+	    (end - sp > 4 && sp[4] != ' ')) {
+		fault(m, "Bad Status-Line");
+		return;
+	}
+	m->status = (unsigned)((sp[1] - '0') * 100 + (sp[2] - '0') * 10 +
+	    (sp[3] - '0'));
+	/* The reason phrase may be empty (RFC 4475 noreason). */
+	m->reason = end - sp > 4 ? span(sp + 5, end) : slice_make(end, 0);
+}
+
+static void
+scan_request_line(struct sipmsg *m, struct slice line)
+{
+	const char *p = line.p, *end = end_of(line), *sp1, *sp2, *why;
+
+	m->is_request = true;
+	for (sp1 = p; sp1 < end && is_token(*sp1); sp1++)
+		;
+	m->method = span(p, sp1);
+	m->mid = sipmsg_method(m->method);
+	/* Exactly METHOD SP Request-URI SP SIP-Version: RFC 4475 lwsstart
+	 * (two SP) and trws (SP at the end) are refused, never forwarded. */
+	if (sp1 == p || sp1 >= end || *sp1 != ' ') {
+		fault(m, "Bad Request-Line");
+		return;
+	}
+	if ((sp2 = memchr(sp1 + 1, ' ', (size_t)(end - sp1 - 1))) == NULL) {
+		fault(m, "Bad Request-Line");
+		return;
+	}
+	m->ruri_text = span(sp1 + 1, sp2);
+	m->version = span(sp2 + 1, end);
+	if (m->ruri_text.len == 0 || !is_version(m->version)) {
+		fault(m, "Bad Request-Line");
+		return;
+	}
+	if (sipmsg_uri_parse(m->ruri_text, &m->ruri, &why) == -1)
+		fault(m, "Bad Request-URI");
+	else if (m->ruri.headers.len > 0)	/* RFC 4475 escruri */
+		fault(m, "Request-URI has escaped headers");
+}
+
+static void
+scan_start_line(struct sipmsg *m, struct slice line)
+{
+	if (line.len >= 4 && caseeq_lc(line.p, "sip/", 4))
+		scan_status_line(m, line);
+	else
+		scan_request_line(m, line);
+}
 
 enum hdr_kind {
 	H_OTHER, H_VIA, H_FROM, H_TO, H_CALLID, H_CSEQ, H_MAXFWD, H_CLEN,
 	H_UA, H_ROUTE, H_PREQ,
 };
 
+/* Long and compact names (RFC 3261 §7.3.3), case-insensitive. */
 static enum hdr_kind
 header_kind(struct slice n)
 {
-	if (n.len == 1) {
-		switch (n.p[0] | 0x20) {
+	switch (n.len) {
+	case 1:
+		switch (lower(n.p[0])) {
 		case 'v':
 			return H_VIA;
 		case 'f':
@@ -498,220 +687,108 @@ header_kind(struct slice n)
 		case 'l':
 			return H_CLEN;
 		}
-		return H_OTHER;
-	}
-	switch (n.p[0] | 0x20) {
-	case 'v':
-		return slice_caseeq_str(n, "via") ? H_VIA : H_OTHER;
-	case 'f':
-		return slice_caseeq_str(n, "from") ? H_FROM : H_OTHER;
-	case 't':
-		return slice_caseeq_str(n, "to") ? H_TO : H_OTHER;
-	case 'c':
-		if (slice_caseeq_str(n, "call-id"))
-			return H_CALLID;
-		if (slice_caseeq_str(n, "cseq"))
-			return H_CSEQ;
-		if (slice_caseeq_str(n, "content-length"))
-			return H_CLEN;
-		return H_OTHER;
-	case 'm':
-		return slice_caseeq_str(n, "max-forwards") ? H_MAXFWD :
-		    H_OTHER;
-	case 'u':
-		return slice_caseeq_str(n, "user-agent") ? H_UA : H_OTHER;
-	case 'r':
-		return slice_caseeq_str(n, "route") ? H_ROUTE : H_OTHER;
-	case 'p':
-		return slice_caseeq_str(n, "proxy-require") ? H_PREQ :
-		    H_OTHER;
+		break;
+	case 2:
+		return IS(n, "to") ? H_TO : H_OTHER;
+	case 3:
+		return IS(n, "via") ? H_VIA : H_OTHER;
+	case 4:
+		if (IS(n, "from"))
+			return H_FROM;
+		return IS(n, "cseq") ? H_CSEQ : H_OTHER;
+	case 5:
+		return IS(n, "route") ? H_ROUTE : H_OTHER;
+	case 7:
+		return IS(n, "call-id") ? H_CALLID : H_OTHER;
+	case 10:
+		return IS(n, "user-agent") ? H_UA : H_OTHER;
+	case 12:
+		return IS(n, "max-forwards") ? H_MAXFWD : H_OTHER;
+	case 13:
+		return IS(n, "proxy-require") ? H_PREQ : H_OTHER;
+	case 14:
+		return IS(n, "content-length") ? H_CLEN : H_OTHER;
 	}
 	return H_OTHER;
 }
 
-static void
-fault(struct sipmsg *m, const char *why)
-{
-	if (m->fault == NULL)
-		m->fault = why;
-}
-
-static const struct {
-	const char	*name;
-	enum sip_method	 id;
-} methods[] = {
-	{ "INVITE", SIP_INVITE }, { "ACK", SIP_ACK }, { "BYE", SIP_BYE },
-	{ "CANCEL", SIP_CANCEL }, { "OPTIONS", SIP_OPTIONS },
-	{ "REGISTER", SIP_REGISTER }, { "INFO", SIP_INFO },
-	{ "UPDATE", SIP_UPDATE }, { "PRACK", SIP_PRACK },
-	{ "SUBSCRIBE", SIP_SUBSCRIBE }, { "NOTIFY", SIP_NOTIFY },
-	{ "MESSAGE", SIP_MESSAGE }, { "REFER", SIP_REFER },
-	{ "PUBLISH", SIP_PUBLISH },
+/* State of one scan that the caller does not see. */
+struct scan {
+	bool	 via_bad;	/* a Via value failed: record no more */
+	bool	 framing_bad;	/* Content-Length unusable */
 };
 
-enum sip_method
-sipmsg_method(struct slice t)
-{
-	size_t i;
-
-	/* Methods are case-sensitive (RFC 3261 §7.1). */
-	for (i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
-		if (slice_eq(t, slice_make(methods[i].name,
-		    strlen(methods[i].name))))
-			return methods[i].id;
-	return SIP_OTHER;
-}
-
-static bool
-is_version(struct slice v)
-{
-	const char *p = v.p, *end = slice_end(v);
-	const char *d;
-
-	if (v.len < 7 || strncmp(p, "SIP/", 4) != 0)
-		return false;
-	for (p += 4, d = p; p < end && *p >= '0' && *p <= '9'; p++)
-		;
-	if (p == d || p >= end || *p != '.')
-		return false;
-	for (p++, d = p; p < end && *p >= '0' && *p <= '9'; p++)
-		;
-	return p == end && p > d;
-}
-
 static void
-scan_start_line(struct sipmsg *m, struct slice line)
-{
-	const char *p = line.p, *end = slice_end(line), *sp1, *sp2, *why;
-	unsigned long v;
-
-	if (line.len > 4 && strncmp(p, "SIP/", 4) == 0) {
-		m->is_request = false;
-		sp1 = memchr(p, ' ', line.len);
-		if (sp1 == NULL) {
-			fault(m, "Bad Status-Line");
-			return;
-		}
-		m->version = span(p, sp1);
-		sp2 = sp1 + 1;
-		while (sp2 < end && *sp2 != ' ')
-			sp2++;
-		if (!is_version(m->version) ||
-		    !parse_uint(span(sp1 + 1, sp2), 3, 699, &v) || v < 100) {
-			fault(m, "Bad Status-Line");
-			return;
-		}
-		m->status = (unsigned)v;
-		m->reason = sp2 < end ? span(sp2 + 1, end) : slice_make(end, 0);
-		return;
-	}
-	m->is_request = true;
-	for (sp1 = p; sp1 < end && is_token(*sp1); sp1++)
-		;
-	m->method = span(p, sp1);
-	m->mid = sipmsg_method(m->method);
-	if (sp1 == p || sp1 >= end || *sp1 != ' ') {
-		fault(m, "Bad Request-Line");
-		return;
-	}
-	sp2 = memchr(sp1 + 1, ' ', (size_t)(end - sp1 - 1));
-	if (sp2 == NULL) {
-		fault(m, "Bad Request-Line");
-		return;
-	}
-	m->ruri_text = span(sp1 + 1, sp2);
-	m->version = span(sp2 + 1, end);
-	/* RFC 4475 §3.1.2.9/10: one SP between the parts, none at the end. */
-	if (m->ruri_text.len == 0 || !is_version(m->version)) {
-		fault(m, "Bad Request-Line");
-		return;
-	}
-	if (sipmsg_uri_parse(m->ruri_text, &m->ruri, &why) == -1) {
-		fault(m, "Bad Request-URI");
-	} else if (m->ruri.headers.len > 0)
-		fault(m, "Request-URI Has Escaped Headers");
-}
-
-static bool
-single(struct sipmsg *m, struct sip_hdr *h, const char *dup)
-{
-	if (h->value.p != NULL) {
-		fault(m, dup);
-		return false;
-	}
-	return true;
-}
-
-static void
-scan_via(struct sipmsg *m, struct sip_hdr *h)
+scan_via(struct sipmsg *m, struct scan *st, const struct sip_hdr *h)
 {
 	struct slice rest = h->value, el;
 	const char *why;
-	bool bad = false;
 
 	if (m->nvia_hdr == SIPMSG_MAX_VIA) {
-		fault(m, "Too Many Via Headers");
+		fault(m, "Too many Via headers");
+		st->via_bad = true;
 		return;
 	}
 	m->via_hdr[m->nvia_hdr++] = *h;
-	while (next_element(&rest, &el, &bad)) {
-		if (bad) {
-			fault(m, "Malformed Via");
-			return;
-		}
+	/* Once a value fails, later ones are not kept, so via[0] is the top
+	 * Via whenever nvia > 0. */
+	while (!st->via_bad && next_element(&rest, &el)) {
 		if (m->nvia == SIPMSG_MAX_VIA) {
-			fault(m, "Too Many Via Headers");
-			return;
-		}
-		if (sipmsg_via_parse(el, &m->via[m->nvia], &why) == -1) {
-			fault(m, why);
-			return;
-		}
-		m->nvia++;
+			fault(m, "Too many Via headers");
+			st->via_bad = true;
+		} else if (el.len == 0 ||
+		    sipmsg_via_parse(el, &m->via[m->nvia], &why) == -1) {
+			fault(m, "Malformed Via");
+			st->via_bad = true;
+		} else
+			m->nvia++;
 	}
 }
 
+/* From or To: the URI must parse and a tag, when there, needs a value. */
 static void
-scan_addr(struct sipmsg *m, struct sip_hdr *h, struct slice *tag,
+scan_addr(struct sipmsg *m, const struct sip_hdr *h, struct slice *tag,
     struct sip_uri *u, const char *bad)
 {
 	struct slice uri, params;
 	const char *why;
+	bool angle;
 
-	if (parse_nameaddr(h->value, &uri, &params) == -1) {
+	*tag = SLICE_NULL;
+	if (split_nameaddr(h->value, &uri, &params, &angle) == -1 ||
+	    sipmsg_uri_parse(uri, u, &why) == -1) {
+		memset(u, 0, sizeof(*u));
 		fault(m, bad);
 		return;
 	}
-	if (!sipmsg_param(params, "tag", tag))
-		*tag = slice_make(NULL, 0);
-	if (u != NULL && sipmsg_uri_parse(uri, u, &why) == -1)
-		memset(u, 0, sizeof(*u));	/* routing falls back to 404 */
+	if (sipmsg_param(params, "tag", tag) && tag->len == 0) {
+		*tag = SLICE_NULL;
+		fault(m, bad);
+	}
 }
 
 static void
-scan_route(struct sipmsg *m, struct sip_hdr *h)
+scan_route(struct sipmsg *m, const struct sip_hdr *h)
 {
 	struct slice rest = h->value, el, uri, params;
 	const char *why;
-	bool bad = false;
+	bool angle;
 
 	if (m->nroute_hdr == SIPMSG_MAX_ROUTE) {
-		fault(m, "Too Many Route Headers");
+		fault(m, "Too many Route headers");
 		return;
 	}
 	m->route_hdr[m->nroute_hdr++] = *h;
-	while (next_element(&rest, &el, &bad)) {
-		if (bad || memchr(el.p, '<', el.len) == NULL) {
-			fault(m, "Malformed Route");
-			return;
-		}
+	while (next_element(&rest, &el)) {
 		if (m->nroute == SIPMSG_MAX_ROUTE) {
-			fault(m, "Too Many Route Headers");
+			fault(m, "Too many Route headers");
 			return;
 		}
-		if (parse_nameaddr(el, &uri, &params) == -1 ||
-		    sipmsg_uri_parse(uri, &m->route_uri[m->nroute], &why)
-		    == -1) {
+		/* route-param = name-addr: the URI is always in <> */
+		if (el.len == 0 ||
+		    split_nameaddr(el, &uri, &params, &angle) == -1 ||
+		    !angle || sipmsg_uri_parse(uri, &m->route_uri[m->nroute],
+		    &why) == -1) {
 			fault(m, "Malformed Route");
 			return;
 		}
@@ -720,102 +797,172 @@ scan_route(struct sipmsg *m, struct sip_hdr *h)
 }
 
 static void
-scan_header(struct sipmsg *m, struct slice name, struct sip_hdr *h)
+scan_cseq(struct sipmsg *m, const struct sip_hdr *h)
 {
-	struct slice rest, el, method;
-	unsigned long v;
-	const char *p, *end;
-	bool bad = false;
+	const char *p = h->value.p, *end = end_of(h->value), *d, *t;
+	uint64_t v;
+
+	/* CSeq = 1*DIGIT LWS Method, the number below 2**32 (RFC 3261
+	 * §8.1.1.5; RFC 4475 scalar02) */
+	for (d = p; p < end && is_digit(*p); p++)
+		;
+	if (!parse_num(span(d, p), UINT32_MAX, &v) || p >= end ||
+	    !is_lws(*p)) {
+		fault(m, "Bad CSeq");
+		return;
+	}
+	p = skip_lws(p, end);
+	for (t = p; p < end && is_token(*p); p++)
+		;
+	if (p == t || p != end) {
+		fault(m, "Bad CSeq");
+		return;
+	}
+	m->cseq_num = (uint32_t)v;
+	m->cseq_method = span(t, p);
+}
+
+static void
+scan_callid(struct sipmsg *m, const struct sip_hdr *h)
+{
+	size_t i;
+
+	if (h->value.len == 0) {
+		fault(m, "Malformed Call-ID");
+		return;
+	}
+	for (i = 0; i < h->value.len; i++)
+		if ((unsigned char)h->value.p[i] <= ' ' ||
+		    h->value.p[i] == 0x7f) {
+			fault(m, "Malformed Call-ID");
+			return;
+		}
+}
+
+static void
+scan_preq(struct sipmsg *m, const struct sip_hdr *h)
+{
+	struct slice rest = h->value, el;
+
+	while (next_element(&rest, &el)) {
+		if (el.len == 0)
+			continue;
+		/* Dropping a tag could forward what must get 420. */
+		if (m->npreq == SIPMSG_MAX_PREQ) {
+			fault(m, "Too many Proxy-Require options");
+			return;
+		}
+		m->proxy_require[m->npreq++] = el;
+	}
+}
+
+static void
+scan_clen(struct sipmsg *m, struct scan *st, const struct sip_hdr *h)
+{
+	uint64_t v;
+
+	if (st->framing_bad)
+		return;
+	/* Two lengths, even equal ones, leave the framing in doubt (RFC 4475
+	 * mcl01). */
+	if (m->content_length >= 0) {
+		fault(m, "Multiple Content-Length headers");
+		st->framing_bad = true;
+	} else if (!parse_num(h->value, INT32_MAX, &v)) {
+		fault(m, "Bad Content-Length");	/* RFC 4475 ncl */
+		st->framing_bad = true;
+	} else
+		m->content_length = (long)v;
+	if (st->framing_bad)
+		m->content_length = -1;
+}
+
+/* One header field, folding kept: name, optional LWS, ':', value. */
+static void
+scan_field(struct sipmsg *m, struct scan *st, struct slice line)
+{
+	const char *p = line.p, *end = end_of(line), *colon;
+	struct sip_uri from_uri;
+	struct slice name;
+	struct sip_hdr h;
+	uint64_t v;
+
+	while (p < end && is_token(*p))
+		p++;
+	name = span(line.p, p);
+	colon = skip_lws(p, end);	/* RFC 4475 wsinv: "TO :" */
+	if (name.len == 0 || colon >= end || *colon != ':') {
+		fault(m, "Malformed header line");
+		return;
+	}
+	h.line = line;
+	h.value = trim(span(colon + 1, end));
+	if (h.value.len == 0)
+		h.value.p = colon + 1;		/* present, but empty */
 
 	switch (header_kind(name)) {
 	case H_VIA:
-		scan_via(m, h);
+		scan_via(m, st, &h);
 		break;
 	case H_FROM:
-		if (single(m, &m->from, "Multiple From Headers")) {
-			m->from = *h;
-			scan_addr(m, h, &m->from_tag, NULL, "Malformed From");
+		if (m->from.value.p != NULL) {
+			fault(m, "Multiple From headers");	/* multi01 */
+			break;
 		}
+		m->from = h;
+		/* checked, not kept: nothing routes on the From URI */
+		scan_addr(m, &h, &m->from_tag, &from_uri, "Malformed From");
 		break;
 	case H_TO:
-		if (single(m, &m->to, "Multiple To Headers")) {
-			m->to = *h;
-			scan_addr(m, h, &m->to_tag, &m->to_uri,
-			    "Malformed To");
+		if (m->to.value.p != NULL) {
+			fault(m, "Multiple To headers");
+			break;
 		}
+		m->to = h;
+		scan_addr(m, &h, &m->to_tag, &m->to_uri, "Malformed To");
 		break;
 	case H_CALLID:
-		if (single(m, &m->callid, "Multiple Call-ID Headers")) {
-			m->callid = *h;
-			for (p = h->value.p, end = slice_end(h->value);
-			    p < end; p++)
-				if (is_lws(*p))
-					break;
-			if (h->value.len == 0 || p < end)
-				fault(m, "Malformed Call-ID");
+		if (m->callid.value.p != NULL) {
+			fault(m, "Multiple Call-ID headers");
+			break;
 		}
+		m->callid = h;
+		scan_callid(m, &h);
 		break;
 	case H_CSEQ:
-		if (!single(m, &m->cseq, "Multiple CSeq Headers"))
-			break;
-		m->cseq = *h;
-		p = h->value.p;
-		end = slice_end(h->value);
-		while (p < end && *p >= '0' && *p <= '9')
-			p++;
-		if (!parse_uint(span(h->value.p, p), 10, 4294967295UL, &v)) {
-			fault(m, "Bad CSeq");
+		if (m->cseq.value.p != NULL) {
+			fault(m, "Multiple CSeq headers");
 			break;
 		}
-		m->cseq_num = (uint32_t)v;
-		method = trim(span(p, end));
-		for (p = method.p; p < slice_end(method) && is_token(*p); p++)
-			;
-		if (method.len == 0 ||
-		    p != slice_end(method) || !is_lws(method.p[-1])) {
-			fault(m, "Bad CSeq");
-			break;
-		}
-		m->cseq_method = method;
+		m->cseq = h;
+		scan_cseq(m, &h);
 		break;
 	case H_MAXFWD:
-		if (!single(m, &m->max_fwd, "Multiple Max-Forwards Headers"))
+		if (m->max_fwd.value.p != NULL) {
+			fault(m, "Multiple Max-Forwards headers");
 			break;
-		m->max_fwd = *h;
-		/* leading zeros are fine (RFC 4475 §3.1.1.1: 0068) */
-		if (!parse_uint(h->value, 10, 255, &v))
-			fault(m, "Bad Max-Forwards");
-		else
+		}
+		m->max_fwd = h;
+		if (parse_num(h.value, 255, &v))
 			m->max_forwards = (int)v;
+		else
+			fault(m, "Bad Max-Forwards");	/* scalar02: 300 */
 		break;
 	case H_CLEN:
-		if (m->content_length != -1) {
-			fault(m, "Multiple Content-Length Headers");
-			m->content_length = -2;	/* framing lost */
-			break;
-		}
-		if (!parse_uint(h->value, 9, 999999999UL, &v)) {
-			fault(m, "Bad Content-Length");
-			m->content_length = -2;
-			break;
-		}
-		m->content_length = (long)v;
+		scan_clen(m, st, &h);
 		break;
 	case H_UA:
-		m->user_agent = *h;
+		if (m->user_agent.value.p == NULL)
+			m->user_agent = h;
 		break;
 	case H_ROUTE:
-		scan_route(m, h);
+		scan_route(m, &h);
 		break;
 	case H_PREQ:
-		rest = h->value;
-		while (next_element(&rest, &el, &bad)) {
-			if (bad || m->npreq == SIPMSG_MAX_PREQ)
-				break;
-			m->proxy_require[m->npreq++] = el;
-		}
+		scan_preq(m, &h);
 		break;
 	case H_OTHER:
+		/* not ours to judge (SPEC §6) */
 		break;
 	}
 }
@@ -823,8 +970,14 @@ scan_header(struct sipmsg *m, struct slice name, struct sip_hdr *h)
 static void
 init(struct sipmsg *m)
 {
-	/* Only the scalars and counts: the arrays are filled up to their
-	 * counts, so clearing them would cost a memset of ~20 KB per message. */
+	/* The arrays (about 20 KB) are only read up to their counts, so only
+	 * what precedes and follows them is cleared, not the whole struct. */
+	_Static_assert(offsetof(struct sipmsg, via_hdr) >
+	    offsetof(struct sipmsg, reason), "sipmsg layout");
+	_Static_assert(offsetof(struct sipmsg, from) >
+	    offsetof(struct sipmsg, nvia), "sipmsg layout");
+	_Static_assert(offsetof(struct sipmsg, route_hdr) >
+	    offsetof(struct sipmsg, max_forwards), "sipmsg layout");
 	memset(m, 0, offsetof(struct sipmsg, via_hdr));
 	m->nvia_hdr = 0;
 	m->nvia = 0;
@@ -841,9 +994,10 @@ init(struct sipmsg *m)
 ssize_t
 sipmsg_scan(const char *buf, size_t len, int mode, struct sipmsg *m)
 {
-	const char *p = buf, *end = buf + len, *eol, *line, *colon, *vend;
-	struct slice name;
-	struct sip_hdr h;
+	const char *p = buf, *end = len > 0 ? buf + len : buf, *line, *eol;
+	const char *vend;
+	struct scan st = { false, false };
+	bool stream = mode == SIPMSG_STREAM;
 	size_t skip, avail;
 
 	init(m);
@@ -852,110 +1006,91 @@ sipmsg_scan(const char *buf, size_t len, int mode, struct sipmsg *m)
 	skip = (size_t)(p - buf);
 	m->buf = p;
 	if (p == end)
-		return -1;	/* keep-alive only, no fault */
+		return -1;		/* CRLF keep-alive: the transport's */
 
-	/* Start line */
 	if ((eol = memchr(p, '\n', (size_t)(end - p))) == NULL) {
-		if (mode == SIPMSG_STREAM)
+		if (stream)
 			return -2;
-		fault(m, "Bad Request-Line");
-		m->len = len - skip;
-		return -1;
+		eol = end;
 	}
-	scan_start_line(m, trim_cr(p, eol));
-	p = eol + 1;
+	vend = eol > p && eol[-1] == '\r' ? eol - 1 : eol;
+	scan_start_line(m, span(p, vend));
+	p = eol < end ? eol + 1 : end;
 
-	/* Header fields, each possibly folded over several lines. */
 	for (;;) {
 		if (p >= end) {
-			if (mode == SIPMSG_STREAM)
+			if (stream)
 				return -2;
-			/* A datagram may end without the empty line. */
-			m->body_off = (size_t)(end - m->buf);
+			/* a datagram may end without the empty line */
 			break;
 		}
-		if (*p == '\n' || (*p == '\r' && p + 1 < end &&
-		    p[1] == '\n')) {
+		if (*p == '\n' || (*p == '\r' && p + 1 < end && p[1] == '\n')) {
 			p += *p == '\n' ? 1 : 2;
-			m->body_off = (size_t)(p - m->buf);
 			m->hdr_complete = true;
 			break;
 		}
 		if (*p == '\r' && p + 1 == end) {
-			if (mode == SIPMSG_STREAM)
+			if (stream)
 				return -2;
-			m->body_off = (size_t)(end - m->buf);
+			p = end;
 			break;
 		}
+		/* One field: its line and every continuation line, which
+		 * starts with SP or HTAB (RFC 3261 §7.3.1). */
 		line = p;
 		for (;;) {
 			eol = memchr(p, '\n', (size_t)(end - p));
 			if (eol == NULL) {
-				if (mode == SIPMSG_STREAM)
+				if (stream)
 					return -2;
-				eol = end;
-				p = end;
+				eol = p = end;
 				break;
 			}
 			p = eol + 1;
-			if (p >= end || (*p != ' ' && *p != '\t'))
+			if (p == end) {
+				if (stream)
+					return -2;
+				break;
+			}
+			if (*p != ' ' && *p != '\t')
 				break;
 		}
-		vend = eol;
-		if (vend > line && vend[-1] == '\r')
-			vend--;
-		colon = memchr(line, ':', (size_t)(vend - line));
-		for (name.p = line; name.p < vend && is_token(*name.p);
-		    name.p++)
-			;
-		name = span(line, name.p);
-		if (colon == NULL || name.len == 0 ||
-		    trim(span(slice_end(name), colon)).len != 0) {
-			fault(m, "Malformed Header Line");
-			continue;
-		}
-		h.line = span(line, vend);
-		h.value = trim(span(colon + 1, vend));
-		if (h.value.len == 0)
-			h.value.p = colon + 1;	/* present, empty */
-		scan_header(m, name, &h);
+		vend = eol > line && eol[-1] == '\r' ? eol - 1 : eol;
+		scan_field(m, &st, span(line, vend));
 	}
+	m->body_off = (size_t)(p - m->buf);
 
 	/* Framing (RFC 3261 §18.3) */
-	avail = (size_t)(end - m->buf) - m->body_off;
-	if (m->content_length == -2) {
-		m->len = (size_t)(end - m->buf);
-		return -1;
-	}
-	if (mode == SIPMSG_STREAM) {
+	avail = (size_t)(end - p);
+	if (st.framing_bad)
+		m->len = stream ? m->body_off : (size_t)(end - m->buf);
+	else if (stream) {
 		if (m->content_length < 0) {
 			fault(m, "Missing Content-Length");
 			m->len = m->body_off;
-			return -1;
-		}
-		if ((size_t)m->content_length > avail)
+		} else if ((size_t)m->content_length > avail)
 			return -2;
-		m->len = m->body_off + (size_t)m->content_length;
+		else
+			m->len = m->body_off + (size_t)m->content_length;
 	} else if (m->content_length < 0)
 		m->len = (size_t)(end - m->buf);
 	else if ((size_t)m->content_length > avail) {
-		fault(m, "Content-Length Larger Than Datagram");
+		/* RFC 4475 clerr */
+		fault(m, "Content-Length larger than datagram");
 		m->len = (size_t)(end - m->buf);
-	} else
+	} else	/* octets past it are ignored (RFC 4475 dblreq) */
 		m->len = m->body_off + (size_t)m->content_length;
 
-	if (m->nvia == 0)
+	if (m->nvia_hdr == 0)
 		fault(m, "Missing Via");
-	if (m->is_request) {
-		if (m->from.value.p == NULL)
-			fault(m, "Missing From");
-		if (m->to.value.p == NULL)
-			fault(m, "Missing To");
-		if (m->callid.value.p == NULL)
-			fault(m, "Missing Call-ID");
-		if (m->cseq.value.p == NULL)
-			fault(m, "Missing CSeq");
-	}
+	if (m->to.value.p == NULL)
+		fault(m, "Missing To");
+	if (m->from.value.p == NULL)
+		fault(m, "Missing From");
+	if (m->callid.value.p == NULL)
+		fault(m, "Missing Call-ID");
+	if (m->cseq.value.p == NULL)
+		fault(m, "Missing CSeq");
 	if (m->fault != NULL)
 		return -1;
 	return (ssize_t)(skip + m->len);
@@ -964,7 +1099,7 @@ sipmsg_scan(const char *buf, size_t len, int mode, struct sipmsg *m)
 bool
 sipmsg_can_reply(const struct sipmsg *m)
 {
-	return m->is_request && m->nvia > 0 && m->via_hdr[0].line.p != NULL &&
+	return m->is_request && m->nvia_hdr > 0 && m->nvia > 0 &&
 	    m->from.value.len > 0 && m->to.value.len > 0 &&
 	    m->callid.value.len > 0 && m->cseq.value.len > 0;
 }
@@ -982,25 +1117,27 @@ int
 sipmsg_edit(struct sip_edits *ed, size_t off, size_t del, const char *ins,
     size_t inslen)
 {
+	const struct sip_edit *e;
 	size_t i, at;
 
-	if (ed->n == SIPMSG_MAX_EDITS || inslen > SIPMSG_EDIT_SPACE - ed->used)
+	if (ed->n == SIPMSG_MAX_EDITS ||
+	    inslen > SIPMSG_EDIT_SPACE - ed->used || off + del < off ||
+	    (inslen > 0 && ins == NULL))
 		return -1;
 	for (i = 0; i < ed->n; i++) {
-		const struct sip_edit *e = &ed->e[i];
-
-		/* Two deletions may not overlap, nor may an insertion fall
-		 * strictly inside a deleted range. */
+		e = &ed->e[i];
+		/* Two deletions may not share a byte, and nothing may be
+		 * inserted strictly inside a deleted range. */
 		if (del > 0 && e->del > 0 && off < e->off + e->del &&
 		    e->off < off + del)
 			return -1;
-		if (del == 0 && e->del > 0 && off > e->off &&
-		    off < e->off + e->del)
+		if (e->del > 0 && off > e->off && off < e->off + e->del)
 			return -1;
-		if (e->del == 0 && del > 0 && e->off > off &&
-		    e->off < off + del)
+		if (del > 0 && e->off > off && e->off < off + del)
 			return -1;
 	}
+	/* After every edit at the same offset: they apply in the order
+	 * added. */
 	for (at = ed->n; at > 0 && ed->e[at - 1].off > off; at--)
 		;
 	memmove(&ed->e[at + 1], &ed->e[at], (ed->n - at) * sizeof(ed->e[0]));
@@ -1014,34 +1151,32 @@ sipmsg_edit(struct sip_edits *ed, size_t off, size_t del, const char *ins,
 	return 0;
 }
 
-/* Write in[from, to) with the edits that fall inside it. */
+/*
+ * Write in[from, to) with the edits whose offset lies in [from, to]. The
+ * length is worked out first, so nothing is written when it does not fit.
+ * -1 also when such an edit deletes past to.
+ */
 static ssize_t
 splice_range(const char *in, size_t from, size_t to,
     const struct sip_edits *ed, char *out, size_t outlen)
 {
-	size_t i, pos = from, need = 0;
+	const struct sip_edit *e;
+	size_t i, need = to - from;
 	char *o = out;
+	size_t pos = from;
 
-	/* Size first, so that nothing is written past outlen. */
 	for (i = 0; i < ed->n; i++) {
-		const struct sip_edit *e = &ed->e[i];
-
+		e = &ed->e[i];
 		if (e->off < from || e->off > to)
 			continue;
-		if (e->off > pos)
-			need += e->off - pos;
-		need += e->ins.len;
-		if (e->off + e->del > pos)
-			pos = e->off + e->del;
+		if (e->del > to - e->off)
+			return -1;
+		need = need - e->del + e->ins.len;
 	}
-	if (to > pos)
-		need += to - pos;
-	if (need > outlen)
+	if (need > outlen || need > SSIZE_MAX)
 		return -1;
-	pos = from;
 	for (i = 0; i < ed->n; i++) {
-		const struct sip_edit *e = &ed->e[i];
-
+		e = &ed->e[i];
 		if (e->off < from || e->off > to)
 			continue;
 		if (e->off > pos)
@@ -1050,8 +1185,7 @@ splice_range(const char *in, size_t from, size_t to,
 		if (e->off + e->del > pos)
 			pos = e->off + e->del;
 	}
-	if (to > pos)
-		o = cpymem(o, in + pos, to - pos);
+	o = cpymem(o, in + pos, to - pos);
 	return o - out;
 }
 
@@ -1059,31 +1193,61 @@ ssize_t
 sipmsg_splice(const struct sipmsg *m, const struct sip_edits *ed, char *out,
     size_t outlen)
 {
+	size_t i;
+
+	/* An edit beyond the message would be skipped silently below. */
+	for (i = 0; i < ed->n; i++)
+		if (ed->e[i].off > m->len)
+			return -1;
 	return splice_range(m->buf, 0, m->len, ed, out, outlen);
 }
 
-/* Is the sent-by host the source address? Compared as addresses, so that
- * "[::1]" and "0::1" agree. */
+/* IPv4 text, or IPv6 with or without brackets, as a 16-byte IPv6 address
+ * (IPv4 mapped), so that "192.0.2.1" and "[::ffff:192.0.2.1]" agree. */
 static bool
-host_is_ip(struct slice host, const char *ip)
+ip_parse(const char *p, size_t len, unsigned char a[16])
+{
+	char txt[INET6_ADDRSTRLEN + 1];
+
+	if (len >= 2 && p[0] == '[' && p[len - 1] == ']') {
+		p++;
+		len -= 2;
+	}
+	if (len == 0 || len >= sizeof(txt))
+		return false;
+	memcpy(txt, p, len);
+	txt[len] = '\0';
+	if (inet_pton(AF_INET6, txt, a) == 1)
+		return true;
+	memset(a, 0, 10);
+	a[10] = a[11] = 0xff;
+	return inet_pton(AF_INET, txt, a + 12) == 1;
+}
+
+static bool
+host_is_ip(struct slice host, const char *ip, size_t iplen)
 {
 	unsigned char a[16], b[16];
-	char buf[INET6_ADDRSTRLEN + 1];
-	int fa, fb;
 
-	if (host.len >= 2 && host.p[0] == '[') {
-		host.p++;
-		host.len -= 2;
-	}
-	if (host.len == 0 || host.len >= sizeof(buf))
-		return false;
-	memcpy(buf, host.p, host.len);
-	buf[host.len] = '\0';
-	fa = inet_pton(AF_INET, buf, a) == 1 ? 4 :
-	    inet_pton(AF_INET6, buf, a) == 1 ? 16 : 0;
-	fb = inet_pton(AF_INET, ip, b) == 1 ? 4 :
-	    inet_pton(AF_INET6, ip, b) == 1 ? 16 : 0;
-	return fa != 0 && fa == fb && memcmp(a, b, (size_t)fa) == 0;
+	if (host.len == iplen && memcmp(host.p, ip, iplen) == 0)
+		return true;
+	return ip_parse(host.p, host.len, a) && ip_parse(ip, iplen, b) &&
+	    memcmp(a, b, sizeof(a)) == 0;
+}
+
+static char *
+put_uint(char *p, unsigned v)
+{
+	char d[10];
+	size_t n = 0;
+
+	do {
+		d[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v > 0);
+	while (n > 0)
+		*p++ = d[--n];
+	return p;
 }
 
 int
@@ -1091,30 +1255,34 @@ sipmsg_edit_via_received(const struct sipmsg *m, struct sip_edits *ed,
     const char *src_ip, uint16_t src_port)
 {
 	const struct sip_via *v = &m->via[0];
-	size_t end = (size_t)(slice_end(v->value) - m->buf);
-	char add[128];
-	int n = 0;
+	char txt[sizeof(";received=") + 64], *o;
+	size_t iplen;
 
 	if (m->nvia == 0 || src_ip == NULL)
 		return 0;
-	/* RFC 3261 §18.2.1: received when the sent-by is not the source;
-	 * RFC 3581 §4: always with rport, and rport gets the source port. */
-	if (!v->has_rport && host_is_ip(v->host, src_ip) &&
-	    v->received.len == 0)
-		return 0;
-	if (v->received_param.len > 0 && sipmsg_edit(ed,
-	    (size_t)(v->received_param.p - m->buf), v->received_param.len,
-	    NULL, 0) == -1)
+	if ((iplen = strlen(src_ip)) == 0 || iplen > 64)
 		return -1;
-	n = snprintf(add, sizeof(add), ";received=%s", src_ip);
+	/* RFC 3581 §4: a bare rport gets the source port, in place. */
 	if (v->has_rport && v->rport.len == 0) {
-		if (sipmsg_edit(ed, (size_t)(v->rport_param.p - m->buf),
-		    v->rport_param.len, NULL, 0) == -1)
+		o = txt;
+		*o++ = '=';
+		o = put_uint(o, src_port);
+		if (sipmsg_edit(ed, (size_t)(end_of(v->rport_param) - m->buf),
+		    0, txt, (size_t)(o - txt)) == -1)
 			return -1;
-		n += snprintf(add + n, sizeof(add) - (size_t)n, ";rport=%u",
-		    src_port);
 	}
-	return sipmsg_edit(ed, end, 0, add, (size_t)n);
+	/* RFC 3261 §18.2.1: received when the sent-by is not the source, and
+	 * always with rport (RFC 3581 §4). One already there is replaced
+	 * (RFC 5118 §4.5: an IPv6 value needs no brackets). */
+	if (v->received.len > 0)
+		return sipmsg_edit(ed, (size_t)(v->received.p - m->buf),
+		    v->received.len, src_ip, iplen);
+	if (!v->has_rport && host_is_ip(v->host, src_ip, iplen))
+		return 0;
+	o = cpymem(txt, ";received=", sizeof(";received=") - 1);
+	o = cpymem(o, src_ip, iplen);
+	return sipmsg_edit(ed, (size_t)(end_of(v->value) - m->buf), 0, txt,
+	    (size_t)(o - txt));
 }
 
 ssize_t
@@ -1122,62 +1290,68 @@ sipmsg_reply(const struct sipmsg *req, const struct sip_reply *r, char *out,
     size_t outlen)
 {
 	struct sip_edits ed;
+	const struct sip_hdr *h;
 	char *o = out, *lim = out + outlen;
-	size_t i;
+	size_t i, from;
 	ssize_t n;
-	int k;
 
 #define PUT(p, len) do {						\
 	if ((size_t)(lim - o) < (size_t)(len))				\
 		return -1;						\
 	o = cpymem(o, (p), (len));					\
 } while (0)
-#define PUTS(s)		PUT((s), strlen(s))
+#define PUTLIT(s)	PUT((s), sizeof(s) - 1)
 #define PUTSL(sl)	PUT((sl).p, (sl).len)
 
-	if (!sipmsg_can_reply(req))
+	if (!sipmsg_can_reply(req) || r->reason == NULL || r->code < 100 ||
+	    r->code > 699)
 		return -1;
-	k = snprintf(o, (size_t)(lim - o), "SIP/2.0 %03u %s\r\n", r->code,
-	    r->reason);
-	if (k < 0 || k >= lim - o)
+	PUTLIT("SIP/2.0 ");
+	if (lim - o < 4)
 		return -1;
-	o += k;
+	o = put_uint(o, r->code);
+	*o++ = ' ';
+	PUT(r->reason, strlen(r->reason));
+	PUTLIT("\r\n");
 
+	/* The top Via gets the edits a forwarded request would get: one
+	 * implementation of RFC 3261 §18.2.1 / RFC 3581 for both. */
 	sipmsg_edits_init(&ed);
 	if (sipmsg_edit_via_received(req, &ed, r->src_ip, r->src_port) == -1)
 		return -1;
 	for (i = 0; i < req->nvia_hdr; i++) {
-		const struct sip_hdr *h = &req->via_hdr[i];
-		size_t from = (size_t)(h->line.p - req->buf);
-
+		h = &req->via_hdr[i];
+		from = (size_t)(h->line.p - req->buf);
 		n = splice_range(req->buf, from, from + h->line.len, &ed, o,
 		    (size_t)(lim - o));
 		if (n < 0)
 			return -1;
 		o += n;
-		PUT("\r\n", 2);
+		PUTLIT("\r\n");
 	}
 	PUTSL(req->from.line);
-	PUT("\r\n", 2);
-	PUTSL(req->to.line);
-	if (req->to_tag.p == NULL && r->to_tag.len > 0) {
-		PUT(";tag=", 5);
+	PUTLIT("\r\n");
+	if (req->to_tag.len == 0 && r->to_tag.len > 0) {
+		h = &req->to;
+		PUT(h->line.p, (size_t)(end_of(h->value) - h->line.p));
+		PUTLIT(";tag=");
 		PUTSL(r->to_tag);
-	}
-	PUT("\r\n", 2);
+	} else
+		PUTSL(req->to.line);
+	PUTLIT("\r\n");
 	PUTSL(req->callid.line);
-	PUT("\r\n", 2);
+	PUTLIT("\r\n");
 	PUTSL(req->cseq.line);
-	PUT("\r\n", 2);
+	PUTLIT("\r\n");
 	if (r->server.len > 0) {
-		PUTS("Server: ");
+		PUTLIT("Server: ");
 		PUTSL(r->server);
-		PUT("\r\n", 2);
+		PUTLIT("\r\n");
 	}
 	PUTSL(r->extra);
-	PUTS("Content-Length: 0\r\n\r\n");
+	PUTLIT("Content-Length: 0\r\n\r\n");
 #undef PUT
-#undef PUTS
+#undef PUTLIT
 #undef PUTSL
 	return o - out;
 }
