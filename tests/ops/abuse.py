@@ -89,8 +89,26 @@ check("idle closed", c is not None and c <= idle + 1.2, f"({c}s)")
 s.close()
 
 # 3. More connections than tcp_max_connections: the extra is closed at once.
-held = [conn() for _ in range(maxconn)]
-time.sleep(0.3)
+# Each held connection carries one request and its answer first, so it is
+# known to be accepted and counted before the extra one arrives (a fixed sleep
+# was not enough on a loaded CI machine).
+held = []
+for i in range(maxconn):
+    h = conn()
+    h.sendall(invite(extra=b"X-Held: %d\r\n" % i))
+    h.settimeout(idle)
+    got = b""
+    try:
+        while b"\r\n\r\n" not in got:
+            d = h.recv(65536)
+            if not d:
+                break
+            got += d
+    except socket.timeout:
+        pass
+    if not got.startswith(b"SIP/2.0 "):
+        check(f"held connection {i} answered", False, repr(got[:40]))
+    held.append(h)
 extra = conn()
 c = closed_within(extra, 1.0)
 check("over the limit closed at once", c is not None and c < 1.0, f"({c})")
