@@ -549,3 +549,41 @@ proxy_too_large(struct worker *w, const struct tp_source *src,
 	d.reason = "Message Too Large";
 	send_reply(w, src, m, &d, conf);
 }
+
+/*
+ * Requests that could not be delivered after forward() had handed them on
+ * (an outgoing TCP connect that failed later): each non-ACK one gets a 503
+ * with why as the reason, built from the forwarded bytes, whose top Via is
+ * ours, and relayed like a response from the next hop, so it finds its way
+ * back to the caller without any state kept.
+ */
+void
+proxy_undeliverable(struct worker *w, const char *buf, size_t len,
+    const char *why)
+{
+	const struct conf *conf = worker_conf(w);
+	char out[TRANSPORT_UDP_MAX];
+	struct route_decision d;
+	struct sipmsg m, r;
+	ssize_t rc, n;
+
+	while (len > 0 && (rc = sipmsg_scan(buf, len, SIPMSG_STREAM, &m)) > 0) {
+		buf += rc;
+		len -= (size_t)rc;
+		if (!m.is_request || m.mid == SIP_ACK || !sipmsg_can_reply(&m))
+			continue;
+		memset(&d, 0, sizeof(d));
+		d.action = ROUTE_REPLY;
+		d.code = 503;
+		d.reason = why;
+		n = proxy_reply(&m, &d, conf, NULL, 0, out, sizeof(out));
+		if (n < 0 || sipmsg_scan(out, (size_t)n, SIPMSG_DGRAM, &r) < 0 ||
+		    r.nvia < 2) {
+			metrics_inc(&w->metrics.dropped[DROP_PARSE]);
+			continue;
+		}
+		metrics_inc(&w->metrics.replies[503]);
+		relay(w, &r, conf);
+	}
+	transport_flush(w);
+}

@@ -448,15 +448,53 @@ tcp_arm_timer(struct tp_conn *c)
 	event_add(c->ev_timer, &tv);
 }
 
+/*
+ * An outgoing connection that never came up: the requests queued on it are
+ * taken off (with tcp_mu held) and, once the lock is dropped, answered 503
+ * by tcp_undeliverable(), so the caller learns at once instead of retrying
+ * into silence. Nothing of them was sent: the queue starts at a message.
+ */
+static char *
+tcp_take_queue(struct tp_conn *c, size_t *len)
+{
+	char *q = c->out;
+
+	*len = c->outlen;
+	c->out = NULL;
+	c->outlen = c->outcap = 0;
+	c->closing = true;
+	return q;
+}
+
+static void
+tcp_undeliverable(struct tp_conn *c, char *q, size_t len, const char *cause)
+{
+	char why[128];
+
+	if (q != NULL && len > 0) {
+		snprintf(why, sizeof(why), "Cannot Connect To Next Hop (%s)",
+		    cause);
+		proxy_undeliverable(c->w, q, len, why);
+	}
+	free(q);
+}
+
 static void
 tcp_timeout(evutil_socket_t fd, short what, void *arg)
 {
 	struct tp_conn *c = arg;
+	char *q = NULL;
+	size_t qlen = 0;
 
 	(void)fd;
 	(void)what;
 	log_debug("tcp %s:%u: idle or incomplete for %us, closing", c->ip,
 	    c->port, c->w->srv->conf->tcp_idle_timeout);
+	pthread_mutex_lock(&tcp_mu);
+	if (!c->connected)
+		q = tcp_take_queue(c, &qlen);
+	pthread_mutex_unlock(&tcp_mu);
+	tcp_undeliverable(c, q, qlen, "Connect Timed Out");
 	tcp_free(c);
 }
 
@@ -465,6 +503,8 @@ tcp_writable(evutil_socket_t fd, short what, void *arg)
 {
 	struct tp_conn *c = arg;
 	bool gone = false;
+	char *q = NULL;
+	size_t qlen = 0;
 	ssize_t n;
 	int soerr = 0;
 	socklen_t sl = sizeof(soerr);
@@ -473,12 +513,12 @@ tcp_writable(evutil_socket_t fd, short what, void *arg)
 	pthread_mutex_lock(&tcp_mu);
 	if (!c->connected) {
 		/* An outgoing connect finished, one way or the other. */
-		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == -1 ||
-		    soerr != 0) {
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == -1)
+			soerr = errno;
+		if (soerr != 0) {
 			log_debug("tcp connect %s:%u: %s", c->ip, c->port,
 			    strerror(soerr));
-			c->closing = true;
-			c->outlen = 0;
+			q = tcp_take_queue(c, &qlen);
 		} else
 			c->connected = true;
 	}
@@ -497,6 +537,8 @@ tcp_writable(evutil_socket_t fd, short what, void *arg)
 	else if (c->closing)
 		gone = true;
 	pthread_mutex_unlock(&tcp_mu);
+	if (q != NULL)
+		tcp_undeliverable(c, q, qlen, strerror(soerr));
 	if (gone)
 		tcp_free(c);
 }
