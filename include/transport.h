@@ -38,6 +38,7 @@ struct worker {
 	pthread_t		 thread;
 	struct event_base	*base;
 	struct server		*srv;
+	int			*fds;		/* its socket per conf->listen */
 	struct conf		*conf;		/* held reference, see proxy.c */
 	unsigned		 conf_gen;
 	struct metrics		 metrics;
@@ -60,16 +61,19 @@ struct worker {
 
 struct server {
 	struct conf		*conf;		/* the one the sockets were made for */
-	int			*fds;		/* one per conf->listen entry */
+	int			*fds;		/* nsock rows of conf->nlisten */
+	int			 nsock;		/* rows: UDP has one per worker */
 	struct worker		*workers;
 	int			 nworkers;
 	atomic_uint		 tcp_conns;	/* open, all workers */
 	struct ratelimit	*rl;		/* per-source buckets, shared */
 };
 
-/* Bind every listener of conf. Returns 0 or -1 with the reason in err. */
-int	transport_bind(struct server *srv, struct conf *conf, char *err,
-	    size_t errlen);
+/* Bind every listener of conf: one TCP socket that every worker accepts
+ * on, and per UDP listener one SO_REUSEPORT socket for each of nworkers.
+ * Returns 0 or -1 with the reason in err. */
+int	transport_bind(struct server *srv, struct conf *conf, int nworkers,
+	    char *err, size_t errlen);
 
 /* Create nworkers event bases and their events. 0 or -1 (err). */
 int	transport_workers(struct server *srv, int nworkers, char *err,

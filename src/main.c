@@ -103,6 +103,7 @@ reload_main(void *arg)
 	struct conf *conf;
 	char err[1024], sum[256];
 
+	pthread_setname_np(pthread_self(), "usher-reload");
 	do {
 		atomic_store(&rt->reload_again, false);
 		if (config_load(rt->path, &conf, err, sizeof(err)) == -1) {
@@ -243,7 +244,8 @@ main(int argc, char *argv[])
 	if (daemon_pidfile(pidfile ? pidfile : conf->pidfile, err,
 	    sizeof(err)) == -1)
 		goto fail;
-	if (transport_bind(&rt.srv, conf, err, sizeof(err)) == -1)
+	if (transport_bind(&rt.srv, conf, workers_of(conf), err,
+	    sizeof(err)) == -1)
 		goto fail;
 	/* Sockets are bound (port 5060 may need root): now drop. */
 	if (daemon_privdrop(conf->user, conf->group, err, sizeof(err)) == -1 ||

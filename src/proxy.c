@@ -409,7 +409,7 @@ send_hop(struct worker *w, const struct fwd_hop *hop, const char *buf,
 	if (hop->tp == SIP_TP_TCP)
 		return transport_send_tcp(w, (const struct sockaddr *)
 		    &hop->addr, hop->addrlen, buf, len);
-	return transport_send_udp(w, w->srv->fds[hop->listener],
+	return transport_send_udp(w, w->fds[hop->listener],
 	    (const struct sockaddr *)&hop->addr, hop->addrlen, buf, len);
 }
 

@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include <linux/filter.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
@@ -75,42 +76,103 @@ set_nonblock(int fd)
 	return fl == -1 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
 
+/*
+ * Spreading UDP over the workers. Every worker polling one shared socket
+ * wakes them all for each datagram (epoll has no exclusive wake-up through
+ * libevent), which doubled the CPU per request with two workers. Instead,
+ * each worker has its own socket on the same address and port
+ * (SO_REUSEPORT), and a classic BPF program picks the socket for each
+ * datagram at random: plain SO_REUSEPORT hashes the 4-tuple, so one trunk
+ * or SBC, one address and port, would land on one worker. Per-datagram
+ * choice reorders nothing that UDP promised to keep in order, and the
+ * proxy keeps no state that would need a message on a given worker.
+ */
+static int
+attach_spread(int fd, int nworkers)
+{
+	struct sock_filter code[] = {
+		{ BPF_LD | BPF_W | BPF_ABS, 0, 0, SKF_AD_OFF + SKF_AD_RANDOM },
+		{ BPF_ALU | BPF_MOD | BPF_K, 0, 0, (uint32_t)nworkers },
+		{ BPF_RET | BPF_A, 0, 0, 0 },
+	};
+	struct sock_fprog prog = { sizeof(code) / sizeof(code[0]), code };
+
+	return setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog,
+	    sizeof(prog));
+}
+
+static int
+listen_socket(const struct conf_listen *l, bool reuseport)
+{
+	int fd, on = 1, rcvbuf = 4 * 1024 * 1024;
+
+	fd = socket(l->ss.ss_family, (l->transport == SIP_TP_TCP ?
+	    SOCK_STREAM : SOCK_DGRAM) | SOCK_NONBLOCK, 0);
+	if (fd == -1)
+		return -1;
+	/* TCP only: for UDP, SO_REUSEADDR would let a second usher bind
+	 * the same port and silently take half of the traffic. */
+	if (l->transport == SIP_TP_TCP)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+	if (reuseport)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on));
+	/* :: and 0.0.0.0 on the same port are two listen entries. */
+	if (l->ss.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
+	if (l->transport == SIP_TP_UDP)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	if (bind(fd, (const struct sockaddr *)&l->ss, l->sslen) == -1 ||
+	    (l->transport == SIP_TP_TCP && listen(fd, 1024) == -1)) {
+		int e = errno;
+
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
 int
-transport_bind(struct server *srv, struct conf *conf, char *err,
-    size_t errlen)
+transport_bind(struct server *srv, struct conf *conf, int nworkers,
+    char *err, size_t errlen)
 {
 	const struct conf_listen *l;
-	size_t i;
-	int fd, on = 1, rcvbuf = 4 * 1024 * 1024;
+	size_t i, nl = conf->nlisten;
+	int k, fd;
+	bool spread;
 
 	memset(srv, 0, sizeof(*srv));
 	srv->conf = config_ref(conf);
-	if ((srv->fds = calloc(conf->nlisten, sizeof(int))) == NULL) {
+	srv->nsock = nworkers > 0 ? nworkers : 1;
+	if ((srv->fds = calloc(nl * (size_t)srv->nsock, sizeof(int))) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	for (i = 0; i < conf->nlisten; i++)
+	for (i = 0; i < nl * (size_t)srv->nsock; i++)
 		srv->fds[i] = -1;
-	for (i = 0; i < conf->nlisten; i++) {
+	for (i = 0; i < nl; i++) {
 		l = &conf->listen[i];
-		fd = socket(l->ss.ss_family, l->transport == SIP_TP_TCP ?
-		    SOCK_STREAM : SOCK_DGRAM, 0);
-		if (fd == -1)
+		spread = l->transport == SIP_TP_UDP && srv->nsock > 1;
+		/* First without SO_REUSEPORT, so that a port another program
+		 * (or another usher) holds is refused, not shared. */
+		if ((fd = listen_socket(l, false)) == -1)
 			goto bad;
-		srv->fds[i] = fd;
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
-		/* :: and 0.0.0.0 on the same port are two listen entries. */
-		if (l->ss.ss_family == AF_INET6)
-			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on,
-			    sizeof(on));
-		if (l->transport == SIP_TP_UDP)
-			setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf,
-			    sizeof(rcvbuf));
-		if (set_nonblock(fd) == -1 ||
-		    bind(fd, (const struct sockaddr *)&l->ss, l->sslen) == -1)
-			goto bad;
-		if (l->transport == SIP_TP_TCP && listen(fd, 1024) == -1)
-			goto bad;
+		if (!spread) {
+			/* TCP: one listening socket, all workers accept. */
+			for (k = 0; k < srv->nsock; k++)
+				srv->fds[(size_t)k * nl + i] = fd;
+			continue;
+		}
+		close(fd);
+		for (k = 0; k < srv->nsock; k++) {
+			if ((fd = listen_socket(l, true)) == -1)
+				goto bad;
+			srv->fds[(size_t)k * nl + i] = fd;
+		}
+		if (attach_spread(srv->fds[i], srv->nsock) == -1)
+			log_warnx("udp %s port %u: cannot spread datagrams over "
+			    "the workers (%s); the kernel's per-source hash "
+			    "decides", l->address, l->port, strerror(errno));
 	}
 	return 0;
 bad:
@@ -118,6 +180,13 @@ bad:
 	    config_transport_name(conf->listen[i].transport),
 	    conf->listen[i].address, conf->listen[i].port, strerror(errno));
 	return -1;
+}
+
+/* The socket of listener i in worker k. */
+static int
+sock_of(const struct server *srv, int k, size_t i)
+{
+	return srv->fds[(size_t)k * srv->conf->nlisten + i];
 }
 
 /* ---- sending ---- */
@@ -198,7 +267,7 @@ transport_listener(const struct server *srv, enum sip_transport tp,
 		    srv->conf->listen[i].ss.ss_family == family) {
 			if (listener != NULL)
 				*listener = (int)i;
-			return srv->fds[i];
+			return sock_of(srv, 0, i);
 		}
 	return -1;
 }
@@ -231,7 +300,7 @@ udp_read(evutil_socket_t fd, short what, void *arg)
 
 	(void)what;
 	for (k = 0; k < w->srv->conf->nlisten; k++)
-		if (w->srv->fds[k] == fd)
+		if (w->fds[k] == fd)
 			li = (int)k;
 	for (round = 0; round < UDP_ROUNDS; round++) {
 		for (i = 0; i < TRANSPORT_BATCH; i++) {
@@ -739,7 +808,7 @@ tcp_accept(struct evconnlistener *lev, evutil_socket_t fd,
 		return;
 	}
 	for (i = 0; i < srv->conf->nlisten; i++)
-		if (srv->fds[i] == evconnlistener_get_fd(lev))
+		if (w->fds[i] == evconnlistener_get_fd(lev))
 			listener = (int)i;
 	pthread_mutex_lock(&tcp_mu);
 	tcp_conn_new(w, fd, sa, (socklen_t)salen, listener, true);
@@ -795,6 +864,7 @@ transport_workers(struct server *srv, int nworkers, char *err, size_t errlen)
 		w = &srv->workers[k];
 		w->id = k;
 		w->srv = srv;
+		w->fds = srv->fds + (size_t)(k % srv->nsock) * conf->nlisten;
 		w->base = event_base_new();
 		w->rx = malloc((size_t)TRANSPORT_BATCH * TRANSPORT_UDP_MAX);
 		w->tx = malloc((size_t)TRANSPORT_BATCH * TRANSPORT_UDP_MAX);
@@ -810,7 +880,7 @@ transport_workers(struct server *srv, int nworkers, char *err, size_t errlen)
 		for (i = 0; i < conf->nlisten; i++) {
 			if (conf->listen[i].transport == SIP_TP_UDP) {
 				w->events[w->nevents] = event_new(w->base,
-				    srv->fds[i], EV_READ | EV_PERSIST,
+				    w->fds[i], EV_READ | EV_PERSIST,
 				    udp_read, w);
 				if (w->events[w->nevents] == NULL ||
 				    event_add(w->events[w->nevents], NULL))
@@ -821,7 +891,7 @@ transport_workers(struct server *srv, int nworkers, char *err, size_t errlen)
 				 * a connection stays with its acceptor. */
 				w->listeners[w->nlisteners] =
 				    evconnlistener_new(w->base, tcp_accept, w,
-				    0, -1, srv->fds[i]);
+				    0, -1, w->fds[i]);
 				if (w->listeners[w->nlisteners] == NULL)
 					goto oom;
 				w->nlisteners++;
@@ -838,7 +908,15 @@ static void *
 worker_main(void *arg)
 {
 	struct worker *w = arg;
+	char name[16];
 
+	/* "usher-w1".. in ps -L, top -H and /proc/PID/task/TID/comm, so an
+	 * operator (and tests/bench/compare) sees how the load spreads.
+	 * Worker 0 is the main thread and keeps the process's name. */
+	if (w->id > 0) {
+		snprintf(name, sizeof(name), "usher-w%u", (unsigned)w->id % 1000);
+		pthread_setname_np(pthread_self(), name);
+	}
 	event_base_loop(w->base, EVLOOP_NO_EXIT_ON_EMPTY);
 	return NULL;
 }
@@ -894,9 +972,12 @@ transport_free(struct server *srv)
 		free(w->txaddr);
 	}
 	free(srv->workers);
-	for (i = 0; srv->conf != NULL && i < srv->conf->nlisten; i++)
-		if (srv->fds[i] != -1)
-			close(srv->fds[i]);
+	for (i = 0; srv->conf != NULL && srv->fds != NULL &&
+	    i < srv->conf->nlisten; i++)
+		for (k = 0; k < srv->nsock; k++)
+			if (sock_of(srv, k, i) != -1 && (k == 0 ||
+			    sock_of(srv, k, i) != sock_of(srv, 0, i)))
+				close(sock_of(srv, k, i));
 	free(srv->fds);
 	config_unref(srv->conf);
 	memset(srv, 0, sizeof(*srv));
