@@ -94,7 +94,7 @@ to_tag(const struct sipmsg *m, char out[17])
 	if (m->nvia > 0)
 		h = hash_bytes(h, m->via[0].branch.p, m->via[0].branch.len);
 	h = hash_bytes(h, &m->cseq_num, sizeof(m->cseq_num));
-	snprintf(out, 17, "%016llx", (unsigned long long)hash_final(h));
+	*put_hex64(out, hash_final(h)) = '\0';
 }
 
 /* The extra header lines a decision asks for, into buf. -1: too long. */
