@@ -26,6 +26,9 @@ void	proxy_message(struct worker *w, const struct tp_source *src,
 /* Free what proxy keeps per worker (the DNS cache and resolver). */
 void	proxy_worker_free(struct worker *w);
 
+/* Take the configuration published last, dropping the one held. */
+void	proxy_worker_refresh(struct worker *w);
+
 /* A message over max_message_size: 513 when it can be answered (SPEC §4). */
 void	proxy_too_large(struct worker *w, const struct tp_source *src,
 	    const struct sipmsg *m);

@@ -54,14 +54,22 @@ struct worker {
 
 	struct tp_conn		*conns;		/* TCP connections it owns */
 	struct proxy_dns	*dns;		/* resolver and cache, see proxy.c */
+	struct event		*ev_wake;	/* transport_wake() */
 	struct event		**events;	/* UDP read events */
 	struct evconnlistener	**listeners;	/* TCP */
 	size_t			 nevents, nlisteners;
 };
 
 struct server {
-	struct conf		*conf;		/* the one the sockets were made for */
-	int			*fds;		/* nsock rows of conf->nlisten */
+	/* What the sockets were made for, copied at start: a reload cannot
+	 * change it (config_reload keeps it), and holding the start-up conf
+	 * itself would keep its user table alive for ever. */
+	struct conf_listen	*listen;
+	size_t			 nlisten;
+	size_t			 max_message_size;
+	unsigned		 tcp_max_connections;
+	unsigned		 tcp_idle_timeout;
+	int			*fds;		/* nsock rows of nlisten */
 	int			 nsock;		/* rows: UDP has one per worker */
 	struct worker		*workers;
 	int			 nworkers;
@@ -83,6 +91,10 @@ int	transport_workers(struct server *srv, int nworkers, char *err,
  * transport_stop(). Returns when every worker has stopped. */
 void	transport_run(struct server *srv);
 void	transport_stop(struct server *srv);
+
+/* From any thread: have every worker pick up the configuration published
+ * last, so an idle worker lets go of the old one (and its table) now. */
+void	transport_wake(struct server *srv);
 void	transport_free(struct server *srv);
 
 /* The first listening socket of transport tp and address family, or -1;

@@ -83,6 +83,12 @@ worker_conf(struct worker *w)
 	return w->conf;
 }
 
+void
+proxy_worker_refresh(struct worker *w)
+{
+	(void)worker_conf(w);
+}
+
 /* A To tag that a retransmission gets again: no state, no randomness. */
 static void
 to_tag(const struct sipmsg *m, char out[17])

@@ -142,12 +142,17 @@ transport_bind(struct server *srv, struct conf *conf, int nworkers,
 	bool spread;
 
 	memset(srv, 0, sizeof(*srv));
-	srv->conf = config_ref(conf);
 	srv->nsock = nworkers > 0 ? nworkers : 1;
-	if ((srv->fds = calloc(nl * (size_t)srv->nsock, sizeof(int))) == NULL) {
+	srv->max_message_size = conf->max_message_size;
+	srv->tcp_max_connections = conf->tcp_max_connections;
+	srv->tcp_idle_timeout = conf->tcp_idle_timeout;
+	if ((srv->listen = calloc(nl, sizeof(*srv->listen))) == NULL ||
+	    (srv->fds = calloc(nl * (size_t)srv->nsock, sizeof(int))) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
+	memcpy(srv->listen, conf->listen, nl * sizeof(*srv->listen));
+	srv->nlisten = nl;
 	for (i = 0; i < nl * (size_t)srv->nsock; i++)
 		srv->fds[i] = -1;
 	for (i = 0; i < nl; i++) {
@@ -186,7 +191,7 @@ bad:
 static int
 sock_of(const struct server *srv, int k, size_t i)
 {
-	return srv->fds[(size_t)k * srv->conf->nlisten + i];
+	return srv->fds[(size_t)k * srv->nlisten + i];
 }
 
 /* ---- sending ---- */
@@ -262,9 +267,9 @@ transport_listener(const struct server *srv, enum sip_transport tp,
 {
 	size_t i;
 
-	for (i = 0; i < srv->conf->nlisten; i++)
-		if (srv->conf->listen[i].transport == tp &&
-		    srv->conf->listen[i].ss.ss_family == family) {
+	for (i = 0; i < srv->nlisten; i++)
+		if (srv->listen[i].transport == tp &&
+		    srv->listen[i].ss.ss_family == family) {
 			if (listener != NULL)
 				*listener = (int)i;
 			return sock_of(srv, 0, i);
@@ -299,7 +304,7 @@ udp_read(evutil_socket_t fd, short what, void *arg)
 	size_t k;
 
 	(void)what;
-	for (k = 0; k < w->srv->conf->nlisten; k++)
+	for (k = 0; k < w->srv->nlisten; k++)
 		if (w->fds[k] == fd)
 			li = (int)k;
 	for (round = 0; round < UDP_ROUNDS; round++) {
@@ -330,7 +335,7 @@ udp_read(evutil_socket_t fd, short what, void *arg)
 			addr_text(&src.addr, src.ip, sizeof(src.ip), &src.port);
 			src.fd = fd;
 			src.listener = li;
-			if (len > w->srv->conf->max_message_size) {
+			if (len > w->srv->max_message_size) {
 				metrics_inc(&w->metrics.dropped[DROP_TOO_LARGE]);
 				rc = sipmsg_scan(buf, len, SIPMSG_DGRAM, &m);
 				proxy_too_large(w, &src, &m);
@@ -512,7 +517,7 @@ tcp_close(struct tp_conn *c)
 static void
 tcp_arm_timer(struct tp_conn *c)
 {
-	struct timeval tv = { c->w->srv->conf->tcp_idle_timeout, 0 };
+	struct timeval tv = { c->w->srv->tcp_idle_timeout, 0 };
 
 	event_add(c->ev_timer, &tv);
 }
@@ -558,7 +563,7 @@ tcp_timeout(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	log_debug("tcp %s:%u: idle or incomplete for %us, closing", c->ip,
-	    c->port, c->w->srv->conf->tcp_idle_timeout);
+	    c->port, c->w->srv->tcp_idle_timeout);
 	pthread_mutex_lock(&tcp_mu);
 	if (!c->connected)
 		q = tcp_take_queue(c, &qlen);
@@ -636,7 +641,7 @@ tcp_frame(struct tp_conn *c)
 	struct worker *w = c->w;
 	struct tp_source src;
 	struct sipmsg m;
-	size_t off = 0, max = w->srv->conf->max_message_size;
+	size_t off = 0, max = w->srv->max_message_size;
 	ssize_t rc;
 	int ret = 0;
 
@@ -741,7 +746,7 @@ tcp_conn_new(struct worker *w, int fd, const struct sockaddr *peer,
 	addr_text(&c->addr, c->ip, sizeof(c->ip), &c->port);
 	/* Room for the largest message allowed, so that one more byte tells
 	 * us it is too large. */
-	c->incap = srv->conf->max_message_size + 1;
+	c->incap = srv->max_message_size + 1;
 	if ((c->in = malloc(c->incap)) == NULL)
 		goto fail;
 	set_nonblock(fd);
@@ -785,7 +790,7 @@ tcp_take_slot(struct worker *w)
 	struct server *srv = w->srv;
 
 	if (atomic_fetch_add(&srv->tcp_conns, 1) >=
-	    srv->conf->tcp_max_connections) {
+	    srv->tcp_max_connections) {
 		atomic_fetch_sub(&srv->tcp_conns, 1);
 		metrics_inc(&w->metrics.dropped[DROP_TCP_LIMIT]);
 		return false;
@@ -807,7 +812,7 @@ tcp_accept(struct evconnlistener *lev, evutil_socket_t fd,
 		close(fd);
 		return;
 	}
-	for (i = 0; i < srv->conf->nlisten; i++)
+	for (i = 0; i < srv->nlisten; i++)
 		if (w->fds[i] == evconnlistener_get_fd(lev))
 			listener = (int)i;
 	pthread_mutex_lock(&tcp_mu);
@@ -848,10 +853,26 @@ out:
 
 /* ---- workers ---- */
 
+static void
+worker_wake(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	proxy_worker_refresh(arg);
+}
+
+void
+transport_wake(struct server *srv)
+{
+	int k;
+
+	for (k = 0; k < srv->nworkers; k++)
+		event_active(srv->workers[k].ev_wake, EV_TIMEOUT, 0);
+}
+
 int
 transport_workers(struct server *srv, int nworkers, char *err, size_t errlen)
 {
-	const struct conf *conf = srv->conf;
 	struct worker *w;
 	size_t i;
 	int k;
@@ -864,21 +885,23 @@ transport_workers(struct server *srv, int nworkers, char *err, size_t errlen)
 		w = &srv->workers[k];
 		w->id = k;
 		w->srv = srv;
-		w->fds = srv->fds + (size_t)(k % srv->nsock) * conf->nlisten;
+		w->fds = srv->fds + (size_t)(k % srv->nsock) * srv->nlisten;
 		w->base = event_base_new();
+		if (w->base != NULL)
+			w->ev_wake = event_new(w->base, -1, 0, worker_wake, w);
 		w->rx = malloc((size_t)TRANSPORT_BATCH * TRANSPORT_UDP_MAX);
 		w->tx = malloc((size_t)TRANSPORT_BATCH * TRANSPORT_UDP_MAX);
 		w->txmsg = calloc(TRANSPORT_BATCH, sizeof(*w->txmsg));
 		w->txiov = calloc(TRANSPORT_BATCH, sizeof(*w->txiov));
 		w->txaddr = calloc(TRANSPORT_BATCH, sizeof(*w->txaddr));
-		w->events = calloc(conf->nlisten, sizeof(*w->events));
-		w->listeners = calloc(conf->nlisten, sizeof(*w->listeners));
-		if (w->base == NULL || w->rx == NULL || w->tx == NULL ||
+		w->events = calloc(srv->nlisten, sizeof(*w->events));
+		w->listeners = calloc(srv->nlisten, sizeof(*w->listeners));
+		if (w->base == NULL || w->ev_wake == NULL || w->rx == NULL || w->tx == NULL ||
 		    w->txmsg == NULL || w->txiov == NULL || w->txaddr == NULL ||
 		    w->events == NULL || w->listeners == NULL)
 			goto oom;
-		for (i = 0; i < conf->nlisten; i++) {
-			if (conf->listen[i].transport == SIP_TP_UDP) {
+		for (i = 0; i < srv->nlisten; i++) {
+			if (srv->listen[i].transport == SIP_TP_UDP) {
 				w->events[w->nevents] = event_new(w->base,
 				    w->fds[i], EV_READ | EV_PERSIST,
 				    udp_read, w);
@@ -956,6 +979,8 @@ transport_free(struct server *srv)
 		while (w->conns != NULL)
 			tcp_free(w->conns);
 		proxy_worker_free(w);
+		if (w->ev_wake != NULL)
+			event_free(w->ev_wake);
 		for (i = 0; i < w->nevents; i++)
 			event_free(w->events[i]);
 		for (i = 0; i < w->nlisteners; i++)
@@ -972,13 +997,12 @@ transport_free(struct server *srv)
 		free(w->txaddr);
 	}
 	free(srv->workers);
-	for (i = 0; srv->conf != NULL && srv->fds != NULL &&
-	    i < srv->conf->nlisten; i++)
+	for (i = 0; srv->fds != NULL && i < srv->nlisten; i++)
 		for (k = 0; k < srv->nsock; k++)
 			if (sock_of(srv, k, i) != -1 && (k == 0 ||
 			    sock_of(srv, k, i) != sock_of(srv, 0, i)))
 				close(sock_of(srv, k, i));
 	free(srv->fds);
-	config_unref(srv->conf);
+	free(srv->listen);
 	memset(srv, 0, sizeof(*srv));
 }
