@@ -1706,6 +1706,44 @@ static const struct tcase tcases[] = {
 	  "X-Unknown: a,,b ;; c\n"
 	  "Max-Forwards: 69\n"
 	  "Content-Length: 3\n\nabc" },
+	/* A datagram without the empty line after its header fields
+	 * (RFC 4475 baddn): what we send has it. */
+	{ L, "OPTIONS sip:alice@usher.test SIP/2.0\r\n" VIA_H FROM_H TO_H
+	  CID_H "CSeq: 18 OPTIONS\r\n" MF_H "l: 0\r\n",
+	  SRC4, C_PLAIN, 0, -1, RULE_ACTIVE, 0, false, ALICE_T,
+	  "OPTIONS " ALICE_T " SIP/2.0\r\n" OURVIA VIA_RX FROM_H TO_H
+	  CID_H "CSeq: 18 OPTIONS\r\n" MF69 "l: 0\r\n\r\n" },
+	/* ... nor even the last line's end, over TCP. */
+	{ L, "OPTIONS sip:alice@usher.test SIP/2.0\r\n" VIA_H FROM_H TO_H
+	  CID_H "CSeq: 19 OPTIONS\r\n" "Max-Forwards: 70",
+	  SRC4, C_PLAIN, 0, 1, RULE_ACTIVE, 0, false, ALICE_T,
+	  "OPTIONS " ALICE_T " SIP/2.0\r\n"
+	  "Via: SIP/2.0/TCP 127.0.0.1:5062;branch=" BR "\r\n"
+	  "Content-Length: 0\r\n" VIA_RX FROM_H TO_H
+	  CID_H "CSeq: 19 OPTIONS\r\n" "Max-Forwards: 69\r\n\r\n" },
+	/* ... the last line ending in a CR, over UDP */
+	{ L, "OPTIONS sip:alice@usher.test SIP/2.0\r\n" VIA_H FROM_H TO_H
+	  CID_H "CSeq: 20 OPTIONS\r\n" "Max-Forwards: 70\r",
+	  SRC4, C_PLAIN, 0, -1, RULE_ACTIVE, 0, false, ALICE_T,
+	  "OPTIONS " ALICE_T " SIP/2.0\r\n" OURVIA VIA_RX FROM_H TO_H
+	  CID_H "CSeq: 20 OPTIONS\r\n" "Max-Forwards: 69\r\n\r\n" },
+	/* ... half the empty line there */
+	{ L, "OPTIONS sip:alice@usher.test SIP/2.0\r\n" VIA_H FROM_H TO_H
+	  CID_H "CSeq: 21 OPTIONS\r\n" MF_H "\r",
+	  SRC4, C_PLAIN, 0, -1, RULE_ACTIVE, 0, false, ALICE_T,
+	  "OPTIONS " ALICE_T " SIP/2.0\r\n" OURVIA VIA_RX FROM_H TO_H
+	  CID_H "CSeq: 21 OPTIONS\r\n" MF69 "\r\n" },
+	/* ... the top Via the last line, unended */
+	{ L, "OPTIONS sip:alice@usher.test SIP/2.0\r\n" FROM_H TO_H
+	  CID_H "CSeq: 22 OPTIONS\r\n" MF_H
+	  "Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKv1",
+	  SRC4, C_PLAIN, 1, 1, RULE_ACTIVE, 0, false, ALICE_T,
+	  "OPTIONS " ALICE_T " SIP/2.0\r\n"
+	  "Via: SIP/2.0/TCP 127.0.0.1:5062;branch=" BR "\r\n"
+	  "Content-Length: 0\r\n"
+	  FROM_H TO_H CID_H "CSeq: 22 OPTIONS\r\n" MF69
+	  "Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKv1;"
+	  "received=" SRC4 ";rport=5070\r\n\r\n" },
 };
 
 static void
@@ -2038,6 +2076,14 @@ static const struct {
 	  "SIP/2.0 200 OK\r\n"
 	  "Via: SIP/2.0/UDP [2001:db8::9]\r\n" FROM_H TO_H CID_H
 	  "CSeq: 1 INVITE\r\n\r\nv=0\r\n" },
+	/* no empty line after the header fields */
+	{ L, "SIP/2.0 200 OK\r\n"
+	  "Via: " OURS_V "\r\n"
+	  "Via: SIP/2.0/UDP 10.0.0.5\r\n" FROM_H TO_H CID_H
+	  "CSeq: 1 INVITE\r\n",
+	  "SIP/2.0 200 OK\r\n"
+	  "Via: SIP/2.0/UDP 10.0.0.5\r\n" FROM_H TO_H CID_H
+	  "CSeq: 1 INVITE\r\n\r\n" },
 	/* nowhere to go */
 	{ L, "SIP/2.0 200 OK\r\nVia: " OURS_V "\r\n" RESP_T, NULL },
 	{ L, "SIP/2.0 200 OK\r\nVia: " OURS_V ", SIP/2.0/UDP pbx.example.com"
