@@ -1645,6 +1645,15 @@ static const struct tcase tcases[] = {
 	  "Via: SIP/2.0/TCP 192.0.2.1;rport=1234;branch=z9hG4bKe1;"
 	  "received=" SRC4 "\r\n"
 	  FROM_H TO_H CID_H "CSeq: 13 INVITE\r\n" MF69 END_H },
+	/* TCP in, received the last parameter: replaced, then rport. */
+	{ L, "INVITE sip:alice@usher.test SIP/2.0\r\n"
+	  "Via: SIP/2.0/TCP 192.0.2.1;branch=z9hG4bKh1;received=10.9.9.9\r\n"
+	  FROM_H TO_H CID_H "CSeq: 13 INVITE\r\n" MF_H END_H,
+	  SRC4, C_PLAIN, 1, -1, RULE_ACTIVE, 0, false, ALICE_T,
+	  "INVITE " ALICE_T " SIP/2.0\r\n" OURVIA
+	  "Via: SIP/2.0/TCP 192.0.2.1;branch=z9hG4bKh1;received=" SRC4
+	  ";rport=5070\r\n"
+	  FROM_H TO_H CID_H "CSeq: 13 INVITE\r\n" MF69 END_H },
 	/* IPv6 sent-by that is the source written another way: no
 	 * received; v6 in, v4 out: two Record-Route values. */
 	{ L, "INVITE sip:alice@usher.test SIP/2.0\r\n"
