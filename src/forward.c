@@ -60,6 +60,29 @@ find_listener(const struct conf *conf, enum sip_transport tp, int family)
 	return -1;
 }
 
+/*
+ * Only ever one host: never the unspecified address, broadcast, multicast
+ * or the reserved IPv4 block, nor port 0. A forged response whose next
+ * Via says received=255.255.255.255 (or a target written so) would
+ * otherwise have us send to a whole network.
+ */
+static bool
+is_unicast(const struct sockaddr_storage *ss)
+{
+	const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+	uint32_t a;
+
+	if (ss->ss_family == AF_INET6)
+		return sin6->sin6_port != 0 &&
+		    !IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr) &&
+		    !IN6_IS_ADDR_MULTICAST(&sin6->sin6_addr);
+	a = ntohl(sin->sin_addr.s_addr);
+	return sin->sin_port != 0 && a != INADDR_ANY &&
+	    (a & 0xf0000000u) != 0xe0000000u &&	/* 224/4 multicast */
+	    (a & 0xf0000000u) != 0xf0000000u;	/* 240/4, broadcast */
+}
+
 int
 forward_hop(const struct conf *conf, const struct sip_uri *uri,
     const struct sockaddr_storage *resolved, size_t msglen,
@@ -79,6 +102,10 @@ forward_hop(const struct conf *conf, const struct sip_uri *uri,
 	} else if (!forward_host_addr(uri->host, port, &hop->addr,
 	    &hop->addrlen)) {
 		*why = "Next Hop Needs DNS";
+		return -1;
+	}
+	if (!is_unicast(&hop->addr)) {
+		*why = "Next Hop Is Not A Unicast Address";
 		return -1;
 	}
 	switch (uri->transport) {
@@ -292,7 +319,11 @@ forward_request(const struct sipmsg *m, const struct route_decision *d,
 	    sipmsg_edit(&ed, at, 0, buf, (size_t)k) == -1)
 		return -1;
 
-	/* Max-Forwards */
+	/* Max-Forwards; 0 is route_decide's 483, never forwarded. */
+	if (m->max_forwards == 0) {
+		*why = "Too Many Hops";
+		return -1;
+	}
 	if (m->max_fwd.value.p != NULL) {
 		k = snprintf(buf, sizeof(buf), "%d", m->max_forwards - 1);
 		if (sipmsg_edit(&ed, off_of(m, m->max_fwd.value.p),
@@ -361,6 +392,10 @@ forward_response(const struct sipmsg *m, const struct conf *conf,
 	}
 	if (!forward_host_addr(host, port, &hop->addr, &hop->addrlen)) {
 		*why = "next Via is not an IP address";
+		return -1;
+	}
+	if (!is_unicast(&hop->addr)) {
+		*why = "next Via is not a unicast address";
 		return -1;
 	}
 	hop->tp = v->tp == SIP_TP_TCP ? SIP_TP_TCP : SIP_TP_UDP;

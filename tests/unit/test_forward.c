@@ -1411,13 +1411,14 @@ corpus_response(const char *file, const char *expect, char *buf, size_t len,
 		return;
 	(*count)++;
 	model_parse(buf, len, &md);
-	if (m.nvia >= 2) {
-		/* bytes only: where bcast's next Via points is no answer */
+	if (m.nvia >= 2 && !slice_eq(m.via[1].host,
+	    SLICE("255.255.255.255"))) {
 		snprintf(what, sizeof(what), "%s as it is", file);
 		n = check_response(what, buf, len, C_PLAIN,
 		    CHK_SWEEP | CHK_OSIP, &out);
 		free(out);
 	} else {
+		/* nowhere to go, or (bcast) never to a whole network */
 		out = malloc(OUTMAX);
 		assert_non_null(out);
 		assert_int_equal(forward_response(&m, confs[C_PLAIN], &hop,
@@ -2097,6 +2098,19 @@ static const struct {
 	{ L, "SIP/2.0 200 OK\r\nVia: " OURS_V "\r\n" RESP_T, NULL },
 	{ L, "SIP/2.0 200 OK\r\nVia: " OURS_V ", SIP/2.0/UDP pbx.example.com"
 	  "\r\n" RESP_T, NULL },
+	/* never to more than one host, nor to port 0 */
+	{ L, "SIP/2.0 200 OK\r\nVia: " OURS_V ", SIP/2.0/UDP 10.0.0.5;"
+	  "received=255.255.255.255\r\n" RESP_T, NULL },
+	{ L, "SIP/2.0 200 OK\r\nVia: " OURS_V ", SIP/2.0/UDP 224.0.0.1\r\n"
+	  RESP_T, NULL },
+	{ L, "SIP/2.0 200 OK\r\nVia: " OURS_V ", SIP/2.0/UDP 0.0.0.0\r\n"
+	  RESP_T, NULL },
+	{ L, "SIP/2.0 200 OK\r\nVia: " OURS_V ", SIP/2.0/UDP 10.0.0.5:5060;"
+	  "rport=0\r\n" RESP_T, NULL },
+	{ L, "SIP/2.0 200 OK\r\nVia: " OURS_V ", SIP/2.0/UDP [ff02::1]\r\n"
+	  RESP_T, NULL },
+	{ L, "SIP/2.0 200 OK\r\nVia: " OURS_V ", SIP/2.0/UDP [::]\r\n"
+	  RESP_T, NULL },
 };
 
 static void
@@ -2134,6 +2148,34 @@ test_responses(void **state)
 		free(out);
 		free(raw);
 	}
+}
+
+/* Targets that are not one host are refused before anything is built. */
+static void
+test_hop_not_unicast(void **state)
+{
+	static const char *const bad[] = {
+		"sip:a@0.0.0.0", "sip:a@255.255.255.255", "sip:a@224.0.0.1:5060",
+		"sip:a@239.1.2.3", "sip:a@[ff02::1]", "sip:a@[::]",
+	};
+	struct sip_uri u;
+	struct fwd_hop hop;
+	const char *why, *fault;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < NELEM(bad); i++) {
+		assert_int_equal(sipmsg_uri_parse(slice_make(bad[i],
+		    strlen(bad[i])), &u, &fault), 0);
+		why = NULL;
+		if (forward_hop(confs[C_PLAIN], &u, NULL, 100, &hop, &why) != -1)
+			fail_msg("%s: forward_hop accepted it", bad[i]);
+		assert_non_null(why);
+	}
+	assert_int_equal(sipmsg_uri_parse(SLICE("sip:a@10.0.0.1"), &u, &fault),
+	    0);
+	assert_int_equal(forward_hop(confs[C_PLAIN], &u, NULL, 100, &hop, &why),
+	    0);
 }
 
 /* ---- set-up ---- */
@@ -2223,6 +2265,7 @@ main(void)
 		cmocka_unit_test(test_near_buffer_size),
 		cmocka_unit_test(test_response_near_buffer_size),
 		cmocka_unit_test(test_edit_limits),
+		cmocka_unit_test(test_hop_not_unicast),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
