@@ -145,6 +145,30 @@ is_self_uri(const struct conf *conf, const struct sip_uri *u)
 	return u->is_sip && config_is_self(conf, u->host, u->port);
 }
 
+/*
+ * The local domain a host[:port] names, or -1. Configured names and aliases
+ * match at any port; our own addresses (SPEC §6) stand for the first domain
+ * only at a port we listen on: the same address at another port is another
+ * server, e.g. a PBX on the same host, whose Contact in-dialog requests
+ * must reach (Kamailio's `myself` compares the port too).
+ */
+static int
+local_domain(const struct conf *conf, struct slice host, uint16_t port,
+    bool *alias)
+{
+	bool by_alias = false;
+	int dom;
+
+	dom = config_domain_find(conf, host, &by_alias);
+	if (dom == 0 && by_alias && conf->nlisten > 0 &&
+	    !config_is_self(conf, host, port) &&
+	    config_is_self(conf, host, conf->listen[0].port))
+		return -1;	/* our address, not our port */
+	if (alias != NULL)
+		*alias = by_alias;
+	return dom;
+}
+
 static uint64_t
 hash_slice(uint64_t h, struct slice s)
 {
@@ -305,7 +329,7 @@ decide_ruri(const struct sipmsg *m, const struct conf *conf,
 	bool alias = false;
 	int dom;
 
-	dom = config_domain_find(conf, ruri->host, &alias);
+	dom = local_domain(conf, ruri->host, ruri->port, &alias);
 	if (ruri->user.len == 0 &&
 	    (dom >= 0 || config_is_self(conf, ruri->host, ruri->port))) {
 		d->self = true;
@@ -362,7 +386,7 @@ decide_checks(const struct sipmsg *m, const struct conf *conf,
 	self_options = m->mid == SIP_OPTIONS && m->nroute == 0 &&
 	    m->ruri.user.len == 0 &&
 	    (config_is_self(conf, m->ruri.host, m->ruri.port) ||
-	    config_domain_find(conf, m->ruri.host, NULL) >= 0);
+	    local_domain(conf, m->ruri.host, m->ruri.port, NULL) >= 0);
 	if (m->max_forwards == 0 && !self_options) {
 		reply(d, RULE_MAX_FORWARDS, 483, "Too Many Hops");
 		return true;
