@@ -148,9 +148,10 @@ is_self_uri(const struct conf *conf, const struct sip_uri *u)
 /*
  * The local domain a host[:port] names, or -1. Configured names and aliases
  * match at any port; our own addresses (SPEC §6) stand for the first domain
- * only at a port we listen on: the same address at another port is another
- * server, e.g. a PBX on the same host, whose Contact in-dialog requests
- * must reach (Kamailio's `myself` compares the port too).
+ * without a port or at a port we listen on: the same address at another
+ * port is another server, e.g. a PBX on the same host, whose Contact
+ * in-dialog requests must reach (Kamailio's `myself` compares the port
+ * when the URI has one).
  */
 static int
 local_domain(const struct conf *conf, struct slice host, uint16_t port,
@@ -160,7 +161,7 @@ local_domain(const struct conf *conf, struct slice host, uint16_t port,
 	int dom;
 
 	dom = config_domain_find(conf, host, &by_alias);
-	if (dom == 0 && by_alias && conf->nlisten > 0 &&
+	if (dom == 0 && by_alias && port != 0 && conf->nlisten > 0 &&
 	    !config_is_self(conf, host, port) &&
 	    config_is_self(conf, host, conf->listen[0].port))
 		return -1;	/* our address, not our port */
