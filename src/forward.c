@@ -294,18 +294,23 @@ forward_request(const struct sipmsg *m, const struct route_decision *d,
 	if (d->strict_route && m->nroute > 0)
 		gone[m->nroute - 1] = true;
 
-	/* Record-Route, inbound side first (SPEC §3). */
+	/*
+	 * Record-Route (SPEC §3); across transports or families two values,
+	 * as Kamailio's double RR: the outbound side on top, for the callee
+	 * takes the Record-Route in order and sends to its first value, the
+	 * caller reverses it (RFC 3261 §12.1, RFC 5658).
+	 */
 	if (conf->record_route) {
 		in_tp = in_listener >= 0 ?
 		    conf->listen[in_listener].transport : hop->tp;
+		if (add_rr(conf, &ed, at, hop->listener, hop->tp) == -1)
+			return -1;
 		if (in_listener >= 0 && in_listener != hop->listener &&
 		    (in_tp != hop->tp || conf->listen[in_listener].ss.ss_family
 		    != conf->listen[hop->listener].ss.ss_family)) {
 			if (add_rr(conf, &ed, at, in_listener, in_tp) == -1)
 				return -1;
 		}
-		if (add_rr(conf, &ed, at, hop->listener, hop->tp) == -1)
-			return -1;
 	}
 
 	/* Our Via on top. */

@@ -149,6 +149,31 @@ is_self_uri(const struct conf *conf, const struct sip_uri *u)
 	return u->is_sip && config_is_self(conf, u->host, u->port);
 }
 
+/*
+ * The local domain a host[:port] names, or -1. Configured names and aliases
+ * match at any port; our own addresses (SPEC §6) stand for the first domain
+ * without a port or at a port we listen on: the same address at another
+ * port is another server, e.g. a PBX on the same host, whose Contact
+ * in-dialog requests must reach (Kamailio's `myself` compares the port
+ * when the URI has one).
+ */
+static int
+local_domain(const struct conf *conf, struct slice host, uint16_t port,
+    bool *alias)
+{
+	bool by_alias = false;
+	int dom;
+
+	dom = config_domain_find(conf, host, &by_alias);
+	if (dom == 0 && by_alias && port != 0 && conf->nlisten > 0 &&
+	    !config_is_self(conf, host, port) &&
+	    config_is_self(conf, host, conf->listen[0].port))
+		return -1;	/* our address, not our port */
+	if (alias != NULL)
+		*alias = by_alias;
+	return dom;
+}
+
 static uint64_t
 hash_slice(uint64_t h, struct slice s)
 {
@@ -309,7 +334,7 @@ decide_ruri(const struct sipmsg *m, const struct conf *conf,
 	bool alias = false;
 	int dom;
 
-	dom = config_domain_find(conf, ruri->host, &alias);
+	dom = local_domain(conf, ruri->host, ruri->port, &alias);
 	if (ruri->user.len == 0 &&
 	    (dom >= 0 || config_is_self(conf, ruri->host, ruri->port))) {
 		d->self = true;
@@ -366,7 +391,7 @@ decide_checks(const struct sipmsg *m, const struct conf *conf,
 	self_options = m->mid == SIP_OPTIONS && m->nroute == 0 &&
 	    m->ruri.user.len == 0 &&
 	    (config_is_self(conf, m->ruri.host, m->ruri.port) ||
-	    config_domain_find(conf, m->ruri.host, NULL) >= 0);
+	    local_domain(conf, m->ruri.host, m->ruri.port, NULL) >= 0);
 	if (m->max_forwards == 0 && !self_options) {
 		reply(d, RULE_MAX_FORWARDS, 483, "Too Many Hops");
 		return true;

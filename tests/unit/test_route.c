@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "forward.h"
 #include "route.h"
 #include "sipmsg.h"
 #include "slice.h"
@@ -261,6 +262,32 @@ static const struct row rows[] = {
 	  .action = ROUTE_FORWARD, .rule = RULE_ACTIVE, .hop = ALICE_T,
 	  .rewrite = true, .dom = "example.com", .alias = YES },
 	{ L, P, UNTR, Q("INVITE", "sip:alice@proxy.example.com"),
+	  .action = ROUTE_FORWARD, .rule = RULE_ACTIVE, .hop = ALICE_T,
+	  .rewrite = true, .dom = "example.com", .alias = YES },
+	/* ... but only at a port we listen on: the same address at another
+	 * port is another server, e.g. a PBX on this host (found by
+	 * tests/sipp: the in-dialog BYE to its Contact got 404) */
+	{ L, PR, UNTR, Q("INVITE", "sip:alice@127.0.0.1:5080"),
+	  .action = ROUTE_REPLY, .rule = RULE_FOREIGN_UNTRUSTED, .code = 403,
+	  .dom = "-", .self = NO },
+	{ L, PR, UNTR6, Q("INVITE", "sip:alice@[::1]:5080"),
+	  .action = ROUTE_REPLY, .rule = RULE_FOREIGN_UNTRUSTED, .code = 403,
+	  .dom = "-", .self = NO },
+	{ L, P, TRUS, Q("INVITE", "sip:alice@127.0.0.1:5080"),
+	  .action = ROUTE_FORWARD, .rule = RULE_FOREIGN_TRUSTED,
+	  .hop = "sip:alice@127.0.0.1:5080", .rewrite = false, .dom = "-" },
+	{ L, P, TRUS, Q("BYE", "sip:pbx@127.0.0.1:5080", .extra = RT_US,
+	  .to_tag = "p1"),
+	  .action = ROUTE_FORWARD, .rule = RULE_FOREIGN_TRUSTED,
+	  .hop = "sip:pbx@127.0.0.1:5080", .pop = 1, .dom = "-" },
+	{ L, P, TRUS, Q("BYE", "sip:127.0.0.1:5080", .extra = RT_US,
+	  .to_tag = "p1"),
+	  .action = ROUTE_FORWARD, .rule = RULE_FOREIGN_TRUSTED,
+	  .hop = "sip:127.0.0.1:5080", .pop = 1, .self = NO },
+	{ L, PR, UNTR, Q("OPTIONS", "sip:127.0.0.1:5080", .mf = "0"),
+	  .action = ROUTE_REPLY, .rule = RULE_MAX_FORWARDS, .code = 483 },
+	/* a configured alias stands for its domain at any port */
+	{ L, P, UNTR, Q("INVITE", "sip:alice@192.0.2.10:5080"),
 	  .action = ROUTE_FORWARD, .rule = RULE_ACTIVE, .hop = ALICE_T,
 	  .rewrite = true, .dom = "example.com", .alias = YES },
 	{ L, PR, UNTR, Q("INVITE", "sip:bob@127.0.0.1"),
@@ -1366,6 +1393,66 @@ test_loop(void **state)
 	assert_int_equal(nfail, 0);
 }
 
+static int	load_variant(const char *, const char *, const char *,
+		    struct conf **);
+
+/* Record-Route (SPEC §3): across transports two values, the outbound side
+ * on top, as the callee sends to the first one and the caller to the last
+ * (RFC 3261 §12.1, RFC 5658, Kamailio's double RR); one value otherwise. */
+static void
+test_record_route(void **state)
+{
+	static struct run run;
+	struct run *r = &run;
+	const char *what = "record-route", *why = NULL, *o, *i, *p;
+	struct msgspec q = { .method = "INVITE",
+	    .ruri = "sip:alice@example.com" };
+	struct conf *c = NULL;
+	struct fwd_hop hop;
+	char out[4096];
+	ssize_t n;
+	int line, count;
+
+	(void)state;
+	nfail = 0;
+	assert_int_equal(load_variant("record_route = false;",
+	    "record_route = true;", NULL, &c), 0);
+	assert_true(c->record_route);
+	run_spec(r, &q, UNTR, c);
+	assert_int_equal(r->d.action, ROUTE_FORWARD);
+	assert_int_equal(forward_hop(c, &r->d.next_hop_uri, NULL, r->len,
+	    &hop, &why), 0);
+	assert_int_equal(hop.tp, SIP_TP_UDP);
+
+	/* in over TCP (listener 1), out over UDP */
+	line = __LINE__;
+	n = forward_request(&r->m, &r->d, c, UNTR, 5060, 1, &hop, out,
+	    sizeof(out) - 1, &why);
+	assert_true(n > 0);
+	out[n] = '\0';
+	o = strstr(out, "Record-Route: <sip:proxy.example.com:5060;lr>\r\n");
+	i = strstr(out, "Record-Route: "
+	    "<sip:proxy.example.com:5060;transport=tcp;lr>\r\n");
+	CHECK(o != NULL && i != NULL && o < i,
+	    "expected the UDP (outbound) value on top, then the TCP one:\n%s",
+	    out);
+
+	/* in over UDP (listener 0), out over UDP: one value */
+	line = __LINE__;
+	n = forward_request(&r->m, &r->d, c, UNTR, 5060, 0, &hop, out,
+	    sizeof(out) - 1, &why);
+	assert_true(n > 0);
+	out[n] = '\0';
+	for (count = 0, p = out; (p = strstr(p, "Record-Route:")) != NULL;
+	    p++)
+		count++;
+	CHECK(count == 1 && strstr(out, "Record-Route: "
+	    "<sip:proxy.example.com:5060;lr>\r\n") != NULL,
+	    "expected one Record-Route:\n%s", out);
+	config_unref(c);
+	assert_int_equal(nfail, 0);
+}
+
 static void
 test_target_uri(void **state)
 {
@@ -1568,6 +1655,7 @@ main(void)
 		cmocka_unit_test(test_branch),
 		cmocka_unit_test(test_loop),
 		cmocka_unit_test(test_target_uri),
+		cmocka_unit_test(test_record_route),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
