@@ -6,8 +6,9 @@
  *  (a) the Request-URI replaced by the target (strict routing: by the URI
  *      of the last Route, RFC 3261 §16.4);
  *  (b) new lines at the top of the header section, in this order: the
- *      Record-Route values when configured (inbound side, then outbound
- *      side, SPEC §3), our Via ("Via: SIP/2.0/UDP|TCP <sent-by>;branch=
+ *      Record-Route values when configured (outbound side, then inbound
+ *      side: the callee's first hop is the top value, RFC 5658 and
+ *      Kamailio's rr), our Via ("Via: SIP/2.0/UDP|TCP <sent-by>;branch=
  *      z9hG4bK<h1>.<h2>"), "Max-Forwards: 70" when there was none, and
  *      "Content-Length: N" when there was none and it goes over TCP (g);
  *  (c) on the value that was the top Via, and only there: a bare rport
@@ -652,11 +653,11 @@ expect_request(const struct model *md, const struct route_decision *d,
 	/* (b), (e) */
 	if (confs[c->ci]->record_route) {
 		in_tp = c->in >= 0 ? lis[c->in].tp : c->hop.tp;
+		add_rr(&t, at, c->ci, c->hop.listener, c->hop.tp);
 		if (c->in >= 0 && c->in != c->hop.listener &&
 		    (in_tp != c->hop.tp ||
 		    lis[c->in].family != lis[c->hop.listener].family))
 			add_rr(&t, at, c->ci, c->in, in_tp);
-		add_rr(&t, at, c->ci, c->hop.listener, c->hop.tp);
 	}
 	branch_of(d, br, sizeof(br));
 	snprintf(line, sizeof(line), "Via: SIP/2.0/%s %s;branch=%s\r\n",
@@ -1508,8 +1509,8 @@ static const struct tcase tcases[] = {
 	  "l: 0\r\n\r\n",
 	  SRC4, C_RR, 1, -1, RULE_ACTIVE, 0, false, ALICE_T,
 	  "OPTIONS " ALICE_T " SIP/2.0\r\n"
-	  "Record-Route: <sip:127.0.0.1:5062;transport=tcp;lr>\r\n"
 	  "Record-Route: <sip:127.0.0.1:5060;lr>\r\n"
+	  "Record-Route: <sip:127.0.0.1:5062;transport=tcp;lr>\r\n"
 	  OURVIA
 	  "f: <sip:a@example.org>;tag=f2\r\n"
 	  "v:   SIP / 2.0 / UDP   192.0.2.1 ;  received = " SRC4 " ; "
@@ -1662,8 +1663,8 @@ static const struct tcase tcases[] = {
 	  FROM_H TO_H CID_H "CSeq: 14 INVITE\r\n" MF_H END_H,
 	  SRC6, C_RR, 2, -1, RULE_ACTIVE, 0, false, ALICE_T,
 	  "INVITE " ALICE_T " SIP/2.0\r\n"
-	  "Record-Route: <sip:[::1]:5064;lr>\r\n"
-	  "Record-Route: <sip:127.0.0.1:5060;lr>\r\n" OURVIA
+	  "Record-Route: <sip:127.0.0.1:5060;lr>\r\n"
+	  "Record-Route: <sip:[::1]:5064;lr>\r\n" OURVIA
 	  "Via: SIP/2.0/UDP [2001:db8:2:0:0::7]:5070;branch=z9hG4bKf1\r\n"
 	  FROM_H TO_H CID_H "CSeq: 14 INVITE\r\n" MF69 END_H },
 	/* ... with advertise: its name in both, with each side's port. */
@@ -1672,8 +1673,8 @@ static const struct tcase tcases[] = {
 	  FROM_H TO_H CID_H "CSeq: 14 INVITE\r\n" MF_H END_H,
 	  SRC6, C_ADV, 2, -1, RULE_ACTIVE, 0, false, ALICE_T,
 	  "INVITE " ALICE_T " SIP/2.0\r\n"
-	  "Record-Route: <sip:" ADVERTISE ":5064;lr>\r\n"
 	  "Record-Route: <sip:" ADVERTISE ":5060;lr>\r\n"
+	  "Record-Route: <sip:" ADVERTISE ":5064;lr>\r\n"
 	  "Via: SIP/2.0/UDP " ADVERTISE ":5060;branch=" BR "\r\n"
 	  "Via: SIP/2.0/UDP [2001:db8:2:0:0::7]:5070;branch=z9hG4bKf1\r\n"
 	  FROM_H TO_H CID_H "CSeq: 14 INVITE\r\n" MF69 END_H },
