@@ -282,9 +282,9 @@ main(int argc, char *argv[])
 	daemon_ready();
 
 	transport_run(&rt.srv);
+	proxy_dns_stop();	/* before: it cuts a reload's DNS short */
 	while (atomic_load(&rt.reloading))	/* let a reload finish */
 		usleep(10000);
-	proxy_dns_stop();
 
 	event_free(rt.ev_term);
 	event_free(rt.ev_int);

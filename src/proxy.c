@@ -557,6 +557,7 @@ proxy_resolve_targets(const struct conf *conf,
 {
 	struct resolve_servers sv;
 	struct resolve_answer a;
+	const struct resolve_answer *was;
 	struct resolve_map *map;
 	struct sockaddr_storage ss;
 	struct slice host;
@@ -584,10 +585,9 @@ proxy_resolve_targets(const struct conf *conf,
 			break;
 		}
 		/* Said once: at load, and when a refresh loses the name. */
-		if (a.n == 0 && (prev == NULL || (prev != NULL &&
-		    resolve_map_find(prev, host, srv ? RESOLVE_ANY :
-		    RESOLVE_ADDR) != NULL && resolve_map_find(prev, host,
-		    srv ? RESOLVE_ANY : RESOLVE_ADDR)->n > 0)))
+		was = resolve_map_find(prev, host, srv ? RESOLVE_ANY :
+		    RESOLVE_ADDR);
+		if (a.n == 0 && (prev == NULL || (was != NULL && was->n > 0)))
 			log_warnx("target %.*s %s: its requests get 503 until "
 			    "it resolves", (int)host.len, host.p, a.why);
 		else
@@ -661,16 +661,18 @@ proxy_dns_start(void)
 void
 proxy_dns_stop(void)
 {
-	if (rf.running) {
-		pthread_mutex_lock(&rf.mu);
-		atomic_store(&rf.stopping, true);
+	pthread_mutex_lock(&rf.mu);
+	atomic_store(&rf.stopping, true);
+	if (rf.running)
 		pthread_cond_signal(&rf.cv);
-		pthread_mutex_unlock(&rf.mu);
+	pthread_mutex_unlock(&rf.mu);
+	/* First: it also cuts short the queries of a refresh under way. */
+	resolve_stop();
+	if (rf.running) {
 		pthread_join(rf.thread, NULL);
 		pthread_cond_destroy(&rf.cv);
 		rf.running = false;
 	}
-	resolve_stop();
 }
 
 /* SPEC §3: a request that cannot be sent gets 503 saying why (an ACK is

@@ -295,6 +295,10 @@ resolve_parse(const unsigned char *buf, size_t len, int type, int *rcode,
 
 /* ---- the DNS client ---- */
 
+/* Set while the daemon stops: queries in progress give up at the next
+ * wait, so that stopping takes no longer than one DNS_WAIT_MS. */
+static atomic_bool	 aborting;
+
 enum dns_result {
 	DNS_OK = 0,		/* an answer (maybe with no record: NODATA) */
 	DNS_NXDOMAIN,
@@ -391,7 +395,8 @@ ask_udp(const struct sockaddr_storage *srv, const unsigned char *q,
 	pfd.events = POLLIN;
 	for (;;) {
 		left = DNS_WAIT_MS - elapsed_ms(&t0);
-		if (left <= 0 || poll(&pfd, 1, left) == 0) {
+		if (left <= 0 || atomic_load(&aborting) ||
+		    poll(&pfd, 1, left) == 0) {
 			n = 0;
 			break;
 		}
@@ -486,7 +491,7 @@ dns_ask(const struct resolve_servers *sv, const char *name, int type,
 	if ((ql = resolve_query_build(name, type, id, q, sizeof(q))) < 0)
 		return DNS_ERROR;
 	for (round = 0; round < DNS_TRIES; round++)
-		for (i = 0; i < sv->n; i++) {
+		for (i = 0; i < sv->n && !atomic_load(&aborting); i++) {
 			n = ask_udp(&sv->addr[i], q, (size_t)ql, ans, anslen);
 			if (n > 0 && (ans[2] & 0x02) != 0)	/* TC */
 				n = ask_tcp(&sv->addr[i], q, (size_t)ql, ans,
@@ -835,6 +840,7 @@ resolve_start(void)
 	    (rs.cache = calloc(CACHE_SLOTS, sizeof(*rs.cache))) == NULL)
 		goto out;
 	rs.stopping = false;
+	atomic_store(&aborting, false);
 	if (pthread_create(&rs.thread, NULL, resolver_main, NULL) != 0)
 		goto out;
 	rs.running = true;
@@ -853,6 +859,7 @@ resolve_stop(void)
 		return;
 	}
 	rs.stopping = true;
+	atomic_store(&aborting, true);
 	pthread_cond_signal(&rs.cv);
 	pthread_mutex_unlock(&rs.mu);
 	pthread_join(rs.thread, NULL);

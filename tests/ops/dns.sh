@@ -7,7 +7,9 @@
 for v in L1 L2 LW1 LW2 LT LA LB LH; do
 	export "P_$v=$(free_port)"
 done
-# "No SRV" sends to port 5060: listen on a loopback address of our own.
+# "No SRV" sends to port 5060: listen on a loopback address of our own
+# when we can (a wildcard bind of port 5060 elsewhere on the machine makes
+# that impossible; -T below checks the same choice without a socket).
 PLAIN_ADDR=$(python3 -c 'import random, socket
 for _ in range(50):
     a = "127.0.53.%d" % random.randint(2, 250)
@@ -15,8 +17,9 @@ for _ in range(50):
     try:
         s.bind((a, 5060)); print(a); break
     except OSError:
-        pass')
-[ -n "$PLAIN_ADDR" ] || fail "no loopback address with port 5060 free"
+        pass
+else:
+    print("127.0.53.1")')
 export PLAIN_ADDR
 export DNSLOG=$TMP/queries.log ZONE=$TMP/zone
 : >"$DNSLOG"
@@ -62,11 +65,29 @@ start_usher "dns = { servers = [ \"127.0.0.1:$dnsport\" ]; refresh = 300; };" \
 grep -q "warning: target nores.test Does Not Resolve" "$TMP/usher.log" ||
     fail "no warning for a target that does not resolve"
 python3 "$HERE/dns.py" foreign || fail "foreign domain and target checks"
+# -T takes the daemon's RFC 3263 steps too.
+printf 'INVITE sip:x@far.test SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.2;branch=z9hG4bKx\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:x@far.test>\r\nCall-ID: t\r\nCSeq: 1 INVITE\r\n\r\n' |
+    "$USHER" -c "$TMP/u.conf" -s 127.0.0.2 -T - >"$TMP/explain.out" ||
+    fail "-T failed"
+grep -q "^send to:  udp 127.0.0.1:$P_L1\$" "$TMP/explain.out" ||
+    fail "-T does not send to the SRV target: $(grep 'send to' "$TMP/explain.out")"
+echo "ok   -T follows SRV"
+printf 'INVITE sip:x@plain.test SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.2;branch=z9hG4bKx\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:x@far.test>\r\nCall-ID: t\r\nCSeq: 1 INVITE\r\n\r\n' |
+    "$USHER" -c "$TMP/u.conf" -s 127.0.0.2 -T - >"$TMP/explain.out" ||
+    fail "-T failed"
+grep -q "^send to:  udp $PLAIN_ADDR:5060\$" "$TMP/explain.out" ||
+    fail "-T, no SRV: $(grep 'send to' "$TMP/explain.out")"
+echo "ok   -T, no SRV: A at port 5060"
 stop_usher
 
 start_usher "dns = { servers = [ \"127.0.0.1:$dnsport\" ]; refresh = 1; };" \
     "users_file = \"$TMP/users.txt\";"
 python3 "$HERE/dns.py" refresh || fail "dns.refresh"
+stop_usher
+
+start_usher "dns = { servers = [ \"127.0.0.1:$dnsport\" ]; refresh = 0; };" \
+    "users_file = \"$TMP/users.txt\";"
+USHER_PID=${PIDS[-1]} python3 "$HERE/dns.py" reload || fail "reload"
 stop_usher
 
 # Without dns.servers: getaddrinfo(), which reads /etc/hosts (no query
