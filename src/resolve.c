@@ -976,7 +976,12 @@ resolve_map_add(struct resolve_map *m, struct slice host, bool srv,
 	}
 	/* The queries the four kinds share are made once. */
 	answer_addr(sv, e->name, 5060, &e->a[RESOLVE_ADDR]);
-	if (srv) {
+	/* No server answered: asking SRV too would only triple the wait
+	 * (the start or reload waits for the map). */
+	if (e->a[RESOLVE_ADDR].why == dns_why(DNS_NOANSWER)) {
+		for (i = 1; i < RESOLVE_KINDS; i++)
+			e->a[i] = e->a[RESOLVE_ADDR];
+	} else if (srv) {
 		u = answer_srv(sv, "_sip._udp", e->name, SIP_TP_UDP, &su);
 		t = answer_srv(sv, "_sip._tcp", e->name, SIP_TP_TCP, &st);
 		e->a[RESOLVE_UDP] = u == SRV_NONE ? e->a[RESOLVE_ADDR] : su;
