@@ -107,6 +107,16 @@ struct conf {
 int	config_load(const char *path, struct conf **out, char *err,
 	    size_t errlen);
 
+/*
+ * config_load() for a reload of the running conf: the settings a reload
+ * cannot apply (listen, workers, daemon, metrics, max_message_size and the
+ * tcp_* limits) keep running's values in the new conf, and their names go
+ * to changed (comma-separated, "" when none) for the log.
+ */
+int	config_reload(const char *path, const struct conf *running,
+	    struct conf **out, char *changed, size_t changedlen, char *err,
+	    size_t errlen);
+
 struct conf	*config_ref(struct conf *c);
 void		 config_unref(struct conf *c);	/* frees at zero; NULL ok */
 

@@ -46,6 +46,9 @@ int	proxy_dns_start(void);
 /* Stop both, before the workers are freed. */
 void	proxy_dns_stop(void);
 
+/* Take the configuration published last, dropping the one held. */
+void	proxy_worker_refresh(struct worker *w);
+
 /* A message over max_message_size: 513 when it can be answered (SPEC §4). */
 void	proxy_too_large(struct worker *w, const struct tp_source *src,
 	    const struct sipmsg *m);
@@ -54,6 +57,11 @@ void	proxy_too_large(struct worker *w, const struct tp_source *src,
  * The bytes of a local answer for decision d (ROUTE_REPLY), as the daemon
  * sends them and -T prints them. Returns the length or -1.
  */
+/* Requests queued for a next hop that could not be reached (buf: whole
+ * forwarded messages): each non-ACK one answered 503 why, via the Vias. */
+void	proxy_undeliverable(struct worker *w, const char *buf, size_t len,
+	    const char *why);
+
 ssize_t	proxy_reply(const struct sipmsg *m, const struct route_decision *d,
 	    const struct conf *conf, const char *src_ip, uint16_t src_port,
 	    char *out, size_t outlen);

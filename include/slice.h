@@ -56,4 +56,41 @@ cpymem(char *dst, const void *src, size_t n)
 	return dst + n;
 }
 
+/* v in decimal at p; returns the end. No NUL. */
+static inline char *
+put_uint(char *p, unsigned v)
+{
+	char d[10];
+	size_t n = 0;
+
+	do {
+		d[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v > 0);
+	while (n > 0)
+		*p++ = d[--n];
+	return p;
+}
+
+/* v as 16 lowercase hex digits at p; returns the end. No NUL. */
+static inline char *
+put_hex64(char *p, unsigned long long v)
+{
+	static const char hex[] = "0123456789abcdef";
+	int i;
+
+	for (i = 15; i >= 0; i--) {
+		p[i] = hex[v & 0xf];
+		v >>= 4;
+	}
+	return p + 16;
+}
+
+/* ASCII lower case, whatever the locale. */
+static inline char
+lower_ascii(char c)
+{
+	return c >= 'A' && c <= 'Z' ? (char)(c | 0x20) : c;
+}
+
 #endif

@@ -38,6 +38,7 @@ struct worker {
 	pthread_t		 thread;
 	struct event_base	*base;
 	struct server		*srv;
+	int			*fds;		/* its socket per conf->listen */
 	struct conf		*conf;		/* held reference, see proxy.c */
 	unsigned		 conf_gen;
 	struct metrics		 metrics;
@@ -53,23 +54,34 @@ struct worker {
 
 	struct tp_conn		*conns;		/* TCP connections it owns */
 	struct proxy_dns	*dns;		/* resolver and cache, see proxy.c */
+	struct event		*ev_wake;	/* transport_wake() */
 	struct event		**events;	/* UDP read events */
 	struct evconnlistener	**listeners;	/* TCP */
 	size_t			 nevents, nlisteners;
 };
 
 struct server {
-	struct conf		*conf;		/* the one the sockets were made for */
-	int			*fds;		/* one per conf->listen entry */
+	/* What the sockets were made for, copied at start: a reload cannot
+	 * change it (config_reload keeps it), and holding the start-up conf
+	 * itself would keep its user table alive for ever. */
+	struct conf_listen	*listen;
+	size_t			 nlisten;
+	size_t			 max_message_size;
+	unsigned		 tcp_max_connections;
+	unsigned		 tcp_idle_timeout;
+	int			*fds;		/* nsock rows of nlisten */
+	int			 nsock;		/* rows: UDP has one per worker */
 	struct worker		*workers;
 	int			 nworkers;
 	atomic_uint		 tcp_conns;	/* open, all workers */
 	struct ratelimit	*rl;		/* per-source buckets, shared */
 };
 
-/* Bind every listener of conf. Returns 0 or -1 with the reason in err. */
-int	transport_bind(struct server *srv, struct conf *conf, char *err,
-	    size_t errlen);
+/* Bind every listener of conf: one TCP socket that every worker accepts
+ * on, and per UDP listener one SO_REUSEPORT socket for each of nworkers.
+ * Returns 0 or -1 with the reason in err. */
+int	transport_bind(struct server *srv, struct conf *conf, int nworkers,
+	    char *err, size_t errlen);
 
 /* Create nworkers event bases and their events. 0 or -1 (err). */
 int	transport_workers(struct server *srv, int nworkers, char *err,
@@ -79,6 +91,10 @@ int	transport_workers(struct server *srv, int nworkers, char *err,
  * transport_stop(). Returns when every worker has stopped. */
 void	transport_run(struct server *srv);
 void	transport_stop(struct server *srv);
+
+/* From any thread: have every worker pick up the configuration published
+ * last, so an idle worker lets go of the old one (and its table) now. */
+void	transport_wake(struct server *srv);
 void	transport_free(struct server *srv);
 
 /* The first listening socket of transport tp and address family, or -1;

@@ -51,11 +51,17 @@ struct conf_priv {
 
 #define PRIV(c)	((struct conf_priv *)(void *)(c))
 
+struct loader;
+static int	keep_running(struct loader *);
+
 struct loader {
 	struct conf	*c;
 	const char	*path;
 	char		*err;
 	size_t		 errlen;
+	const struct conf *running;	/* a reload: what the daemon runs */
+	char		*changed;	/* settings that need a restart */
+	size_t		 changedlen;
 };
 
 static const char *const default_block_ua[] = {
@@ -1087,10 +1093,94 @@ parse_top(struct loader *ld, const config_setting_t *root)
 	    parse_security(ld, root) == -1 ||
 	    parse_metrics(ld, root) == -1 ||
 	    parse_dns(ld, root) == -1 ||
+	    keep_running(ld) == -1 ||
 	    parse_domains(ld, root) == -1 ||
 	    make_self(ld) == -1 ||
 	    parse_users(ld, root) == -1)
 		return -1;
+	return 0;
+}
+
+static bool
+str_differs(const char *a, const char *b)
+{
+	return (a == NULL) != (b == NULL) || (a != NULL && strcmp(a, b) != 0);
+}
+
+static int
+keep_str(struct loader *ld, char **mine, const char *running)
+{
+	char *s = NULL;
+
+	if (running != NULL && (s = strdup(running)) == NULL)
+		return fail(ld, NULL, "out of memory");
+	free(*mine);
+	*mine = s;
+	return 0;
+}
+
+static void
+note_changed(struct loader *ld, const char *what)
+{
+	size_t n = strlen(ld->changed);
+
+	snprintf(ld->changed + n, ld->changedlen - n, "%s%s", n ? ", " : "",
+	    what);
+}
+
+/*
+ * A reload cannot rebind sockets, start workers or move the pid file: the
+ * settings behind them keep their running values, and their names are
+ * noted in ld->changed so the operator learns a restart is due. Runs
+ * before make_self(), so "this proxy" stays the sockets really bound.
+ */
+static int
+keep_running(struct loader *ld)
+{
+	struct conf *c = ld->c;
+	const struct conf *r = ld->running;
+	struct conf_listen *l;
+
+	if (r == NULL)
+		return 0;
+	if (c->nlisten != r->nlisten || memcmp(c->listen, r->listen,
+	    r->nlisten * sizeof(*r->listen)) != 0) {
+		note_changed(ld, "listen");
+		if ((l = calloc(r->nlisten, sizeof(*l))) == NULL)
+			return fail(ld, NULL, "out of memory");
+		memcpy(l, r->listen, r->nlisten * sizeof(*l));
+		free(c->listen);
+		c->listen = l;
+		c->nlisten = r->nlisten;
+	}
+	if (c->workers != r->workers) {
+		note_changed(ld, "workers");
+		c->workers = r->workers;
+	}
+	if (str_differs(c->pidfile, r->pidfile) ||
+	    str_differs(c->user, r->user) || str_differs(c->group, r->group)) {
+		note_changed(ld, "daemon");
+		if (keep_str(ld, &c->pidfile, r->pidfile) == -1 ||
+		    keep_str(ld, &c->user, r->user) == -1 ||
+		    keep_str(ld, &c->group, r->group) == -1)
+			return -1;
+	}
+	if (c->max_message_size != r->max_message_size ||
+	    c->tcp_max_connections != r->tcp_max_connections ||
+	    c->tcp_idle_timeout != r->tcp_idle_timeout) {
+		note_changed(ld, "limits.max_message_size/tcp_*");
+		c->max_message_size = r->max_message_size;
+		c->tcp_max_connections = r->tcp_max_connections;
+		c->tcp_idle_timeout = r->tcp_idle_timeout;
+	}
+	if (c->metrics != r->metrics || c->metrics_port != r->metrics_port ||
+	    strcmp(c->metrics_address, r->metrics_address) != 0) {
+		note_changed(ld, "metrics");
+		c->metrics = r->metrics;
+		c->metrics_port = r->metrics_port;
+		memcpy(c->metrics_address, r->metrics_address,
+		    sizeof(c->metrics_address));
+	}
 	return 0;
 }
 
@@ -1132,6 +1222,13 @@ conf_free(struct conf *c)
 
 int
 config_load(const char *path, struct conf **out, char *err, size_t errlen)
+{
+	return config_reload(path, NULL, out, NULL, 0, err, errlen);
+}
+
+int
+config_reload(const char *path, const struct conf *running, struct conf **out,
+    char *changed, size_t changedlen, char *err, size_t errlen)
 {
 	struct conf_priv *pv = NULL;
 	struct conf *c = NULL;
@@ -1181,6 +1278,13 @@ config_load(const char *path, struct conf **out, char *err, size_t errlen)
 	ld.path = path;
 	ld.err = err;
 	ld.errlen = errlen;
+	ld.running = running;
+	ld.changed = changed;
+	ld.changedlen = changedlen;
+	if (changed != NULL && changedlen > 0)
+		changed[0] = '\0';
+	else
+		ld.running = NULL;
 	if (parse_top(&ld, config_root_setting(&cfg)) == -1)
 		goto out;
 	*out = c;

@@ -192,6 +192,28 @@ remove_values(const struct sipmsg *m, struct sip_edits *ed,
 	return 0;
 }
 
+/*
+ * A datagram may end without the empty line after its header fields (RFC
+ * 4475 baddn), or even without the last line's end: what we send has both,
+ * or a stream peer would read the next message as more header fields.
+ */
+static int
+end_headers(const struct sipmsg *m, struct sip_edits *ed)
+{
+	const char *b = m->buf, *eoh;
+	size_t o = m->body_off;
+
+	if (m->hdr_complete)
+		return 0;
+	if (b[o - 1] == '\n')
+		eoh = "\r\n";
+	else if (b[o - 1] == '\r')	/* a CR ends the data: its LF */
+		eoh = b[o - 2] == '\n' ? "\n" : "\n\r\n";
+	else
+		eoh = "\r\n\r\n";
+	return sipmsg_edit(ed, o, 0, eoh, strlen(eoh));
+}
+
 static int
 add_rr(const struct conf *conf, struct sip_edits *ed, size_t at, int li,
     enum sip_transport tp)
@@ -306,6 +328,8 @@ forward_request(const struct sipmsg *m, const struct route_decision *d,
 	    remove_values(m, &ed, m->route_hdr, m->nroute_hdr, m->route,
 	    m->nroute, gone) == -1)
 		return -1;
+	if (end_headers(m, &ed) == -1)
+		return -1;
 	if ((n = sipmsg_splice(m, &ed, out, outlen)) < 0)
 		*why = "Message Too Large";
 	return n;
@@ -349,7 +373,8 @@ forward_response(const struct sipmsg *m, const struct conf *conf,
 		vals[i] = m->via[i].value;
 	sipmsg_edits_init(&ed);
 	if (remove_values(m, &ed, m->via_hdr, m->nvia_hdr, vals, m->nvia,
-	    gone) == -1 || (n = sipmsg_splice(m, &ed, out, outlen)) < 0) {
+	    gone) == -1 || end_headers(m, &ed) == -1 ||
+	    (n = sipmsg_splice(m, &ed, out, outlen)) < 0) {
 		*why = "cannot build the relayed response";
 		return -1;
 	}

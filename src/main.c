@@ -2,6 +2,7 @@
 #include <sys/types.h>
 
 #include <getopt.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <signal.h>
@@ -102,22 +103,33 @@ reload_main(void *arg)
 {
 	struct runtime *rt = arg;
 	struct resolve_map *map;
-	struct conf *conf;
-	char err[1024], sum[256];
+	struct conf *conf, *running;
+	char err[1024], sum[256], changed[256];
+	int rc;
 
+	pthread_setname_np(pthread_self(), "usher-reload");
 	do {
 		atomic_store(&rt->reload_again, false);
-		if (config_load(rt->path, &conf, err, sizeof(err)) == -1) {
+		running = proxy_current();
+		rc = config_reload(rt->path, running, &conf, changed,
+		    sizeof(changed), err, sizeof(err));
+		config_unref(running);
+		if (rc == -1) {
 			atomic_fetch_add(&rt->reloads_failed, 1);
 			log_warnx("reload failed, keeping the running table: %s",
 			    err);
 			continue;
 		}
+		if (changed[0] != '\0')
+			log_warnx("reload: %s changed: a restart applies it; "
+			    "running on as before", changed);
 		config_summary(conf, sum, sizeof(sum));
 		log_setlevel(conf->log_level);
 		/* Target names are resolved here, never in an event loop. */
 		map = proxy_resolve_targets(conf, NULL);
 		proxy_publish(conf, map);
+		/* Idle workers too let go of the old table now. */
+		transport_wake(&rt->srv);
 		atomic_store(&rt->last_reload, (long)time(NULL));
 		atomic_fetch_add(&rt->reloads_ok, 1);
 		log_info("reloaded %s: %s", rt->path, sum);
@@ -175,6 +187,14 @@ main(int argc, char *argv[])
 	bool foreground = false, check = false;
 	int ch;
 
+	/*
+	 * A fixed mmap threshold: the big arrays of a user table are mapped
+	 * and given back to the system when a reload frees them. glibc's
+	 * default threshold grows past the size of a freed mapping, after
+	 * which the next table came from the heap and stayed there (220 MB
+	 * resident after reloads of a 1,000,000-user table, not 113).
+	 */
+	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 	memset(&rt, 0, sizeof(rt));
 	rt.path = CONFIG_DEFAULT_PATH;
 	while ((ch = getopt_long(argc, argv, "c:ftT:s:jp:Vh", longopts,
@@ -247,7 +267,8 @@ main(int argc, char *argv[])
 	if (daemon_pidfile(pidfile ? pidfile : conf->pidfile, err,
 	    sizeof(err)) == -1)
 		goto fail;
-	if (transport_bind(&rt.srv, conf, err, sizeof(err)) == -1)
+	if (transport_bind(&rt.srv, conf, workers_of(conf), err,
+	    sizeof(err)) == -1)
 		goto fail;
 	/* Sockets are bound (port 5060 may need root): now drop. */
 	if (daemon_privdrop(conf->user, conf->group, err, sizeof(err)) == -1 ||

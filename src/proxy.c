@@ -169,6 +169,12 @@ worker_conf(struct worker *w)
 	return w->conf;
 }
 
+void
+proxy_worker_refresh(struct worker *w)
+{
+	(void)worker_conf(w);
+}
+
 /* A To tag that a retransmission gets again: no state, no randomness. */
 static void
 to_tag(const struct sipmsg *m, char out[17])
@@ -180,7 +186,7 @@ to_tag(const struct sipmsg *m, char out[17])
 	if (m->nvia > 0)
 		h = hash_bytes(h, m->via[0].branch.p, m->via[0].branch.len);
 	h = hash_bytes(h, &m->cseq_num, sizeof(m->cseq_num));
-	snprintf(out, 17, "%016llx", (unsigned long long)hash_final(h));
+	*put_hex64(out, hash_final(h)) = '\0';
 }
 
 /* The extra header lines a decision asks for, into buf. -1: too long. */
@@ -700,7 +706,7 @@ send_hop(struct worker *w, const struct fwd_hop *hop, const char *buf,
 	if (hop->tp == SIP_TP_TCP)
 		return transport_send_tcp(w, (const struct sockaddr *)
 		    &hop->addr, hop->addrlen, buf, len);
-	return transport_send_udp(w, w->srv->fds[hop->listener],
+	return transport_send_udp(w, w->fds[hop->listener],
 	    (const struct sockaddr *)&hop->addr, hop->addrlen, buf, len);
 }
 
@@ -840,4 +846,42 @@ proxy_too_large(struct worker *w, const struct tp_source *src,
 	d.code = 513;
 	d.reason = "Message Too Large";
 	send_reply(w, src, m, &d, conf);
+}
+
+/*
+ * Requests that could not be delivered after forward() had handed them on
+ * (an outgoing TCP connect that failed later): each non-ACK one gets a 503
+ * with why as the reason, built from the forwarded bytes, whose top Via is
+ * ours, and relayed like a response from the next hop, so it finds its way
+ * back to the caller without any state kept.
+ */
+void
+proxy_undeliverable(struct worker *w, const char *buf, size_t len,
+    const char *why)
+{
+	const struct conf *conf = worker_conf(w);
+	char out[TRANSPORT_UDP_MAX];
+	struct route_decision d;
+	struct sipmsg m, r;
+	ssize_t rc, n;
+
+	while (len > 0 && (rc = sipmsg_scan(buf, len, SIPMSG_STREAM, &m)) > 0) {
+		buf += rc;
+		len -= (size_t)rc;
+		if (!m.is_request || m.mid == SIP_ACK || !sipmsg_can_reply(&m))
+			continue;
+		memset(&d, 0, sizeof(d));
+		d.action = ROUTE_REPLY;
+		d.code = 503;
+		d.reason = why;
+		n = proxy_reply(&m, &d, conf, NULL, 0, out, sizeof(out));
+		if (n < 0 || sipmsg_scan(out, (size_t)n, SIPMSG_DGRAM, &r) < 0 ||
+		    r.nvia < 2) {
+			metrics_inc(&w->metrics.dropped[DROP_PARSE]);
+			continue;
+		}
+		metrics_inc(&w->metrics.replies[503]);
+		relay(w, &r, conf);
+	}
+	transport_flush(w);
 }

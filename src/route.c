@@ -128,12 +128,16 @@ is_blocked_ua(const struct sipmsg *m, const struct conf *conf)
 
 	if (ua.p == NULL)
 		return false;
+	/* Patterns are lower case (config.c); the first byte filters. */
 	for (i = 0; i < conf->nblock_ua; i++) {
-		n = strlen(conf->block_ua[i]);
+		const char *pat = conf->block_ua[i];
+
+		n = strlen(pat);
 		if (n == 0 || n > ua.len)
 			continue;
 		for (j = 0; j + n <= ua.len; j++)
-			if (strncasecmp(ua.p + j, conf->block_ua[i], n) == 0)
+			if (lower_ascii(ua.p[j]) == pat[0] &&
+			    strncasecmp(ua.p + j, pat, n) == 0)
 				return true;
 	}
 	return false;
@@ -531,10 +535,10 @@ route_target_uri(const struct route_decision *d, const struct sipmsg *m,
 void
 route_branch(const struct route_decision *d, char *out)
 {
-	char buf[ROUTE_BRANCH_LEN + 1];
+	char *p = out;
 
-	snprintf(buf, sizeof(buf), MAGIC_COOKIE "%016llx.%016llx",
-	    (unsigned long long)d->branch_h1,
-	    (unsigned long long)d->branch_h2);
-	memcpy(out, buf, ROUTE_BRANCH_LEN);
+	p = cpymem(p, MAGIC_COOKIE, sizeof(MAGIC_COOKIE) - 1);
+	p = put_hex64(p, d->branch_h1);
+	*p++ = '.';
+	put_hex64(p, d->branch_h2);
 }

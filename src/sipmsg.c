@@ -1235,21 +1235,6 @@ host_is_ip(struct slice host, const char *ip, size_t iplen)
 	    memcmp(a, b, sizeof(a)) == 0;
 }
 
-static char *
-put_uint(char *p, unsigned v)
-{
-	char d[10];
-	size_t n = 0;
-
-	do {
-		d[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v > 0);
-	while (n > 0)
-		*p++ = d[--n];
-	return p;
-}
-
 int
 sipmsg_edit_via_received(const struct sipmsg *m, struct sip_edits *ed,
     const char *src_ip, uint16_t src_port)

@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include <linux/filter.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
@@ -75,42 +76,108 @@ set_nonblock(int fd)
 	return fl == -1 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
 
-int
-transport_bind(struct server *srv, struct conf *conf, char *err,
-    size_t errlen)
+/*
+ * Spreading UDP over the workers. Every worker polling one shared socket
+ * wakes them all for each datagram (epoll has no exclusive wake-up through
+ * libevent), which doubled the CPU per request with two workers. Instead,
+ * each worker has its own socket on the same address and port
+ * (SO_REUSEPORT), and a classic BPF program picks the socket for each
+ * datagram at random: plain SO_REUSEPORT hashes the 4-tuple, so one trunk
+ * or SBC, one address and port, would land on one worker. Per-datagram
+ * choice reorders nothing that UDP promised to keep in order, and the
+ * proxy keeps no state that would need a message on a given worker.
+ */
+static int
+attach_spread(int fd, int nworkers)
 {
-	const struct conf_listen *l;
-	size_t i;
+	struct sock_filter code[] = {
+		{ BPF_LD | BPF_W | BPF_ABS, 0, 0, SKF_AD_OFF + SKF_AD_RANDOM },
+		{ BPF_ALU | BPF_MOD | BPF_K, 0, 0, (uint32_t)nworkers },
+		{ BPF_RET | BPF_A, 0, 0, 0 },
+	};
+	struct sock_fprog prog = { sizeof(code) / sizeof(code[0]), code };
+
+	return setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog,
+	    sizeof(prog));
+}
+
+static int
+listen_socket(const struct conf_listen *l, bool reuseport)
+{
 	int fd, on = 1, rcvbuf = 4 * 1024 * 1024;
 
+	fd = socket(l->ss.ss_family, (l->transport == SIP_TP_TCP ?
+	    SOCK_STREAM : SOCK_DGRAM) | SOCK_NONBLOCK, 0);
+	if (fd == -1)
+		return -1;
+	/* TCP only: for UDP, SO_REUSEADDR would let a second usher bind
+	 * the same port and silently take half of the traffic. */
+	if (l->transport == SIP_TP_TCP)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+	if (reuseport)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on));
+	/* :: and 0.0.0.0 on the same port are two listen entries. */
+	if (l->ss.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
+	if (l->transport == SIP_TP_UDP)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	if (bind(fd, (const struct sockaddr *)&l->ss, l->sslen) == -1 ||
+	    (l->transport == SIP_TP_TCP && listen(fd, 1024) == -1)) {
+		int e = errno;
+
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+int
+transport_bind(struct server *srv, struct conf *conf, int nworkers,
+    char *err, size_t errlen)
+{
+	const struct conf_listen *l;
+	size_t i, nl = conf->nlisten;
+	int k, fd;
+	bool spread;
+
 	memset(srv, 0, sizeof(*srv));
-	srv->conf = config_ref(conf);
-	if ((srv->fds = calloc(conf->nlisten, sizeof(int))) == NULL) {
+	srv->nsock = nworkers > 0 ? nworkers : 1;
+	srv->max_message_size = conf->max_message_size;
+	srv->tcp_max_connections = conf->tcp_max_connections;
+	srv->tcp_idle_timeout = conf->tcp_idle_timeout;
+	if ((srv->listen = calloc(nl, sizeof(*srv->listen))) == NULL ||
+	    (srv->fds = calloc(nl * (size_t)srv->nsock, sizeof(int))) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	for (i = 0; i < conf->nlisten; i++)
+	memcpy(srv->listen, conf->listen, nl * sizeof(*srv->listen));
+	srv->nlisten = nl;
+	for (i = 0; i < nl * (size_t)srv->nsock; i++)
 		srv->fds[i] = -1;
-	for (i = 0; i < conf->nlisten; i++) {
+	for (i = 0; i < nl; i++) {
 		l = &conf->listen[i];
-		fd = socket(l->ss.ss_family, l->transport == SIP_TP_TCP ?
-		    SOCK_STREAM : SOCK_DGRAM, 0);
-		if (fd == -1)
+		spread = l->transport == SIP_TP_UDP && srv->nsock > 1;
+		/* First without SO_REUSEPORT, so that a port another program
+		 * (or another usher) holds is refused, not shared. */
+		if ((fd = listen_socket(l, false)) == -1)
 			goto bad;
-		srv->fds[i] = fd;
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
-		/* :: and 0.0.0.0 on the same port are two listen entries. */
-		if (l->ss.ss_family == AF_INET6)
-			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on,
-			    sizeof(on));
-		if (l->transport == SIP_TP_UDP)
-			setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf,
-			    sizeof(rcvbuf));
-		if (set_nonblock(fd) == -1 ||
-		    bind(fd, (const struct sockaddr *)&l->ss, l->sslen) == -1)
-			goto bad;
-		if (l->transport == SIP_TP_TCP && listen(fd, 1024) == -1)
-			goto bad;
+		if (!spread) {
+			/* TCP: one listening socket, all workers accept. */
+			for (k = 0; k < srv->nsock; k++)
+				srv->fds[(size_t)k * nl + i] = fd;
+			continue;
+		}
+		close(fd);
+		for (k = 0; k < srv->nsock; k++) {
+			if ((fd = listen_socket(l, true)) == -1)
+				goto bad;
+			srv->fds[(size_t)k * nl + i] = fd;
+		}
+		if (attach_spread(srv->fds[i], srv->nsock) == -1)
+			log_warnx("udp %s port %u: cannot spread datagrams over "
+			    "the workers (%s); the kernel's per-source hash "
+			    "decides", l->address, l->port, strerror(errno));
 	}
 	return 0;
 bad:
@@ -118,6 +185,13 @@ bad:
 	    config_transport_name(conf->listen[i].transport),
 	    conf->listen[i].address, conf->listen[i].port, strerror(errno));
 	return -1;
+}
+
+/* The socket of listener i in worker k. */
+static int
+sock_of(const struct server *srv, int k, size_t i)
+{
+	return srv->fds[(size_t)k * srv->nlisten + i];
 }
 
 /* ---- sending ---- */
@@ -193,12 +267,12 @@ transport_listener(const struct server *srv, enum sip_transport tp,
 {
 	size_t i;
 
-	for (i = 0; i < srv->conf->nlisten; i++)
-		if (srv->conf->listen[i].transport == tp &&
-		    srv->conf->listen[i].ss.ss_family == family) {
+	for (i = 0; i < srv->nlisten; i++)
+		if (srv->listen[i].transport == tp &&
+		    srv->listen[i].ss.ss_family == family) {
 			if (listener != NULL)
 				*listener = (int)i;
-			return srv->fds[i];
+			return sock_of(srv, 0, i);
 		}
 	return -1;
 }
@@ -230,8 +304,8 @@ udp_read(evutil_socket_t fd, short what, void *arg)
 	size_t k;
 
 	(void)what;
-	for (k = 0; k < w->srv->conf->nlisten; k++)
-		if (w->srv->fds[k] == fd)
+	for (k = 0; k < w->srv->nlisten; k++)
+		if (w->fds[k] == fd)
 			li = (int)k;
 	for (round = 0; round < UDP_ROUNDS; round++) {
 		for (i = 0; i < TRANSPORT_BATCH; i++) {
@@ -261,7 +335,7 @@ udp_read(evutil_socket_t fd, short what, void *arg)
 			addr_text(&src.addr, src.ip, sizeof(src.ip), &src.port);
 			src.fd = fd;
 			src.listener = li;
-			if (len > w->srv->conf->max_message_size) {
+			if (len > w->srv->max_message_size) {
 				metrics_inc(&w->metrics.dropped[DROP_TOO_LARGE]);
 				rc = sipmsg_scan(buf, len, SIPMSG_DGRAM, &m);
 				proxy_too_large(w, &src, &m);
@@ -443,20 +517,58 @@ tcp_close(struct tp_conn *c)
 static void
 tcp_arm_timer(struct tp_conn *c)
 {
-	struct timeval tv = { c->w->srv->conf->tcp_idle_timeout, 0 };
+	struct timeval tv = { c->w->srv->tcp_idle_timeout, 0 };
 
 	event_add(c->ev_timer, &tv);
+}
+
+/*
+ * An outgoing connection that never came up: the requests queued on it are
+ * taken off (with tcp_mu held) and, once the lock is dropped, answered 503
+ * by tcp_undeliverable(), so the caller learns at once instead of retrying
+ * into silence. Nothing of them was sent: the queue starts at a message.
+ */
+static char *
+tcp_take_queue(struct tp_conn *c, size_t *len)
+{
+	char *q = c->out;
+
+	*len = c->outlen;
+	c->out = NULL;
+	c->outlen = c->outcap = 0;
+	c->closing = true;
+	return q;
+}
+
+static void
+tcp_undeliverable(struct tp_conn *c, char *q, size_t len, const char *cause)
+{
+	char why[128];
+
+	if (q != NULL && len > 0) {
+		snprintf(why, sizeof(why), "Cannot Connect To Next Hop (%s)",
+		    cause);
+		proxy_undeliverable(c->w, q, len, why);
+	}
+	free(q);
 }
 
 static void
 tcp_timeout(evutil_socket_t fd, short what, void *arg)
 {
 	struct tp_conn *c = arg;
+	char *q = NULL;
+	size_t qlen = 0;
 
 	(void)fd;
 	(void)what;
 	log_debug("tcp %s:%u: idle or incomplete for %us, closing", c->ip,
-	    c->port, c->w->srv->conf->tcp_idle_timeout);
+	    c->port, c->w->srv->tcp_idle_timeout);
+	pthread_mutex_lock(&tcp_mu);
+	if (!c->connected)
+		q = tcp_take_queue(c, &qlen);
+	pthread_mutex_unlock(&tcp_mu);
+	tcp_undeliverable(c, q, qlen, "Connect Timed Out");
 	tcp_free(c);
 }
 
@@ -465,6 +577,8 @@ tcp_writable(evutil_socket_t fd, short what, void *arg)
 {
 	struct tp_conn *c = arg;
 	bool gone = false;
+	char *q = NULL;
+	size_t qlen = 0;
 	ssize_t n;
 	int soerr = 0;
 	socklen_t sl = sizeof(soerr);
@@ -473,12 +587,12 @@ tcp_writable(evutil_socket_t fd, short what, void *arg)
 	pthread_mutex_lock(&tcp_mu);
 	if (!c->connected) {
 		/* An outgoing connect finished, one way or the other. */
-		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == -1 ||
-		    soerr != 0) {
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == -1)
+			soerr = errno;
+		if (soerr != 0) {
 			log_debug("tcp connect %s:%u: %s", c->ip, c->port,
 			    strerror(soerr));
-			c->closing = true;
-			c->outlen = 0;
+			q = tcp_take_queue(c, &qlen);
 		} else
 			c->connected = true;
 	}
@@ -497,6 +611,8 @@ tcp_writable(evutil_socket_t fd, short what, void *arg)
 	else if (c->closing)
 		gone = true;
 	pthread_mutex_unlock(&tcp_mu);
+	if (q != NULL)
+		tcp_undeliverable(c, q, qlen, strerror(soerr));
 	if (gone)
 		tcp_free(c);
 }
@@ -525,7 +641,7 @@ tcp_frame(struct tp_conn *c)
 	struct worker *w = c->w;
 	struct tp_source src;
 	struct sipmsg m;
-	size_t off = 0, max = w->srv->conf->max_message_size;
+	size_t off = 0, max = w->srv->max_message_size;
 	ssize_t rc;
 	int ret = 0;
 
@@ -630,7 +746,7 @@ tcp_conn_new(struct worker *w, int fd, const struct sockaddr *peer,
 	addr_text(&c->addr, c->ip, sizeof(c->ip), &c->port);
 	/* Room for the largest message allowed, so that one more byte tells
 	 * us it is too large. */
-	c->incap = srv->conf->max_message_size + 1;
+	c->incap = srv->max_message_size + 1;
 	if ((c->in = malloc(c->incap)) == NULL)
 		goto fail;
 	set_nonblock(fd);
@@ -674,7 +790,7 @@ tcp_take_slot(struct worker *w)
 	struct server *srv = w->srv;
 
 	if (atomic_fetch_add(&srv->tcp_conns, 1) >=
-	    srv->conf->tcp_max_connections) {
+	    srv->tcp_max_connections) {
 		atomic_fetch_sub(&srv->tcp_conns, 1);
 		metrics_inc(&w->metrics.dropped[DROP_TCP_LIMIT]);
 		return false;
@@ -696,8 +812,8 @@ tcp_accept(struct evconnlistener *lev, evutil_socket_t fd,
 		close(fd);
 		return;
 	}
-	for (i = 0; i < srv->conf->nlisten; i++)
-		if (srv->fds[i] == evconnlistener_get_fd(lev))
+	for (i = 0; i < srv->nlisten; i++)
+		if (w->fds[i] == evconnlistener_get_fd(lev))
 			listener = (int)i;
 	pthread_mutex_lock(&tcp_mu);
 	tcp_conn_new(w, fd, sa, (socklen_t)salen, listener, true);
@@ -737,10 +853,26 @@ out:
 
 /* ---- workers ---- */
 
+static void
+worker_wake(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	proxy_worker_refresh(arg);
+}
+
+void
+transport_wake(struct server *srv)
+{
+	int k;
+
+	for (k = 0; k < srv->nworkers; k++)
+		event_active(srv->workers[k].ev_wake, EV_TIMEOUT, 0);
+}
+
 int
 transport_workers(struct server *srv, int nworkers, char *err, size_t errlen)
 {
-	const struct conf *conf = srv->conf;
 	struct worker *w;
 	size_t i;
 	int k;
@@ -753,22 +885,25 @@ transport_workers(struct server *srv, int nworkers, char *err, size_t errlen)
 		w = &srv->workers[k];
 		w->id = k;
 		w->srv = srv;
+		w->fds = srv->fds + (size_t)(k % srv->nsock) * srv->nlisten;
 		w->base = event_base_new();
+		if (w->base != NULL)
+			w->ev_wake = event_new(w->base, -1, 0, worker_wake, w);
 		w->rx = malloc((size_t)TRANSPORT_BATCH * TRANSPORT_UDP_MAX);
 		w->tx = malloc((size_t)TRANSPORT_BATCH * TRANSPORT_UDP_MAX);
 		w->txmsg = calloc(TRANSPORT_BATCH, sizeof(*w->txmsg));
 		w->txiov = calloc(TRANSPORT_BATCH, sizeof(*w->txiov));
 		w->txaddr = calloc(TRANSPORT_BATCH, sizeof(*w->txaddr));
-		w->events = calloc(conf->nlisten, sizeof(*w->events));
-		w->listeners = calloc(conf->nlisten, sizeof(*w->listeners));
-		if (w->base == NULL || w->rx == NULL || w->tx == NULL ||
+		w->events = calloc(srv->nlisten, sizeof(*w->events));
+		w->listeners = calloc(srv->nlisten, sizeof(*w->listeners));
+		if (w->base == NULL || w->ev_wake == NULL || w->rx == NULL || w->tx == NULL ||
 		    w->txmsg == NULL || w->txiov == NULL || w->txaddr == NULL ||
 		    w->events == NULL || w->listeners == NULL)
 			goto oom;
-		for (i = 0; i < conf->nlisten; i++) {
-			if (conf->listen[i].transport == SIP_TP_UDP) {
+		for (i = 0; i < srv->nlisten; i++) {
+			if (srv->listen[i].transport == SIP_TP_UDP) {
 				w->events[w->nevents] = event_new(w->base,
-				    srv->fds[i], EV_READ | EV_PERSIST,
+				    w->fds[i], EV_READ | EV_PERSIST,
 				    udp_read, w);
 				if (w->events[w->nevents] == NULL ||
 				    event_add(w->events[w->nevents], NULL))
@@ -779,7 +914,7 @@ transport_workers(struct server *srv, int nworkers, char *err, size_t errlen)
 				 * a connection stays with its acceptor. */
 				w->listeners[w->nlisteners] =
 				    evconnlistener_new(w->base, tcp_accept, w,
-				    0, -1, srv->fds[i]);
+				    0, -1, w->fds[i]);
 				if (w->listeners[w->nlisteners] == NULL)
 					goto oom;
 				w->nlisteners++;
@@ -796,7 +931,15 @@ static void *
 worker_main(void *arg)
 {
 	struct worker *w = arg;
+	char name[16];
 
+	/* "usher-w1".. in ps -L, top -H and /proc/PID/task/TID/comm, so an
+	 * operator (and tests/bench/compare) sees how the load spreads.
+	 * Worker 0 is the main thread and keeps the process's name. */
+	if (w->id > 0) {
+		snprintf(name, sizeof(name), "usher-w%u", (unsigned)w->id % 1000);
+		pthread_setname_np(pthread_self(), name);
+	}
 	event_base_loop(w->base, EVLOOP_NO_EXIT_ON_EMPTY);
 	return NULL;
 }
@@ -836,6 +979,8 @@ transport_free(struct server *srv)
 		while (w->conns != NULL)
 			tcp_free(w->conns);
 		proxy_worker_free(w);
+		if (w->ev_wake != NULL)
+			event_free(w->ev_wake);
 		for (i = 0; i < w->nevents; i++)
 			event_free(w->events[i]);
 		for (i = 0; i < w->nlisteners; i++)
@@ -852,10 +997,12 @@ transport_free(struct server *srv)
 		free(w->txaddr);
 	}
 	free(srv->workers);
-	for (i = 0; srv->conf != NULL && i < srv->conf->nlisten; i++)
-		if (srv->fds[i] != -1)
-			close(srv->fds[i]);
+	for (i = 0; srv->fds != NULL && i < srv->nlisten; i++)
+		for (k = 0; k < srv->nsock; k++)
+			if (sock_of(srv, k, i) != -1 && (k == 0 ||
+			    sock_of(srv, k, i) != sock_of(srv, 0, i)))
+				close(sock_of(srv, k, i));
 	free(srv->fds);
-	config_unref(srv->conf);
+	free(srv->listen);
 	memset(srv, 0, sizeof(*srv));
 }

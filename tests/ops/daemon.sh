@@ -32,6 +32,23 @@ set -e
 [ "$rc" -eq 1 ] || fail "second instance exited $rc, not 1"
 echo "$out" | grep -q "another usher (pid $pid)" || fail "second instance said: $out"
 
+# Another usher (its own pid file) on the same UDP port is refused, not
+# let in to take part of the traffic (SO_REUSEADDR on UDP once allowed it),
+# with workers = 1 and with several workers (SO_REUSEPORT sockets).
+for nw in 1 2; do
+	cat >"$TMP/udp$nw.conf" <<CONF
+listen = ( { transport = "udp"; address = "127.0.0.1"; port = $port; } );
+workers = $nw;
+daemon = { pidfile = "$TMP/udp$nw.pid"; };
+domains = ( { name = "example.com"; authoritative = true; } );
+CONF
+	set +e
+	out=$(timeout 10 "$USHER" -f -c "$TMP/udp$nw.conf" 2>&1); rc=$?
+	set -e
+	[ "$rc" -eq 1 ] && echo "$out" | grep -q "udp 127.0.0.1 port $port: Address already in use" ||
+	    fail "second usher on udp port $port (workers $nw): rc=$rc: $out"
+done
+
 kill -TERM "$pid"
 for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 kill -0 "$pid" 2>/dev/null && fail "daemon did not stop on SIGTERM"

@@ -796,6 +796,70 @@ test_summary_names(void **state)
 	assert_string_equal(config_transport_name(SIP_TP_OTHER), "?");
 }
 
+/* A reload keeps what needs a restart and names it; the rest is new. */
+static void
+test_reload_keeps_running(void **state)
+{
+	struct conf *run, *c = NULL;
+	char path[64], err[512], changed[256];
+
+	(void)state;
+	run = load_ok("listen = ( { transport = \"udp\"; address = "
+	    "\"127.0.0.1\"; port = 5060; } );\n" D_EX
+	    "workers = 2;\nlimits = { tcp_idle_timeout = 30; };\n"
+	    "daemon = { pidfile = \"/run/a.pid\"; };\n"
+	    "users = ( { user = \"bob\"; domain = \"example.com\"; "
+	    "state = \"gone\"; } );\n");
+
+	/* Routing changes only: nothing to report. */
+	temp_conf("listen = ( { transport = \"udp\"; address = "
+	    "\"127.0.0.1\"; port = 5060; } );\n" D_EX
+	    "workers = 2;\nlimits = { tcp_idle_timeout = 30; };\n"
+	    "daemon = { pidfile = \"/run/a.pid\"; };\nmode = \"redirect\";\n",
+	    path, sizeof(path));
+	assert_int_equal(config_reload(path, run, &c, changed, sizeof(changed),
+	    err, sizeof(err)), 0);
+	unlink(path);
+	assert_string_equal(changed, "");
+	assert_int_equal(c->mode, MODE_REDIRECT);
+	assert_int_equal(table_count(c->table), 0);
+	config_unref(c);
+
+	/* Listen, workers, limits and daemon changed: all kept, all named;
+	 * "this proxy" is still the running address. */
+	temp_conf("listen = ( { transport = \"udp\"; address = "
+	    "\"127.0.0.2\"; port = 5070; },\n { transport = \"tcp\"; "
+	    "address = \"127.0.0.2\"; port = 5070; } );\n" D_EX
+	    "workers = 4;\nlimits = { tcp_idle_timeout = 60; "
+	    "rate_per_source = 5; };\n"
+	    "daemon = { pidfile = \"/run/b.pid\"; };\n", path, sizeof(path));
+	assert_int_equal(config_reload(path, run, &c, changed, sizeof(changed),
+	    err, sizeof(err)), 0);
+	unlink(path);
+	assert_string_equal(changed,
+	    "listen, workers, daemon, limits.max_message_size/tcp_*");
+	assert_int_equal(c->nlisten, 1);
+	assert_int_equal(c->listen[0].port, 5060);
+	assert_string_equal(c->listen[0].address, "127.0.0.1");
+	assert_int_equal(c->workers, 2);
+	assert_int_equal(c->tcp_idle_timeout, 30);
+	assert_string_equal(c->pidfile, "/run/a.pid");
+	assert_int_equal(c->rate_per_source, 5);	/* reloadable */
+	assert_true(config_is_self(c, slice_make("127.0.0.1", 9), 5060));
+	assert_false(config_is_self(c, slice_make("127.0.0.2", 9), 5070));
+	config_unref(c);
+
+	/* A reload that fails validation still fails, with file:line. */
+	temp_conf(BASE "workers = -1;\n", path, sizeof(path));
+	c = NULL;
+	assert_int_equal(config_reload(path, run, &c, changed, sizeof(changed),
+	    err, sizeof(err)), -1);
+	assert_null(c);
+	assert_non_null(strstr(err, ":3: "));
+	unlink(path);
+	config_unref(run);
+}
+
 int
 main(void)
 {
@@ -812,6 +876,7 @@ main(void)
 		cmocka_unit_test(test_users_file),
 		cmocka_unit_test(test_refcount),
 		cmocka_unit_test(test_summary_names),
+		cmocka_unit_test(test_reload_keeps_running),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
