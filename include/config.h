@@ -16,6 +16,8 @@
 #include "sipmsg.h"
 
 #define CONFIG_DEFAULT_PATH	"/etc/usher/usher.conf"
+#define CONFIG_MAX_DNS_SERVERS	4
+#define CONFIG_DNS_REFRESH	300	/* seconds, dns.refresh default */
 
 enum conf_mode {
 	MODE_PROXY = 0,
@@ -84,6 +86,12 @@ struct conf {
 	bool			 metrics;
 	char			 metrics_address[64];
 	uint16_t		 metrics_port;
+
+	/* dns.servers, with their ports; none: /etc/resolv.conf and
+	 * getaddrinfo() */
+	struct sockaddr_storage	 dns_servers[CONFIG_MAX_DNS_SERVERS];
+	size_t			 ndns_servers;
+	unsigned		 dns_refresh;	/* seconds; 0: at load only */
 
 	struct conf_domain	*domains;
 	size_t			 ndomains;

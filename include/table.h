@@ -78,6 +78,15 @@ ssize_t	table_normalise_user(struct slice raw, bool phone, char *out,
  * from an untrusted source, in-dialog requests may go only there (SPEC §3). */
 bool	table_is_target_host(const struct table *t, struct slice host);
 
+/* The i-th distinct target host (0-based, as written, lower case): false
+ * past the last. flags: TABLE_HOST_FORWARD when an active entry forwards
+ * there, TABLE_HOST_NO_PORT when one of those targets has no port (so
+ * RFC 3263 asks for SRV). The host is valid as long as the table. */
+#define TABLE_HOST_FORWARD	0x1
+#define TABLE_HOST_NO_PORT	0x2
+bool	table_target_host(const struct table *t, size_t i, struct slice *host,
+	    unsigned *flags);
+
 size_t	table_count(const struct table *t);	/* entries, prefixes included */
 size_t	table_count_prefixes(const struct table *t);
 

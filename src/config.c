@@ -651,6 +651,84 @@ parse_metrics(struct loader *ld, const config_setting_t *root)
 	return 0;
 }
 
+/* "IP", "IP:port" or "[IPv6]:port" (port 53 when absent). */
+static int
+parse_hostport(const char *text, struct sockaddr_storage *ss)
+{
+	char buf[64], *end;
+	const char *host = text, *port = NULL, *close;
+	unsigned long p = 53;
+	socklen_t sl;
+	size_t len;
+
+	if (text[0] == '[') {
+		if ((close = strchr(text, ']')) == NULL)
+			return -1;
+		host = text + 1;
+		len = (size_t)(close - host);
+		if (close[1] == ':')
+			port = close + 2;
+		else if (close[1] != '\0')
+			return -1;
+		if (strchr(host, ':') == NULL || strchr(host, ':') > close)
+			return -1;	/* brackets are for IPv6 */
+	} else if ((port = strchr(text, ':')) != NULL &&
+	    strchr(port + 1, ':') == NULL) {
+		len = (size_t)(port - text);
+		port++;
+	} else {
+		port = NULL;		/* IPv4, or bare IPv6 */
+		len = strlen(text);
+	}
+	if (len >= sizeof(buf))
+		return -1;
+	memcpy(buf, host, len);
+	buf[len] = '\0';
+	if (port != NULL) {
+		if (!isdigit((unsigned char)*port))
+			return -1;
+		errno = 0;
+		p = strtoul(port, &end, 10);
+		if (*end != '\0' || errno != 0 || p < 1 || p > 65535)
+			return -1;
+	}
+	return make_sockaddr(buf, (uint16_t)p, ss, &sl);
+}
+
+static int
+parse_dns(struct loader *ld, const config_setting_t *root)
+{
+	static const char *const keys[] = { "servers", "refresh" };
+	struct conf *c = ld->c;
+	config_setting_t *g, *arr = NULL, *e;
+	const char *text;
+	int i, n;
+
+	c->dns_refresh = CONFIG_DNS_REFRESH;
+	if (get_group(ld, root, "dns", &g) == -1)
+		return -1;
+	if (g == NULL)
+		return 0;
+	if (check_keys(ld, g, "dns", keys, NELEM(keys)) == -1 ||
+	    get_uint(ld, g, "refresh", 0, 86400, &c->dns_refresh) == -1 ||
+	    get_str_array(ld, g, "servers", &arr) == -1)
+		return -1;
+	if (arr == NULL)
+		return 0;
+	if ((n = config_setting_length(arr)) > CONFIG_MAX_DNS_SERVERS)
+		return fail(ld, arr, "dns.servers: at most %d servers, not %d",
+		    CONFIG_MAX_DNS_SERVERS, n);
+	for (i = 0; i < n; i++) {
+		e = config_setting_get_elem(arr, i);
+		text = config_setting_get_string(e);
+		if (parse_hostport(text, &c->dns_servers[i]) == -1)
+			return fail(ld, e, "dns.servers: \"%.70s\" is not an "
+			    "IP address, IP:port or [IPv6]:port", text);
+	}
+	c->ndns_servers = (size_t)n;
+	return 0;
+}
+
 /* A host name or IP literal as a lookup key: lower case, "[v6]" unwrapped. */
 static int
 host_norm(const char *in, char **out)
@@ -972,7 +1050,7 @@ parse_top(struct loader *ld, const config_setting_t *root)
 	static const char *const keys[] = {
 		"listen", "mode", "advertise", "record_route", "branch_secret",
 		"workers", "trusted", "log", "daemon", "limits", "security",
-		"metrics", "domains", "users", "users_file",
+		"metrics", "dns", "domains", "users", "users_file",
 	};
 	struct conf *c = ld->c;
 	const config_setting_t *s = NULL;
@@ -1014,6 +1092,7 @@ parse_top(struct loader *ld, const config_setting_t *root)
 	    parse_limits(ld, root) == -1 ||
 	    parse_security(ld, root) == -1 ||
 	    parse_metrics(ld, root) == -1 ||
+	    parse_dns(ld, root) == -1 ||
 	    keep_running(ld) == -1 ||
 	    parse_domains(ld, root) == -1 ||
 	    make_self(ld) == -1 ||

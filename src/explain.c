@@ -4,7 +4,6 @@
 
 #include <netinet/in.h>
 #include <arpa/inet.h>
-#include <netdb.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +13,7 @@
 #include "explain.h"
 #include "forward.h"
 #include "proxy.h"
+#include "resolve.h"
 #include "route.h"
 #include "sipmsg.h"
 #include "table.h"
@@ -401,34 +401,45 @@ explain_forward(const struct sipmsg *m, const struct route_decision *d,
     const struct sockaddr_storage *src, char *bytes, char *dest,
     size_t destlen)
 {
-	struct addrinfo hints, *ai = NULL;
 	struct sockaddr_storage ss, *resolved = NULL;
+	struct sip_uri uri = d->next_hop_uri;
+	struct resolve_servers sv;
+	struct resolve_answer a;
+	enum resolve_kind kind;
 	struct fwd_hop hop;
 	socklen_t sl;
-	char host[256];
+	char host[RESOLVE_HOST_MAX];
 	const char *why;
 	ssize_t n;
 	size_t i;
-	int in = -1;
-	const struct slice h = d->next_hop_uri.host;
+	int in = -1, k;
 
-	if (!forward_host_addr(h, 5060, &ss, &sl)) {
-		snprintf(host, sizeof(host), "%.*s", (int)h.len, h.p);
-		memset(&hints, 0, sizeof(hints));
-		hints.ai_socktype = SOCK_DGRAM;
-		if (getaddrinfo(host, NULL, &hints, &ai) != 0 || ai == NULL) {
-			snprintf(dest, destlen, "nowhere: %.*s does not "
-			    "resolve", 64, host);
+	/* The daemon's RFC 3263 steps and SRV choice, but waiting here. */
+	if (!forward_host_addr(uri.host, 5060, &ss, &sl)) {
+		if (resolve_kind_of(&uri, m->len > FORWARD_UDP_MTU_LIMIT,
+		    &kind, &why) == -1) {
+			snprintf(dest, destlen, "nowhere: 503 %s", why);
 			return -1;
 		}
-		memset(&ss, 0, sizeof(ss));
-		memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
-		((struct sockaddr_in *)&ss)->sin_port = htons(5060);
-		freeaddrinfo(ai);
+		snprintf(host, sizeof(host), "%.*s", (int)uri.host.len,
+		    uri.host.p);
+		memset(&sv, 0, sizeof(sv));
+		for (i = 0; i < conf->ndns_servers && i < RESOLVE_MAX_SERVERS;
+		    i++)
+			sv.addr[i] = conf->dns_servers[i];
+		sv.n = i;
+		resolve_sip(&sv, host, kind, &a);
+		if ((k = resolve_pick(a.t, a.n, d->branch_h1)) < 0) {
+			snprintf(dest, destlen, "nowhere: 503 %.*s %s", 64,
+			    host, a.why);
+			return -1;
+		}
+		ss = a.t[k].addr;
+		if (a.t[k].tp != SIP_TP_NONE)
+			uri.transport = a.t[k].tp;
 		resolved = &ss;
 	}
-	if (forward_hop(conf, &d->next_hop_uri, resolved, m->len, &hop,
-	    &why) == -1) {
+	if (forward_hop(conf, &uri, resolved, m->len, &hop, &why) == -1) {
 		snprintf(dest, destlen, "nowhere: 503 %s", why);
 		return -1;
 	}

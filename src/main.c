@@ -21,6 +21,7 @@
 #include "metrics.h"
 #include "table.h"
 #include "proxy.h"
+#include "resolve.h"
 #include "ratelimit.h"
 #include "transport.h"
 
@@ -101,6 +102,7 @@ static void *
 reload_main(void *arg)
 {
 	struct runtime *rt = arg;
+	struct resolve_map *map;
 	struct conf *conf, *running;
 	char err[1024], sum[256], changed[256];
 	int rc;
@@ -123,7 +125,9 @@ reload_main(void *arg)
 			    "running on as before", changed);
 		config_summary(conf, sum, sizeof(sum));
 		log_setlevel(conf->log_level);
-		proxy_publish(conf);
+		/* Target names are resolved here, never in an event loop. */
+		map = proxy_resolve_targets(conf, NULL);
+		proxy_publish(conf, map);
 		/* Idle workers too let go of the old table now. */
 		transport_wake(&rt->srv);
 		atomic_store(&rt->last_reload, (long)time(NULL));
@@ -281,7 +285,12 @@ main(int argc, char *argv[])
 	    sizeof(err)) == -1)
 		goto fail;
 	rt.last_reload = (long)time(NULL);
-	proxy_publish(config_ref(conf));
+	/* Target names are resolved before serving, in this thread. */
+	proxy_publish(config_ref(conf), proxy_resolve_targets(conf, NULL));
+	if (proxy_dns_start() == -1) {
+		snprintf(err, sizeof(err), "cannot start the resolver threads");
+		goto fail;
+	}
 	signal(SIGPIPE, SIG_IGN);
 	rt.ev_term = evsignal_new(rt.srv.workers[0].base, SIGTERM, on_stop, &rt);
 	rt.ev_int = evsignal_new(rt.srv.workers[0].base, SIGINT, on_stop, &rt);
@@ -294,6 +303,7 @@ main(int argc, char *argv[])
 	daemon_ready();
 
 	transport_run(&rt.srv);
+	proxy_dns_stop();	/* before: it cuts a reload's DNS short */
 	while (atomic_load(&rt.reloading))	/* let a reload finish */
 		usleep(10000);
 
@@ -303,13 +313,14 @@ main(int argc, char *argv[])
 	metrics_close();
 	ratelimit_free(rt.srv.rl);
 	transport_free(&rt.srv);
-	proxy_publish(NULL);
+	proxy_publish(NULL, NULL);
 	daemon_pidfile_remove();
 	log_info("stopped");
 	return 0;
 fail:
 	log_warnx("%s", err);
 	daemon_fail(err);
+	proxy_dns_stop();
 	ratelimit_free(rt.srv.rl);
 	transport_free(&rt.srv);
 	daemon_pidfile_remove();

@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <time.h>
@@ -20,11 +21,12 @@
 #include "metrics.h"
 #include "proxy.h"
 #include "ratelimit.h"
+#include "resolve.h"
 #include "route.h"
 #include "sipmsg.h"
+#include "table.h"
 #include "transport.h"
 
-#include <event2/dns.h>
 #include <event2/event.h>
 
 #define SERVER_NAME	"usher/" USHER_VERSION
@@ -33,26 +35,89 @@
 			"MESSAGE, PUBLISH"
 
 /*
- * The published configuration. Workers compare a generation number on each
- * message (one relaxed load) and take the mutex only when it changed, so the
- * hot path takes no lock; the old conf is freed by whoever drops the last
- * reference to it.
+ * Host names as next hops (RFC 3263). Names of table targets are resolved
+ * before the table is published and then periodically (the published
+ * map): a request to them never waits for DNS. Other names (a foreign
+ * domain from a trusted source, an in-dialog next hop) go to the resolver
+ * thread; the waiting request is copied and processed again in its worker
+ * once the answer is in, and the answer is kept in a small per-worker
+ * cache. The event loop never blocks on DNS.
+ */
+#define DNS_SLOTS	256
+#define DNS_TTL_MIN	30
+#define DNS_TTL_MAX	3600
+#define DNS_NEGATIVE	10	/* seconds a failed name answers 503 */
+
+struct dns_slot {
+	char			 host[RESOLVE_HOST_MAX];
+	enum resolve_kind	 kind;
+	struct resolve_answer	 a;
+	time_t			 expires;
+};
+
+/* A request waiting for its next hop's address. */
+struct dns_wait {
+	struct resolve_job	 job;
+	struct worker		*w;
+	struct dns_wait		*next;
+	struct tp_source	 src;
+	size_t			 len;
+	char			 msg[];
+};
+
+struct proxy_dns {
+	struct resolve_map	*map;		/* held, renewed with w->conf */
+	struct event		*ev;		/* answers are waiting */
+	pthread_mutex_t		 mu;
+	struct dns_wait		*done;		/* answered, newest first */
+	const struct dns_wait	*fresh;		/* the one processed now */
+	struct dns_slot		 slot[DNS_SLOTS];
+};
+
+/*
+ * The published configuration, and beside it the map of the table's
+ * target names resolved ahead of time (a refresh swaps the map alone).
+ * Workers compare a generation number on each message (one relaxed load)
+ * and take the mutex only when it changed, so the hot path takes no lock;
+ * the old conf and map are freed by whoever drops the last reference.
  */
 static pthread_mutex_t	 pub_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct conf	*published;
+static struct resolve_map *published_map;
 static atomic_uint	 pub_gen = 1;
 
 void
-proxy_publish(struct conf *conf)
+proxy_publish(struct conf *conf, struct resolve_map *map)
 {
 	struct conf *old;
+	struct resolve_map *oldm;
 
 	pthread_mutex_lock(&pub_mu);
 	old = published;
+	oldm = published_map;
 	published = conf;
+	published_map = map;
 	atomic_fetch_add(&pub_gen, 1);
 	pthread_mutex_unlock(&pub_mu);
 	config_unref(old);
+	resolve_map_unref(oldm);
+}
+
+/* A refreshed map for conf; dropped when a reload published another conf
+ * meanwhile (that one came with its own map). */
+static void
+publish_map(const struct conf *conf, struct resolve_map *map)
+{
+	pthread_mutex_lock(&pub_mu);
+	if (published == conf) {
+		struct resolve_map *old = published_map;
+
+		published_map = map;
+		map = old;
+		atomic_fetch_add(&pub_gen, 1);
+	}
+	pthread_mutex_unlock(&pub_mu);
+	resolve_map_unref(map);
 }
 
 struct conf *
@@ -66,20 +131,41 @@ proxy_current(void)
 	return c;
 }
 
+static struct resolve_map *
+current_map(void)
+{
+	struct resolve_map *m;
+
+	pthread_mutex_lock(&pub_mu);
+	m = resolve_map_ref(published_map);
+	pthread_mutex_unlock(&pub_mu);
+	return m;
+}
+
+static void	dns_init(struct worker *w);
+
 static struct conf *
 worker_conf(struct worker *w)
 {
 	struct conf *old;
+	struct resolve_map *oldm = NULL;
 
 	if (atomic_load_explicit(&pub_gen, memory_order_acquire) ==
 	    w->conf_gen)
 		return w->conf;
+	if (w->dns == NULL)
+		dns_init(w);
 	pthread_mutex_lock(&pub_mu);
 	old = w->conf;
 	w->conf = config_ref(published);
+	if (w->dns != NULL) {
+		oldm = w->dns->map;
+		w->dns->map = resolve_map_ref(published_map);
+	}
 	w->conf_gen = atomic_load(&pub_gen);
 	pthread_mutex_unlock(&pub_mu);
 	config_unref(old);
+	resolve_map_unref(oldm);
 	return w->conf;
 }
 
@@ -215,179 +301,384 @@ trace(const struct tp_source *src, const struct sipmsg *m,
 	log_debug("%s", line);
 }
 
-/*
- * Host names as next hops (a foreign domain from a trusted source, a target
- * written as a name) are resolved asynchronously with evdns, the answer
- * kept in a small per-worker cache, and the waiting request processed again
- * from a copy once it is known: the event loop never blocks on DNS, and a
- * name is not looked up again for every request.
- */
-#define DNS_SLOTS	256
-#define DNS_TTL_MIN	30
-#define DNS_NEGATIVE	10	/* seconds a failed name answers 503 */
-#define DNS_HOST_MAX	256
+static void	dns_answers(evutil_socket_t fd, short what, void *arg);
 
-struct dns_slot {
-	char			 host[DNS_HOST_MAX];
-	struct sockaddr_storage	 addr;
-	time_t			 expires;
-	bool			 failed;
-};
+static void
+dns_init(struct worker *w)
+{
+	struct proxy_dns *pd;
 
-struct proxy_dns {
-	struct evdns_base	*base;
-	struct dns_slot		 slot[DNS_SLOTS];
-};
-
-struct dns_wait {
-	struct worker		*w;
-	struct tp_source	 src;
-	char			 host[DNS_HOST_MAX];
-	bool			 v6;		/* second try, AAAA */
-	size_t			 len;
-	char			 msg[];
-};
+	if ((pd = calloc(1, sizeof(*pd))) == NULL)
+		return;
+	if ((pd->ev = event_new(w->base, -1, 0, dns_answers, w)) == NULL) {
+		free(pd);
+		return;
+	}
+	pthread_mutex_init(&pd->mu, NULL);
+	w->dns = pd;
+}
 
 void
 proxy_worker_free(struct worker *w)
 {
-	if (w->dns == NULL)
+	struct proxy_dns *pd = w->dns;
+	struct dns_wait *q;
+
+	if (pd == NULL)
 		return;
-	if (w->dns->base != NULL)
-		evdns_base_free(w->dns->base, 1);
-	free(w->dns);
+	while ((q = pd->done) != NULL) {
+		pd->done = q->next;
+		free(q);
+	}
+	event_free(pd->ev);
+	pthread_mutex_destroy(&pd->mu);
+	resolve_map_unref(pd->map);
+	free(pd);
 	w->dns = NULL;
 }
 
 static struct dns_slot *
-dns_slot(struct worker *w, struct slice host)
+dns_slot(struct proxy_dns *pd, struct slice host, enum resolve_kind kind)
 {
-	uint64_t h = hash_final(hash_bytes(HASH_SEED, host.p, host.len));
+	uint64_t h = HASH_SEED;
+	size_t i;
+	char c;
 
-	return &w->dns->slot[h % DNS_SLOTS];
+	for (i = 0; i < host.len; i++) {
+		c = host.p[i] >= 'A' && host.p[i] <= 'Z' ?
+		    (char)(host.p[i] + 32) : host.p[i];
+		h = hash_bytes(h, &c, 1);
+	}
+	h = hash_bytes(h, &kind, sizeof(kind));
+	return &pd->slot[hash_final(h) % DNS_SLOTS];
 }
 
-static void	dns_answer(int result, char type, int count, int ttl,
-		    void *addresses, void *arg);
-
-static void
-dns_start(struct dns_wait *q)
+static bool
+is_host(const char *name, struct slice host)
 {
-	struct evdns_request *r;
+	return strlen(name) == host.len &&
+	    strncasecmp(name, host.p, host.len) == 0;
+}
 
-	r = q->v6 ? evdns_base_resolve_ipv6(q->w->dns->base, q->host, 0,
-	    dns_answer, q) : evdns_base_resolve_ipv4(q->w->dns->base, q->host,
-	    0, dns_answer, q);
-	if (r == NULL)
-		dns_answer(DNS_ERR_UNKNOWN, 0, 0, 0, NULL, q);
+/* In the resolver thread: hand the job back to its worker's loop. */
+static void
+dns_job_done(struct resolve_job *job)
+{
+	struct dns_wait *q = job->arg;
+	struct proxy_dns *pd = q->w->dns;
+
+	pthread_mutex_lock(&pd->mu);
+	q->next = pd->done;
+	pd->done = q;
+	pthread_mutex_unlock(&pd->mu);
+	/* thread-safe: evthread_use_pthreads() ran before the bases */
+	event_active(pd->ev, EV_READ, 1);
 }
 
 static void
-dns_answer(int result, char type, int count, int ttl, void *addresses,
-    void *arg)
+dns_use(struct worker *w, struct dns_wait *q)
 {
-	struct dns_wait *q = arg;
-	struct worker *w = q->w;
+	struct proxy_dns *pd = w->dns;
+	const struct resolve_answer *a = &q->job.answer;
 	struct dns_slot *s;
 	struct sipmsg m;
+	time_t ttl;
 	ssize_t rc;
 
-	if (result != DNS_ERR_NONE || count == 0) {
-		if (!q->v6 && result != DNS_ERR_SHUTDOWN) {
-			q->v6 = true;	/* no A record: try AAAA */
-			dns_start(q);
-			return;
-		}
-	}
-	if (result == DNS_ERR_SHUTDOWN) {
-		free(q);
-		return;
-	}
-	s = dns_slot(w, slice_make(q->host, strlen(q->host)));
-	memset(s, 0, sizeof(*s));
-	memcpy(s->host, q->host, sizeof(s->host));
-	if (result == DNS_ERR_NONE && count > 0 && type == DNS_IPv4_A) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)&s->addr;
-
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(5060);
-		memcpy(&sin->sin_addr, addresses, 4);
-		s->expires = time(NULL) + (ttl > DNS_TTL_MIN ? ttl :
-		    DNS_TTL_MIN);
-	} else if (result == DNS_ERR_NONE && count > 0 &&
-	    type == DNS_IPv6_AAAA) {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&s->addr;
-
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(5060);
-		memcpy(&sin6->sin6_addr, addresses, 16);
-		s->expires = time(NULL) + (ttl > DNS_TTL_MIN ? ttl :
-		    DNS_TTL_MIN);
-	} else {
-		log_debug("dns %s: no address", q->host);
-		s->failed = true;
-		s->expires = time(NULL) + DNS_NEGATIVE;
-	}
-	/* The request waited; now it goes as if it had just arrived. */
+	s = dns_slot(pd, slice_make(q->job.host, strlen(q->job.host)),
+	    q->job.kind);
+	memcpy(s->host, q->job.host, sizeof(s->host));
+	s->kind = q->job.kind;
+	s->a = *a;
+	ttl = a->n == 0 ? DNS_NEGATIVE : a->ttl < DNS_TTL_MIN ? DNS_TTL_MIN :
+	    a->ttl > DNS_TTL_MAX ? DNS_TTL_MAX : (time_t)a->ttl;
+	s->expires = time(NULL) + ttl;
+	if (a->n == 0)
+		log_debug("dns %s: %s", q->job.host, a->why);
+	/* The request waited; now it goes as if it had just arrived, with
+	 * this answer whatever became of the slot meanwhile. */
+	pd->fresh = q;
 	rc = sipmsg_scan(q->msg, q->len, SIPMSG_DGRAM, &m);
 	proxy_message(w, &q->src, &m, rc);
-	transport_flush(w);
-	free(q);
+	pd->fresh = NULL;
 }
 
-/*
- * The address of a host-name next hop: 1 when known (in *ss), 0 when a
- * lookup was started and the request will be processed again, -1 when the
- * name does not resolve (*why).
- */
-static int
-dns_lookup(struct worker *w, const struct tp_source *src,
-    const struct sipmsg *m, struct slice host, struct sockaddr_storage *ss,
-    const char **why)
+static void
+dns_answers(evutil_socket_t fd, short what, void *arg)
 {
-	struct dns_slot *s;
+	struct worker *w = arg;
+	struct proxy_dns *pd = w->dns;
+	struct dns_wait *q, *list, *fifo = NULL;
+
+	(void)fd;
+	(void)what;
+	pthread_mutex_lock(&pd->mu);
+	list = pd->done;
+	pd->done = NULL;
+	pthread_mutex_unlock(&pd->mu);
+	while ((q = list) != NULL) {
+		list = q->next;
+		q->next = fifo;
+		fifo = q;
+	}
+	while ((q = fifo) != NULL) {
+		fifo = q->next;
+		if (!q->job.cancelled)
+			dns_use(w, q);
+		free(q);
+	}
+	transport_flush(w);
+}
+
+static void
+servers_of(const struct conf *conf, struct resolve_servers *sv)
+{
+	size_t i;
+
+	memset(sv, 0, sizeof(*sv));
+	for (i = 0; i < conf->ndns_servers && i < RESOLVE_MAX_SERVERS; i++)
+		sv->addr[i] = conf->dns_servers[i];
+	sv->n = i;
+}
+
+/* Queue a lookup with a copy of the request. 0, or -1 (*why). */
+static int
+dns_submit(struct worker *w, const struct tp_source *src,
+    const struct sipmsg *m, const struct conf *conf, struct slice host,
+    enum resolve_kind kind, const char **why)
+{
 	struct dns_wait *q;
 
-	if (host.len >= DNS_HOST_MAX) {
-		*why = "Next Hop Name Too Long";
+	if ((q = calloc(1, sizeof(*q) + m->len)) == NULL) {
+		*why = "Out Of Memory";
 		return -1;
 	}
-	if (w->dns == NULL) {
-		if ((w->dns = calloc(1, sizeof(*w->dns))) == NULL)
-			goto oom;
-		w->dns->base = evdns_base_new(w->base,
-		    EVDNS_BASE_INITIALIZE_NAMESERVERS |
-		    EVDNS_BASE_DISABLE_WHEN_INACTIVE);
-		if (w->dns->base == NULL) {
-			*why = "No DNS Resolver";
-			return -1;
-		}
-	}
-	s = dns_slot(w, host);
-	if (s->expires > time(NULL) && strlen(s->host) == host.len &&
-	    strncasecmp(s->host, host.p, host.len) == 0) {
-		if (s->failed) {
-			*why = "Next Hop Does Not Resolve";
-			return -1;
-		}
-		*ss = s->addr;
-		return 1;
-	}
-	if ((q = malloc(sizeof(*q) + m->len)) == NULL)
-		goto oom;
+	memcpy(q->job.host, host.p, host.len);
+	q->job.kind = kind;
+	servers_of(conf, &q->job.servers);
+	q->job.done = dns_job_done;
+	q->job.arg = q;
 	q->w = w;
 	q->src = *src;
 	q->src.conn = NULL;	/* may be gone by then: found by address */
-	memcpy(q->host, host.p, host.len);
-	q->host[host.len] = '\0';
-	q->v6 = false;
 	q->len = m->len;
 	memcpy(q->msg, m->buf, m->len);
-	dns_start(q);
+	if (resolve_submit(&q->job) == -1) {
+		free(q);
+		*why = "DNS Busy";
+		return -1;
+	}
 	return 0;
-oom:
-	*why = "Out Of Memory";
-	return -1;
+}
+
+/* A 503 reason that names the host ("Next Hop x.test Does Not Resolve"),
+ * with nothing in it that could break the status line. */
+static const char *
+name_reason(char *buf, size_t len, const char *what, struct slice host,
+    const char *why)
+{
+	size_t i, n;
+
+	n = (size_t)snprintf(buf, len, "%s %.*s %s", what,
+	    (int)(host.len > 100 ? 100 : host.len), host.p, why);
+	for (i = 0; i < n && i < len; i++)
+		if ((unsigned char)buf[i] < 0x20 || buf[i] == 0x7f)
+			buf[i] = '?';
+	return buf;
+}
+
+/*
+ * The address of a host-name next hop: 1 when known (*ss, and *uri's
+ * transport when SRV chose it), 0 when a lookup was started and the
+ * request will be processed again, -1 when it cannot be sent there (*why,
+ * which may point into reason).
+ */
+static int
+dns_next_hop(struct worker *w, const struct tp_source *src,
+    const struct sipmsg *m, const struct route_decision *d,
+    const struct conf *conf, struct sip_uri *uri,
+    struct sockaddr_storage *ss, const char **why, char *reason,
+    size_t reasonlen)
+{
+	struct proxy_dns *pd = w->dns;
+	const struct resolve_answer *a;
+	const struct dns_slot *s;
+	enum resolve_kind kind;
+	struct slice host = uri->host;
+	const char *what = "Next Hop";
+	int i;
+
+	if (resolve_kind_of(uri, m->len > FORWARD_UDP_MTU_LIMIT, &kind,
+	    why) == -1)
+		return -1;
+	if (!resolve_name_ok(host)) {
+		*why = "Bad Next Hop Name";
+		return -1;
+	}
+	if (pd == NULL) {
+		*why = "Out Of Memory";
+		return -1;
+	}
+	if ((a = resolve_map_find(pd->map, host, kind)) != NULL) {
+		what = "Target";
+		goto pick;
+	}
+	if (pd->fresh != NULL && pd->fresh->job.kind == kind &&
+	    is_host(pd->fresh->job.host, host)) {
+		a = &pd->fresh->job.answer;
+		goto pick;
+	}
+	s = dns_slot(pd, host, kind);
+	if (s->expires > time(NULL) && s->kind == kind &&
+	    is_host(s->host, host)) {
+		a = &s->a;
+		goto pick;
+	}
+	return dns_submit(w, src, m, conf, host, kind, why);
+pick:
+	if ((i = resolve_pick(a->t, a->n, d->branch_h1)) < 0) {
+		*why = name_reason(reason, reasonlen, what, host, a->why ?
+		    a->why : "Does Not Resolve");
+		return -1;
+	}
+	*ss = a->t[i].addr;
+	if (a->t[i].tp != SIP_TP_NONE)
+		uri->transport = a->t[i].tp;	/* RFC 3263 §4.1: SRV's */
+	return 1;
+}
+
+/* ---- names resolved ahead: the map, and its refresh thread ---- */
+
+static struct {
+	pthread_mutex_t		 mu;
+	pthread_cond_t		 cv;
+	pthread_t		 thread;
+	bool			 running;
+	atomic_bool		 stopping;
+} rf = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+struct resolve_map *
+proxy_resolve_targets(const struct conf *conf,
+    const struct resolve_map *prev)
+{
+	struct resolve_servers sv;
+	struct resolve_answer a;
+	const struct resolve_answer *was;
+	struct resolve_map *map;
+	struct sockaddr_storage ss;
+	struct slice host;
+	socklen_t sl;
+	unsigned flags;
+	size_t i, n = 0;
+	bool srv;
+
+	for (i = 0; table_target_host(conf->table, i, &host, &flags); i++)
+		if ((flags & TABLE_HOST_FORWARD) &&
+		    !forward_host_addr(host, 5060, &ss, &sl))
+			n++;
+	if ((map = resolve_map_new(n)) == NULL || n == 0)
+		return map;
+	servers_of(conf, &sv);
+	for (i = 0; table_target_host(conf->table, i, &host, &flags) &&
+	    !atomic_load(&rf.stopping); i++) {
+		if (!(flags & TABLE_HOST_FORWARD) ||
+		    forward_host_addr(host, 5060, &ss, &sl))
+			continue;
+		srv = (flags & TABLE_HOST_NO_PORT) != 0;
+		if (resolve_map_add(map, host, srv, &sv, &a) == -1) {
+			log_warnx("target %.*s: out of memory", (int)host.len,
+			    host.p);
+			break;
+		}
+		/* Said once: at load, and when a refresh loses the name. */
+		was = resolve_map_find(prev, host, srv ? RESOLVE_ANY :
+		    RESOLVE_ADDR);
+		if (a.n == 0 && (prev == NULL || (was != NULL && was->n > 0)))
+			log_warnx("target %.*s %s: its requests get 503 until "
+			    "it resolves", (int)host.len, host.p, a.why);
+		else
+			log_debug("target %.*s: %zu address%s", (int)host.len,
+			    host.p, a.n, a.n == 1 ? "" : "es");
+	}
+	return map;
+}
+
+static void *
+refresh_main(void *arg)
+{
+	struct timespec ts;
+	struct conf *conf;
+	struct resolve_map *prev, *map;
+	unsigned period;
+
+	(void)arg;
+	pthread_mutex_lock(&rf.mu);
+	while (!atomic_load(&rf.stopping)) {
+		conf = proxy_current();
+		period = conf != NULL ? conf->dns_refresh : 0;
+		config_unref(conf);
+		/* dns.refresh = 0: only look whether a reload set one. */
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += period > 0 ? period : 60;
+		while (!atomic_load(&rf.stopping) &&
+		    pthread_cond_timedwait(&rf.cv, &rf.mu, &ts) != ETIMEDOUT)
+			;
+		if (atomic_load(&rf.stopping) || period == 0)
+			continue;
+		pthread_mutex_unlock(&rf.mu);
+		conf = proxy_current();
+		prev = current_map();
+		if (conf != NULL && (map = proxy_resolve_targets(conf,
+		    prev)) != NULL) {
+			if (resolve_map_count(map) > 0 ||
+			    resolve_map_count(prev) > 0)
+				publish_map(conf, map);
+			else
+				resolve_map_unref(map);
+		}
+		resolve_map_unref(prev);
+		config_unref(conf);
+		pthread_mutex_lock(&rf.mu);
+	}
+	pthread_mutex_unlock(&rf.mu);
+	return NULL;
+}
+
+int
+proxy_dns_start(void)
+{
+	pthread_condattr_t ca;
+
+	if (resolve_start() == -1)
+		return -1;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&rf.cv, &ca);
+	pthread_condattr_destroy(&ca);
+	atomic_store(&rf.stopping, false);
+	if (pthread_create(&rf.thread, NULL, refresh_main, NULL) != 0) {
+		resolve_stop();
+		return -1;
+	}
+	rf.running = true;
+	return 0;
+}
+
+void
+proxy_dns_stop(void)
+{
+	pthread_mutex_lock(&rf.mu);
+	atomic_store(&rf.stopping, true);
+	if (rf.running)
+		pthread_cond_signal(&rf.cv);
+	pthread_mutex_unlock(&rf.mu);
+	/* First: it also cuts short the queries of a refresh under way. */
+	resolve_stop();
+	if (rf.running) {
+		pthread_join(rf.thread, NULL);
+		pthread_cond_destroy(&rf.cv);
+		rf.running = false;
+	}
 }
 
 /* SPEC §3: a request that cannot be sent gets 503 saying why (an ACK is
@@ -423,16 +714,18 @@ static void
 forward(struct worker *w, const struct tp_source *src, const struct sipmsg *m,
     struct route_decision *d, const struct conf *conf)
 {
-	char out[TRANSPORT_UDP_MAX];
+	char out[TRANSPORT_UDP_MAX], reason[160];
 	struct sockaddr_storage ss, *resolved = NULL;
+	struct sip_uri uri = d->next_hop_uri;
 	struct fwd_hop hop;
 	socklen_t sl;
 	const char *why = NULL;
 	ssize_t n;
 	int rc;
 
-	if (!forward_host_addr(d->next_hop_uri.host, 5060, &ss, &sl)) {
-		rc = dns_lookup(w, src, m, d->next_hop_uri.host, &ss, &why);
+	if (!forward_host_addr(uri.host, 5060, &ss, &sl)) {
+		rc = dns_next_hop(w, src, m, d, conf, &uri, &ss, &why, reason,
+		    sizeof(reason));
 		if (rc == 0)
 			return;		/* processed again when known */
 		if (rc == -1) {
@@ -441,8 +734,7 @@ forward(struct worker *w, const struct tp_source *src, const struct sipmsg *m,
 		}
 		resolved = &ss;
 	}
-	if (forward_hop(conf, &d->next_hop_uri, resolved, m->len, &hop,
-	    &why) == -1) {
+	if (forward_hop(conf, &uri, resolved, m->len, &hop, &why) == -1) {
 		unavailable(w, src, m, d, conf, why);
 		return;
 	}

@@ -54,6 +54,7 @@ struct domprefix {
 struct host {
 	const char	*name;		/* lower case */
 	size_t		 len;
+	unsigned	 flags;		/* TABLE_HOST_* */
 };
 
 struct table {
@@ -444,16 +445,20 @@ host_find(const struct table *t, const char *p, size_t len, uint64_t h)
 }
 
 static int
-host_add(struct table *t, struct slice host)
+host_add(struct table *t, struct slice host, unsigned flags)
 {
 	struct host *nh;
 	uint64_t h = host_hash(host.p, host.len);
-	uint32_t ncap;
+	uint32_t ncap, idx;
 	char *name;
 	size_t i;
 
-	if (host.len == 0 || host_find(t, host.p, host.len, h) != 0)
+	if (host.len == 0)
 		return 0;
+	if ((idx = host_find(t, host.p, host.len, h)) != 0) {
+		t->hosts[idx - 1].flags |= flags;
+		return 0;
+	}
 	if (t->nhosts == t->hostcap) {
 		ncap = t->hostcap ? t->hostcap * 2 : 16;
 		if ((nh = realloc(t->hosts, ncap * sizeof(*nh))) == NULL)
@@ -468,6 +473,7 @@ host_add(struct table *t, struct slice host)
 		name[i] = ascii_lower(name[i]);
 	t->hosts[t->nhosts].name = name;
 	t->hosts[t->nhosts].len = host.len;
+	t->hosts[t->nhosts].flags = flags;
 	t->nhosts++;
 	hmap_place(t->hostmap.slots, t->hostmap.cap, h, t->nhosts,
 	    (uint32_t)(h >> 32));
@@ -616,7 +622,8 @@ add_entry(struct table *t, const char *user, size_t ulen, bool prefix,
 		    (target = arena_strndup(t, target, tlen)) == NULL))
 			goto nomem;
 	}
-	if (u.host.len != 0 && host_add(t, u.host) == -1)
+	if (u.host.len != 0 && host_add(t, u.host, state != USER_ACTIVE ? 0 :
+	    TABLE_HOST_FORWARD | (u.port == 0 ? TABLE_HOST_NO_PORT : 0)) == -1)
 		goto nomem;
 
 	e = &t->ents[t->nents++];
@@ -998,6 +1005,17 @@ table_is_target_host(const struct table *t, struct slice host)
 		return false;
 	return host_find(t, host.p, host.len,
 	    host_hash(host.p, host.len)) != 0;
+}
+
+bool
+table_target_host(const struct table *t, size_t i, struct slice *host,
+    unsigned *flags)
+{
+	if (t == NULL || i >= t->nhosts)
+		return false;
+	*host = slice_make(t->hosts[i].name, t->hosts[i].len);
+	*flags = t->hosts[i].flags;
+	return true;
 }
 
 size_t

@@ -161,6 +161,8 @@ test_defaults(void **state)
 	assert_false(c->metrics);
 	assert_null(c->users_file);
 	assert_int_equal(table_count(c->table), 0);
+	assert_int_equal(c->ndns_servers, 0);
+	assert_int_equal(c->dns_refresh, 300);
 	assert_int_equal(c->refs, 1);
 	assert_int_equal(c->listen[0].sslen, sizeof(struct sockaddr_in));
 	assert_int_equal(ntohs(((struct sockaddr_in *)&c->listen[0].ss)->
@@ -190,6 +192,8 @@ test_values(void **state)
 	    "tcp_idle_timeout = 5; rate_per_source = 100; ban_time = 0; };\n"
 	    "security = { block_user_agents = [ \"Evil-Scanner\" ]; };\n"
 	    "metrics = { address = \"::1\"; port = 9100; };\n"
+	    "dns = { servers = [ \"127.0.0.1:5353\", \"[::1]:53\", "
+	    "\"192.0.2.53\" ]; refresh = 5; };\n"
 	    "domains = ( { name = \"Example.COM\"; authoritative = true; "
 	    "complete = true; aliases = [ \"SIP.Example.com\", "
 	    "\"[2001:DB8::10]\" ]; } );\n");
@@ -226,6 +230,17 @@ test_values(void **state)
 	assert_true(c->metrics);
 	assert_string_equal(c->metrics_address, "::1");
 	assert_int_equal(c->metrics_port, 9100);
+	assert_int_equal(c->ndns_servers, 3);
+	assert_int_equal(c->dns_refresh, 5);
+	assert_int_equal(c->dns_servers[0].ss_family, AF_INET);
+	assert_int_equal(ntohs(((struct sockaddr_in *)&c->dns_servers[0])->
+	    sin_port), 5353);
+	sin6 = (struct sockaddr_in6 *)&c->dns_servers[1];
+	assert_int_equal(sin6->sin6_family, AF_INET6);
+	assert_int_equal(ntohs(sin6->sin6_port), 53);
+	assert_true(IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr));
+	assert_int_equal(ntohs(((struct sockaddr_in *)&c->dns_servers[2])->
+	    sin_port), 53);
 	assert_string_equal(c->domains[0].name, "example.com");
 	assert_true(c->domains[0].authoritative);
 	assert_true(c->domains[0].complete);
@@ -378,6 +393,34 @@ static const struct bad bad[] = {
 	    "2: listen ::: a wildcard address needs `advertise`" },
 	{ BASE "\nmode = = \"proxy\";\n", "4: syntax error" },
 	{ BASE "users_file = 3;\n", "3: users_file must be a string" },
+	{ BASE "dns = { servers = [ \"localhost\" ]; };\n",
+	    "3: dns.servers: \"localhost\" is not an IP address, IP:port or "
+	    "[IPv6]:port" },
+	{ BASE "dns = {\n servers = [ \"127.0.0.1\",\n \"127.0.0.1:0\" ]; };\n",
+	    "5: dns.servers: \"127.0.0.1:0\" is not" },
+	{ BASE "dns = { servers = [ \"127.0.0.1:70000\" ]; };\n",
+	    "3: dns.servers: \"127.0.0.1:70000\" is not" },
+	{ BASE "dns = { servers = [ \"127.0.0.1:\" ]; };\n",
+	    "3: dns.servers: \"127.0.0.1:\" is not" },
+	{ BASE "dns = { servers = [ \"[10.0.0.1]:53\" ]; };\n",
+	    "3: dns.servers: \"[10.0.0.1]:53\" is not" },
+	{ BASE "dns = { servers = [ \"[::1]53\" ]; };\n",
+	    "3: dns.servers: \"[::1]53\" is not" },
+	{ BASE "dns = { servers = [ \"::1\", \"::2\", \"::3\", \"::4\", "
+	    "\"::5\" ]; };\n", "3: dns.servers: at most 4 servers, not 5" },
+	{ BASE "dns = { servers = \"127.0.0.1\"; };\n",
+	    "3: servers must be an array" },
+	{ BASE "dns = { servers = [ 53 ]; };\n",
+	    "3: servers must hold strings" },
+	{ BASE "dns = { refresh = -1; };\n",
+	    "3: refresh -1 out of range (0..86400)" },
+	{ BASE "dns = { refresh = 86401; };\n",
+	    "3: refresh 86401 out of range (0..86400)" },
+	{ BASE "dns = { refresh = \"300\"; };\n",
+	    "3: refresh must be an integer" },
+	{ BASE "dns = {\n timeout = 3; };\n",
+	    "4: unknown key \"timeout\" in dns" },
+	{ BASE "dns = [ \"127.0.0.1\" ];\n", "3: dns must be a group" },
 };
 
 static void
@@ -437,6 +480,10 @@ test_accepted(void **state)
 		    "state = \"gone\"; } );\n",
 		BASE "limits = { max_message_size = 1024; };\n",
 		BASE "daemon = { user = \"\"; };\n",
+		BASE "dns = { servers = [ \"::1\", \"[::1]:5353\", "
+		    "\"10.0.0.1:1\", \"10.0.0.2:65535\" ]; refresh = 0; };\n",
+		BASE "dns = { refresh = 86400; };\n",
+		BASE "dns = { servers = [ ]; };\n",
 	};
 	struct conf *c;
 	size_t i;
