@@ -22,6 +22,23 @@ hash_bytes(uint64_t h, const void *p, size_t len)
 	return h;
 }
 
+/* hash_bytes() of the ASCII lower case of p: for host names. */
+static inline uint64_t
+hash_bytes_nocase(uint64_t h, const void *p, size_t len)
+{
+	const unsigned char *s = p;
+	unsigned char c;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		c = s[i] >= 'A' && s[i] <= 'Z' ? (unsigned char)(s[i] | 0x20) :
+		    s[i];
+		h ^= c;
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
 static inline uint64_t
 hash_final(uint64_t h)
 {

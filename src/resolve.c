@@ -741,15 +741,7 @@ static struct {
 static uint64_t
 name_hash(const char *p, size_t len)
 {
-	uint64_t h = HASH_SEED;
-	size_t i;
-	char c;
-
-	for (i = 0; i < len; i++) {
-		c = p[i] >= 'A' && p[i] <= 'Z' ? (char)(p[i] + 32) : p[i];
-		h = hash_bytes(h, &c, 1);
-	}
-	return hash_final(h);
+	return hash_final(hash_bytes_nocase(HASH_SEED, p, len));
 }
 
 static bool

@@ -107,12 +107,6 @@ hexval(char c)
 	return -1;
 }
 
-static char
-ascii_lower(char c)
-{
-	return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
-}
-
 static bool
 is_visual_sep(char c)
 {
@@ -404,15 +398,7 @@ rehash_entry(const void *arg, const struct slot *sl)
 static uint64_t
 host_hash(const char *p, size_t len)
 {
-	uint64_t h = HASH_SEED;
-	size_t i;
-	char c;
-
-	for (i = 0; i < len; i++) {
-		c = ascii_lower(p[i]);
-		h = hash_bytes(h, &c, 1);
-	}
-	return hash_final(h);
+	return hash_final(hash_bytes_nocase(HASH_SEED, p, len));
 }
 
 static uint64_t
@@ -470,7 +456,7 @@ host_add(struct table *t, struct slice host, unsigned flags)
 	    (name = arena_strndup(t, host.p, host.len)) == NULL)
 		return -1;
 	for (i = 0; i < host.len; i++)
-		name[i] = ascii_lower(name[i]);
+		name[i] = lower_ascii(name[i]);
 	t->hosts[t->nhosts].name = name;
 	t->hosts[t->nhosts].len = host.len;
 	t->hosts[t->nhosts].flags = flags;

@@ -41,6 +41,21 @@ def closed_within(s, limit):
     return None
 
 
+def read_head(s, timeout):
+    """What s gives until an empty line, the peer closes or timeout."""
+    s.settimeout(timeout)
+    data = b""
+    try:
+        while b"\r\n\r\n" not in data:
+            d = s.recv(65536)
+            if not d:
+                break
+            data += d
+    except (socket.timeout, ConnectionError):
+        pass
+    return data
+
+
 def invite(cl=None, body=b"", extra=b""):
     h = (b"INVITE sip:bob@example.com SIP/2.0\r\n"
          b"Via: SIP/2.0/TCP 127.0.0.1:1;branch=z9hG4bKabuse\r\n"
@@ -96,16 +111,7 @@ held = []
 for i in range(maxconn):
     h = conn()
     h.sendall(invite(extra=b"X-Held: %d\r\n" % i))
-    h.settimeout(idle)
-    got = b""
-    try:
-        while b"\r\n\r\n" not in got:
-            d = h.recv(65536)
-            if not d:
-                break
-            got += d
-    except socket.timeout:
-        pass
+    got = read_head(h, idle)
     if not got.startswith(b"SIP/2.0 "):
         check(f"held connection {i} answered", False, repr(got[:40]))
     held.append(h)
@@ -128,16 +134,7 @@ s.close()
 # 5. Announced size over max_message_size: 513, then closed.
 s = conn()
 s.sendall(invite(cl=maxsize + 100))
-s.settimeout(2)
-data = b""
-try:
-    while b"\r\n\r\n" not in data:
-        d = s.recv(65536)
-        if not d:
-            break
-        data += d
-except socket.timeout:
-    pass
+data = read_head(s, 2)
 check("too large answered 513", data.startswith(b"SIP/2.0 513"),
       repr(data[:40]))
 c = closed_within(s, 2)
@@ -154,8 +151,7 @@ s.close()
 # 7. A good message on a fresh connection still works.
 s = conn()
 s.sendall(invite())
-s.settimeout(2)
-data = s.recv(65536)
+data = read_head(s, 2)
 check("still answering", data.startswith(b"SIP/2.0 604"), repr(data[:30]))
 s.close()
 
