@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "forward.h"
 #include "hash.h"
 #include "route.h"
 #include "sipmsg.h"
@@ -98,26 +99,10 @@ static bool
 is_trusted_host(const struct conf *conf, struct slice host)
 {
 	struct sockaddr_storage ss;
-	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-	char buf[INET6_ADDRSTRLEN + 1];
+	socklen_t sl;
 
-	if (host.len >= 2 && host.p[0] == '[' && host.p[host.len - 1] == ']') {
-		host.p++;
-		host.len -= 2;
-	}
-	if (host.len == 0 || host.len >= sizeof(buf))
-		return false;
-	memcpy(buf, host.p, host.len);
-	buf[host.len] = '\0';
-	memset(&ss, 0, sizeof(ss));
-	if (inet_pton(AF_INET, buf, &sin->sin_addr) == 1)
-		ss.ss_family = AF_INET;
-	else if (inet_pton(AF_INET6, buf, &sin6->sin6_addr) == 1)
-		ss.ss_family = AF_INET6;
-	else
-		return false;
-	return config_trusted_find(conf, (struct sockaddr *)&ss) >= 0;
+	return forward_host_addr(host, 5060, &ss, &sl) &&
+	    config_trusted_find(conf, (struct sockaddr *)&ss) >= 0;
 }
 
 static bool
