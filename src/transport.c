@@ -43,7 +43,7 @@ struct tp_conn {
 	char			 ip[64];
 	uint16_t		 port;
 	char			*in;
-	size_t			 inlen, incap;
+	size_t			 inlen;		/* a message cut by a read */
 	char			*out;
 	size_t			 outlen, outcap;
 	bool			 closing;	/* close once out is written */
@@ -632,22 +632,22 @@ tcp_source(struct tp_conn *c, struct tp_source *src)
 }
 
 /*
- * Frame and hand on every whole message in c->in. Returns -1 when the
- * connection must close (framing lost or too large).
+ * Frame and hand on every whole message in buf. Returns the bytes used
+ * (the rest is an incomplete message), or -1 when the connection must
+ * close (framing lost or too large).
  */
-static int
-tcp_frame(struct tp_conn *c)
+static ssize_t
+tcp_frame(struct tp_conn *c, const char *buf, size_t buflen)
 {
 	struct worker *w = c->w;
 	struct tp_source src;
 	struct sipmsg m;
 	size_t off = 0, max = w->srv->max_message_size;
 	ssize_t rc;
-	int ret = 0;
 
-	while (off < c->inlen) {
-		const char *p = c->in + off;
-		size_t len = c->inlen - off;
+	while (off < buflen) {
+		const char *p = buf + off;
+		size_t len = buflen - off;
 
 		/* RFC 5626 §4.4.1: a CRLFCRLF ping gets a CRLF pong. */
 		if (len >= 4 && memcmp(p, "\r\n\r\n", 4) == 0) {
@@ -669,10 +669,11 @@ tcp_frame(struct tp_conn *c)
 				/* SPEC §4: answer 513, then close. */
 				metrics_inc(&w->metrics.dropped[DROP_TOO_LARGE]);
 				proxy_too_large(w, &src, &m);
-				ret = -1;
-			} else if (len >= max) {
+				return -1;
+			}
+			if (len >= max) {
 				metrics_inc(&w->metrics.dropped[DROP_TOO_LARGE]);
-				ret = -1;
+				return -1;
 			}
 			break;
 		}
@@ -689,27 +690,37 @@ tcp_frame(struct tp_conn *c)
 				tcp_arm_timer(c);
 				continue;
 			}
-			ret = -1;
-			break;
+			return -1;
 		}
 		off += (size_t)rc;
 		tcp_arm_timer(c);
 	}
-	if (off > 0) {
-		memmove(c->in, c->in + off, c->inlen - off);
-		c->inlen -= off;
-	}
-	return ret;
+	return (ssize_t)off;
 }
 
+/*
+ * Most reads hold whole messages: they go into the worker's scratch buffer
+ * and are handled there, and only the start of a message cut by the read
+ * is kept in the connection's own buffer, made when first needed. So an
+ * idle connection costs no 64 KB buffer, and a busy worker does not walk a
+ * different buffer for each of hundreds of connections.
+ */
 static void
 tcp_readable(evutil_socket_t fd, short what, void *arg)
 {
 	struct tp_conn *c = arg;
-	ssize_t n;
+	struct worker *w = c->w;
+	size_t cap = w->srv->max_message_size + 1;
+	char *buf;
+	size_t len;
+	ssize_t n, used;
 
 	(void)what;
-	n = recv(fd, c->in + c->inlen, c->incap - c->inlen, MSG_DONTWAIT);
+	if (c->inlen == 0)
+		buf = w->rx;		/* TRANSPORT_BATCH * UDP_MAX >= cap */
+	else
+		buf = c->in;
+	n = recv(fd, buf + c->inlen, cap - c->inlen, MSG_DONTWAIT);
 	if (n == 0 || (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK &&
 	    errno != EINTR)) {
 		tcp_close(c);
@@ -717,11 +728,24 @@ tcp_readable(evutil_socket_t fd, short what, void *arg)
 	}
 	if (n < 0)
 		return;
-	c->inlen += (size_t)n;
-	n = tcp_frame(c);
-	transport_flush(c->w);	/* TCP in may have queued UDP out */
-	if (n == -1)
+	len = c->inlen + (size_t)n;
+	used = tcp_frame(c, buf, len);
+	transport_flush(w);	/* TCP in may have queued UDP out */
+	if (used == -1) {
 		tcp_close(c);
+		return;
+	}
+	if ((size_t)used == len) {
+		c->inlen = 0;
+		return;
+	}
+	if (c->in == NULL && (c->in = malloc(cap)) == NULL) {
+		log_warnx("tcp %s:%u: out of memory", c->ip, c->port);
+		tcp_close(c);
+		return;
+	}
+	memmove(c->in, buf + used, len - (size_t)used);
+	c->inlen = len - (size_t)used;
 }
 
 /* A connection object for fd, owned by w and registered; NULL on failure
@@ -744,11 +768,6 @@ tcp_conn_new(struct worker *w, int fd, const struct sockaddr *peer,
 	memcpy(&c->addr, peer, peerlen);
 	c->addrlen = peerlen;
 	addr_text(&c->addr, c->ip, sizeof(c->ip), &c->port);
-	/* Room for the largest message allowed, so that one more byte tells
-	 * us it is too large. */
-	c->incap = srv->max_message_size + 1;
-	if ((c->in = malloc(c->incap)) == NULL)
-		goto fail;
 	set_nonblock(fd);
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
 	c->ev_read = event_new(w->base, fd, EV_READ | EV_PERSIST,
