@@ -86,6 +86,36 @@ put_hex64(char *p, unsigned long long v)
 	return p + 16;
 }
 
+/*
+ * A dotted-quad IPv4 literal, as inet_pton(AF_INET) takes it (four decimal
+ * octets, no leading zeros), without needing a NUL-terminated copy: host
+ * names and addresses are told apart per request.
+ */
+static inline bool
+ipv4_parse(const char *p, size_t len, unsigned char out[4])
+{
+	size_t i = 0;
+	unsigned v;
+	int k, digits;
+
+	for (k = 0; k < 4; k++) {
+		if (k > 0 && (i >= len || p[i++] != '.'))
+			return false;
+		v = 0;
+		digits = 0;
+		while (i < len && p[i] >= '0' && p[i] <= '9' && digits < 4) {
+			if (digits == 1 && v == 0)
+				return false;		/* leading zero */
+			v = v * 10 + (unsigned)(p[i++] - '0');
+			digits++;
+		}
+		if (digits == 0 || v > 255)
+			return false;
+		out[k] = (unsigned char)v;
+	}
+	return i == len;
+}
+
 /* ASCII lower case, whatever the locale. */
 static inline char
 lower_ascii(char c)

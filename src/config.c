@@ -292,13 +292,13 @@ static int
 parse_ip(const char *s, int *family, uint8_t addr[16])
 {
 	memset(addr, 0, 16);
-	/* Per request for the Request-URI host: a name is told at once. */
-	if (strchr(s, ':') == NULL && (s[0] < '0' || s[0] > '9'))
-		return -1;
-	if (inet_pton(AF_INET, s, addr) == 1) {
+	/* Per request, for the Request-URI host: without inet_pton. */
+	if (ipv4_parse(s, strlen(s), addr)) {
 		*family = AF_INET;
 		return 0;
 	}
+	if (strchr(s, ':') == NULL)
+		return -1;
 	if (inet_pton(AF_INET6, s, addr) == 1) {
 		*family = AF_INET6;
 		return 0;

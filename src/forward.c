@@ -30,15 +30,17 @@ forward_host_addr(struct slice host, uint16_t port,
 	}
 	if (host.len == 0 || host.len >= sizeof(buf))
 		return false;
-	memcpy(buf, host.p, host.len);
-	buf[host.len] = '\0';
 	memset(ss, 0, sizeof(*ss));
-	if (inet_pton(AF_INET, buf, &sin->sin_addr) == 1) {
+	if (ipv4_parse(host.p, host.len, (unsigned char *)&sin->sin_addr)) {
 		sin->sin_family = AF_INET;
 		sin->sin_port = htons(port);
 		*sslen = sizeof(*sin);
 		return true;
 	}
+	if (memchr(host.p, ':', host.len) == NULL)
+		return false;
+	memcpy(buf, host.p, host.len);
+	buf[host.len] = '\0';
 	if (inet_pton(AF_INET6, buf, &sin6->sin6_addr) == 1) {
 		sin6->sin6_family = AF_INET6;
 		sin6->sin6_port = htons(port);
