@@ -67,7 +67,7 @@ def invite(cl=None, body=b"", extra=b""):
 
 
 def check(name, ok, detail=""):
-    print(f"{'ok  ' if ok else 'FAIL'} {name} {detail}")
+    print(f"{'ok  ' if ok else 'FAIL'} {name} {detail} [rss {rss_kb()} kB]")
     if not ok:
         failures.append(name)
 
