@@ -97,9 +97,11 @@ set_nonblock(int fd)
  * each worker has its own socket on the same address and port
  * (SO_REUSEPORT), and a classic BPF program picks the socket for each
  * datagram at random: plain SO_REUSEPORT hashes the 4-tuple, so one trunk
- * or SBC, one address and port, would land on one worker. Per-datagram
- * choice reorders nothing that UDP promised to keep in order, and the
- * proxy keeps no state that would need a message on a given worker.
+ * or SBC, one address and port, would land on one worker. The proxy keeps
+ * no state that would need a message on a given worker; the price is that
+ * two datagrams of one call arriving within microseconds may leave in
+ * either order, as with Kamailio's UDP children (UDP never promised
+ * order, and SIP copes). workers = 1 keeps it.
  */
 static int
 attach_spread(int fd, int nworkers)
