@@ -2179,6 +2179,38 @@ test_hop_not_unicast(void **state)
 	    0);
 }
 
+/* RFC 3261 §18.1.1: over 1300 bytes, TCP unless the URI says udp. */
+static void
+test_hop_transport(void **state)
+{
+	static const struct {
+		const char		*uri;
+		size_t			 len;
+		enum sip_transport	 tp;
+	} c[] = {
+		{ "sip:a@10.0.0.1", 1300, SIP_TP_UDP },
+		{ "sip:a@10.0.0.1", 1301, SIP_TP_TCP },
+		{ "sip:a@10.0.0.1;transport=udp", 4000, SIP_TP_UDP },
+		{ "sip:a@10.0.0.1;transport=tcp", 100, SIP_TP_TCP },
+		{ "sip:a@10.0.0.1:5070;transport=TCP", 100, SIP_TP_TCP },
+	};
+	struct sip_uri u;
+	struct fwd_hop hop;
+	const char *why = NULL, *fault;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < NELEM(c); i++) {
+		assert_int_equal(sipmsg_uri_parse(slice_make(c[i].uri,
+		    strlen(c[i].uri)), &u, &fault), 0);
+		assert_int_equal(forward_hop(confs[C_PLAIN], &u, NULL, c[i].len,
+		    &hop, &why), 0);
+		if (hop.tp != c[i].tp)
+			fail_msg("%s, %zu bytes: transport %d, not %d",
+			    c[i].uri, c[i].len, hop.tp, c[i].tp);
+	}
+}
+
 /* forward_host_addr() against inet_pton(), which it stands in for. */
 static void
 test_host_addr(void **state)
@@ -2316,6 +2348,7 @@ main(void)
 		cmocka_unit_test(test_edit_limits),
 		cmocka_unit_test(test_hop_not_unicast),
 		cmocka_unit_test(test_host_addr),
+		cmocka_unit_test(test_hop_transport),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
