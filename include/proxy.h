@@ -8,11 +8,11 @@
 #include <sys/socket.h>
 
 #include "config.h"
+#include "resolve.h"
 #include "route.h"
 #include "sipmsg.h"
 #include "transport.h"
 
-struct resolve_map;
 
 /* Publish conf, and the map of its target names (may be NULL), as what
  * new messages see (takes over the caller's references; the previous ones
@@ -29,6 +29,10 @@ void	proxy_message(struct worker *w, const struct tp_source *src,
 /* Free what proxy keeps per worker (the DNS cache, answers not yet
  * used). After proxy_dns_stop(). */
 void	proxy_worker_free(struct worker *w);
+
+/* The DNS servers of conf (dns.servers) as the resolver takes them; none:
+ * the system's. */
+void	proxy_dns_servers(const struct conf *conf, struct resolve_servers *sv);
 
 /*
  * Resolve the names of conf's active table targets (RFC 3263, blocking:

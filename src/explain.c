@@ -423,11 +423,7 @@ explain_forward(const struct sipmsg *m, const struct route_decision *d,
 		}
 		snprintf(host, sizeof(host), "%.*s", (int)uri.host.len,
 		    uri.host.p);
-		memset(&sv, 0, sizeof(sv));
-		for (i = 0; i < conf->ndns_servers && i < RESOLVE_MAX_SERVERS;
-		    i++)
-			sv.addr[i] = conf->dns_servers[i];
-		sv.n = i;
+		proxy_dns_servers(conf, &sv);
 		resolve_sip(&sv, host, kind, &a);
 		if ((k = resolve_pick(a.t, a.n, d->branch_h1)) < 0) {
 			snprintf(dest, destlen, "nowhere: 503 %.*s %s", 64,

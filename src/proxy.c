@@ -340,15 +340,8 @@ proxy_worker_free(struct worker *w)
 static struct dns_slot *
 dns_slot(struct proxy_dns *pd, struct slice host, enum resolve_kind kind)
 {
-	uint64_t h = HASH_SEED;
-	size_t i;
-	char c;
+	uint64_t h = hash_bytes_nocase(HASH_SEED, host.p, host.len);
 
-	for (i = 0; i < host.len; i++) {
-		c = host.p[i] >= 'A' && host.p[i] <= 'Z' ?
-		    (char)(host.p[i] + 32) : host.p[i];
-		h = hash_bytes(h, &c, 1);
-	}
 	h = hash_bytes(h, &kind, sizeof(kind));
 	return &pd->slot[hash_final(h) % DNS_SLOTS];
 }
@@ -430,8 +423,8 @@ dns_answers(evutil_socket_t fd, short what, void *arg)
 	transport_flush(w);
 }
 
-static void
-servers_of(const struct conf *conf, struct resolve_servers *sv)
+void
+proxy_dns_servers(const struct conf *conf, struct resolve_servers *sv)
 {
 	size_t i;
 
@@ -455,7 +448,7 @@ dns_submit(struct worker *w, const struct tp_source *src,
 	}
 	memcpy(q->job.host, host.p, host.len);
 	q->job.kind = kind;
-	servers_of(conf, &q->job.servers);
+	proxy_dns_servers(conf, &q->job.servers);
 	q->job.done = dns_job_done;
 	q->job.arg = q;
 	q->w = w;
@@ -578,7 +571,7 @@ proxy_resolve_targets(const struct conf *conf,
 			n++;
 	if ((map = resolve_map_new(n)) == NULL || n == 0)
 		return map;
-	servers_of(conf, &sv);
+	proxy_dns_servers(conf, &sv);
 	for (i = 0; table_target_host(conf->table, i, &host, &flags) &&
 	    !atomic_load(&rf.stopping); i++) {
 		if (!(flags & TABLE_HOST_FORWARD) ||
@@ -715,7 +708,7 @@ forward(struct worker *w, const struct tp_source *src, const struct sipmsg *m,
     struct route_decision *d, const struct conf *conf)
 {
 	char out[TRANSPORT_UDP_MAX], reason[160];
-	struct sockaddr_storage ss, *resolved = NULL;
+	struct sockaddr_storage ss;
 	struct sip_uri uri = d->next_hop_uri;
 	struct fwd_hop hop;
 	socklen_t sl;
@@ -723,6 +716,8 @@ forward(struct worker *w, const struct tp_source *src, const struct sipmsg *m,
 	ssize_t n;
 	int rc;
 
+	/* An IP literal is parsed once, here: forward_hop() takes it as
+	 * resolved (port 5060 unless the URI names one). */
 	if (!forward_host_addr(uri.host, 5060, &ss, &sl)) {
 		rc = dns_next_hop(w, src, m, d, conf, &uri, &ss, &why, reason,
 		    sizeof(reason));
@@ -732,9 +727,8 @@ forward(struct worker *w, const struct tp_source *src, const struct sipmsg *m,
 			unavailable(w, src, m, d, conf, why);
 			return;
 		}
-		resolved = &ss;
 	}
-	if (forward_hop(conf, &uri, resolved, m->len, &hop, &why) == -1) {
+	if (forward_hop(conf, &uri, &ss, m->len, &hop, &why) == -1) {
 		unavailable(w, src, m, d, conf, why);
 		return;
 	}

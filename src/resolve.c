@@ -958,8 +958,7 @@ resolve_map_add(struct resolve_map *m, struct slice host, bool srv,
 		return -1;
 	e->len = host.len;
 	for (i = 0; i < e->len; i++)
-		if (e->name[i] >= 'A' && e->name[i] <= 'Z')
-			e->name[i] = (char)(e->name[i] + 32);
+		e->name[i] = lower_ascii(e->name[i]);
 	e->srv = srv;
 	if (!resolve_name_ok(host)) {
 		for (i = 0; i < RESOLVE_KINDS; i++)
