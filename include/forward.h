@@ -34,6 +34,18 @@ int	forward_hop(const struct conf *conf, const struct sip_uri *uri,
 	    const struct sockaddr_storage *resolved, size_t msglen,
 	    struct fwd_hop *hop, const char **why);
 
+/* SPEC §7: the reason of the 503 when a sips: request has no TLS hop. */
+#define FORWARD_NO_TLS	"No TLS For sips Next Hop"
+
+/*
+ * true when the request of decision d may only leave over TLS (RFC 3261
+ * §26.2.2, SPEC §7): its next hop, its Request-URI as received, or the one
+ * it will carry is a sips: URI. Never downgraded to UDP or TCP, IP literal
+ * or name.
+ */
+bool	forward_needs_tls(const struct sipmsg *m,
+	    const struct route_decision *d);
+
 /* true when host is an IP literal (IPv6 may be bracketed); fills ss. */
 bool	forward_host_addr(struct slice host, uint16_t port,
 	    struct sockaddr_storage *ss, socklen_t *sslen);

@@ -74,9 +74,14 @@ const struct table_entry *table_lookup(const struct table *t, uint16_t domain,
 ssize_t	table_normalise_user(struct slice raw, bool phone, char *out,
 	    size_t outlen);
 
-/* true when host (case-insensitive) is the host of some entry's target:
- * from an untrusted source, in-dialog requests may go only there (SPEC §3). */
-bool	table_is_target_host(const struct table *t, struct slice host);
+/*
+ * true when u names the host (case-insensitive), port and transport of an
+ * active entry's target, each as written or defaulted alike (5060 over UDP
+ * for sip:, 5061 over TLS for sips:): from an untrusted source, in-dialog
+ * requests may go only there (SPEC §7). Moved targets are no next hops.
+ */
+struct sip_uri;
+bool	table_is_next_hop(const struct table *t, const struct sip_uri *u);
 
 /* The i-th distinct target host (0-based, as written, lower case): false
  * past the last. flags: TABLE_HOST_FORWARD when an active entry forwards

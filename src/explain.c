@@ -172,8 +172,10 @@ outcome(const struct sipmsg *m, const struct route_decision *d,
 			snprintf(buf, len, "forward to %.*s",
 			    (int)d->next_hop.len, d->next_hop.p);
 		n = strlen(buf);
-		if (forward_hop(conf, &d->next_hop_uri, NULL, m->len, &hop,
-		    &why) == 0) {
+		if (forward_needs_tls(m, d))
+			snprintf(buf + n, len - n, " (503 " FORWARD_NO_TLS ")");
+		else if (forward_hop(conf, &d->next_hop_uri, NULL, m->len,
+		    &hop, &why) == 0) {
 			dest_text(hop.tp, &hop.addr, via, sizeof(via));
 			snprintf(buf + n, len - n, " via %s", via);
 		} else
@@ -414,6 +416,10 @@ explain_forward(const struct sipmsg *m, const struct route_decision *d,
 	size_t i;
 	int in = -1, k;
 
+	if (forward_needs_tls(m, d)) {
+		snprintf(dest, destlen, "nowhere: 503 " FORWARD_NO_TLS);
+		return -1;
+	}
 	/* The daemon's RFC 3263 steps and SRV choice, but waiting here. */
 	if (!forward_host_addr(uri.host, 5060, &ss, &sl)) {
 		if (resolve_kind_of(&uri, m->len > FORWARD_UDP_MTU_LIMIT,

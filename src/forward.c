@@ -85,6 +85,24 @@ is_unicast(const struct sockaddr_storage *ss)
 	    (a & 0xf0000000u) != 0xf0000000u;	/* 240/4, broadcast */
 }
 
+static bool
+is_sips(const struct sip_uri *u)
+{
+	return u->is_sip && u->scheme.len == 4 &&
+	    strncasecmp(u->scheme.p, "sips", 4) == 0;
+}
+
+bool
+forward_needs_tls(const struct sipmsg *m, const struct route_decision *d)
+{
+	/* The caller asked for TLS to the end: retargeting to a sip: target
+	 * does not lift that (RFC 5630 §3.1.3). RFC 3261 §16.4: a strict
+	 * router's request leaves with the last Route as its Request-URI. */
+	return is_sips(&d->next_hop_uri) || is_sips(&m->ruri) ||
+	    (d->strict_route && m->nroute > 0 &&
+	    is_sips(&m->route_uri[m->nroute - 1]));
+}
+
 int
 forward_hop(const struct conf *conf, const struct sip_uri *uri,
     const struct sockaddr_storage *resolved, size_t msglen,

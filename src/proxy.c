@@ -674,6 +674,18 @@ proxy_dns_stop(void)
 	}
 }
 
+/*
+ * SPEC §7: why a next hop failed (a refused connection, a name that does
+ * not resolve, a missing route) maps the network behind us: only trusted
+ * sources hear it. That a sips: request has no TLS hop is no secret.
+ */
+static const char *
+public_reason(bool trusted, const char *why)
+{
+	return trusted || strcmp(why, FORWARD_NO_TLS) == 0 ? why :
+	    "Service Unavailable";
+}
+
 /* SPEC §3: a request that cannot be sent gets 503 saying why (an ACK is
  * never answered). */
 static void
@@ -687,7 +699,7 @@ unavailable(struct worker *w, const struct tp_source *src,
 		return;
 	d->action = ROUTE_REPLY;
 	d->code = 503;
-	d->reason = why;
+	d->reason = public_reason(d->trusted >= 0, why);
 	d->contact = false;
 	send_reply(w, src, m, d, conf);
 }
@@ -716,6 +728,10 @@ forward(struct worker *w, const struct tp_source *src, const struct sipmsg *m,
 	ssize_t n;
 	int rc;
 
+	if (forward_needs_tls(m, d)) {
+		unavailable(w, src, m, d, conf, FORWARD_NO_TLS);
+		return;
+	}
 	/* An IP literal is parsed once, here: forward_hop() takes it as
 	 * resolved (port 5060 unless the URI names one). */
 	if (!forward_host_addr(uri.host, 5060, &ss, &sl)) {
@@ -842,6 +858,23 @@ proxy_too_large(struct worker *w, const struct tp_source *src,
 	send_reply(w, src, m, &d, conf);
 }
 
+/* Whether the 503 for a forwarded request goes to a trusted address: its
+ * second Via (the one before ours), received first, as relay() sends. */
+static bool
+is_trusted_via(const struct sipmsg *m, const struct conf *conf)
+{
+	const struct sip_via *v;
+	struct sockaddr_storage ss;
+	socklen_t sl;
+
+	if (m->nvia < 2)
+		return false;
+	v = &m->via[1];
+	return forward_host_addr(v->received.len > 0 ? v->received : v->host,
+	    5060, &ss, &sl) &&
+	    config_trusted_find(conf, (struct sockaddr *)&ss) >= 0;
+}
+
 /*
  * Requests that could not be delivered after forward() had handed them on
  * (an outgoing TCP connect that failed later): each non-ACK one gets a 503
@@ -867,7 +900,7 @@ proxy_undeliverable(struct worker *w, const char *buf, size_t len,
 		memset(&d, 0, sizeof(d));
 		d.action = ROUTE_REPLY;
 		d.code = 503;
-		d.reason = why;
+		d.reason = public_reason(is_trusted_via(&m, conf), why);
 		n = proxy_reply(&m, &d, conf, NULL, 0, out, sizeof(out));
 		if (n < 0 || sipmsg_scan(out, (size_t)n, SIPMSG_DGRAM, &r) < 0 ||
 		    r.nvia < 2) {

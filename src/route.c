@@ -105,6 +105,19 @@ is_trusted_host(const struct conf *conf, struct slice host)
 	    config_trusted_find(conf, (struct sockaddr *)&ss) >= 0;
 }
 
+/*
+ * SPEC §7: a next hop an untrusted source may reach by following our
+ * Record-Route: exactly the host, port and transport of an active table
+ * target (so a PBX's other ports stay out of reach), or a host inside
+ * `trusted`.
+ */
+static bool
+is_vouched_hop(const struct conf *conf, const struct sip_uri *u)
+{
+	return u->is_sip && (table_is_next_hop(conf->table, u) ||
+	    is_trusted_host(conf, u->host));
+}
+
 static bool
 is_blocked_ua(const struct sipmsg *m, const struct conf *conf)
 {
@@ -424,9 +437,8 @@ decide_request(const struct sipmsg *m, const struct conf *conf,
 		const struct sip_uri *next = &m->route_uri[first];
 
 		if (conf->mode == MODE_PROXY && (d->trusted >= 0 ||
-		    ((first > 0 || d->strict_route) && next->is_sip &&
-		    (table_is_target_host(conf->table, next->host) ||
-		    is_trusted_host(conf, next->host))))) {
+		    ((first > 0 || d->strict_route) &&
+		    is_vouched_hop(conf, next)))) {
 			forward(d, RULE_ROUTE_NEXT, next->all);
 			d->next_hop_uri = *next;
 		} else
@@ -439,9 +451,7 @@ decide_request(const struct sipmsg *m, const struct conf *conf,
 		 * Request-URI (the PBX's Contact) is a next hop we vouch for. */
 		if (d->rule == RULE_FOREIGN_UNTRUSTED &&
 		    (first > 0 || d->strict_route) &&
-		    conf->mode == MODE_PROXY &&
-		    (table_is_target_host(conf->table, ruri->host) ||
-		    is_trusted_host(conf, ruri->host))) {
+		    conf->mode == MODE_PROXY && is_vouched_hop(conf, ruri)) {
 			d->code = 0;
 			d->reason = NULL;
 			forward(d, RULE_ROUTE_NEXT, ruri->all);

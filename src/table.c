@@ -54,7 +54,17 @@ struct domprefix {
 struct host {
 	const char	*name;		/* lower case */
 	size_t		 len;
+	uint16_t	 port;		/* hops only: effective port */
+	uint8_t		 tp;		/* hops only: enum sip_transport */
 	unsigned	 flags;		/* TABLE_HOST_* */
+};
+
+/* Distinct hosts, or (host, port, transport) triples, with a hash index. */
+struct hostset {
+	struct host	*v;
+	uint32_t	 n;
+	uint32_t	 cap;
+	struct hmap	 map;		/* key -> v[] */
 };
 
 struct table {
@@ -71,10 +81,8 @@ struct table {
 	struct domprefix *dp;		/* by domain index */
 	size_t		 ndp;
 
-	struct host	*hosts;
-	uint32_t	 nhosts;
-	uint32_t	 hostcap;
-	struct hmap	 hostmap;	/* target host -> hosts[] */
+	struct hostset	 hosts;		/* target hosts, for DNS */
+	struct hostset	 hops;		/* where active targets send to */
 
 	const char	**files;	/* interned file names */
 	size_t		 nfiles;
@@ -396,24 +404,29 @@ rehash_entry(const void *arg, const struct slot *sl)
 }
 
 static uint64_t
-host_hash(const char *p, size_t len)
+host_hash(const char *p, size_t len, uint16_t port, uint8_t tp)
 {
-	return hash_final(hash_bytes_nocase(HASH_SEED, p, len));
+	unsigned char k[3] = { (unsigned char)(port >> 8),
+	    (unsigned char)port, tp };
+
+	return hash_final(hash_bytes(hash_bytes_nocase(HASH_SEED, p, len), k,
+	    sizeof(k)));
 }
 
 static uint64_t
 rehash_host(const void *arg, const struct slot *sl)
 {
-	const struct table *t = arg;
-	const struct host *ho = &t->hosts[sl->idx - 1];
+	const struct hostset *hs = arg;
+	const struct host *ho = &hs->v[sl->idx - 1];
 
-	return host_hash(ho->name, ho->len);
+	return host_hash(ho->name, ho->len, ho->port, ho->tp);
 }
 
 static uint32_t
-host_find(const struct table *t, const char *p, size_t len, uint64_t h)
+host_find(const struct hostset *hs, const char *p, size_t len, uint16_t port,
+    uint8_t tp, uint64_t h)
 {
-	const struct hmap *m = &t->hostmap;
+	const struct hmap *m = &hs->map;
 	const struct host *ho;
 	size_t i, mask;
 
@@ -423,48 +436,75 @@ host_find(const struct table *t, const char *p, size_t len, uint64_t h)
 	for (i = h & mask; m->slots[i].idx != 0; i = (i + 1) & mask) {
 		if (m->slots[i].meta != (uint32_t)(h >> 32))
 			continue;
-		ho = &t->hosts[m->slots[i].idx - 1];
-		if (ho->len == len && strncasecmp(ho->name, p, len) == 0)
+		ho = &hs->v[m->slots[i].idx - 1];
+		if (ho->len == len && ho->port == port && ho->tp == tp &&
+		    strncasecmp(ho->name, p, len) == 0)
 			return m->slots[i].idx;
 	}
 	return 0;
 }
 
 static int
-host_add(struct table *t, struct slice host, unsigned flags)
+host_add(struct table *t, struct hostset *hs, struct slice host,
+    uint16_t port, uint8_t tp, unsigned flags)
 {
 	struct host *nh;
-	uint64_t h = host_hash(host.p, host.len);
+	uint64_t h = host_hash(host.p, host.len, port, tp);
 	uint32_t ncap, idx;
 	char *name;
 	size_t i;
 
 	if (host.len == 0)
 		return 0;
-	if ((idx = host_find(t, host.p, host.len, h)) != 0) {
-		t->hosts[idx - 1].flags |= flags;
+	if ((idx = host_find(hs, host.p, host.len, port, tp, h)) != 0) {
+		hs->v[idx - 1].flags |= flags;
 		return 0;
 	}
-	if (t->nhosts == t->hostcap) {
-		ncap = t->hostcap ? t->hostcap * 2 : 16;
-		if ((nh = realloc(t->hosts, ncap * sizeof(*nh))) == NULL)
+	if (hs->n == hs->cap) {
+		ncap = hs->cap ? hs->cap * 2 : 16;
+		if ((nh = realloc(hs->v, ncap * sizeof(*nh))) == NULL)
 			return -1;
-		t->hosts = nh;
-		t->hostcap = ncap;
+		hs->v = nh;
+		hs->cap = ncap;
 	}
-	if (hmap_reserve(&t->hostmap, 1, rehash_host, t) == -1 ||
+	if (hmap_reserve(&hs->map, 1, rehash_host, hs) == -1 ||
 	    (name = arena_strndup(t, host.p, host.len)) == NULL)
 		return -1;
 	for (i = 0; i < host.len; i++)
 		name[i] = lower_ascii(name[i]);
-	t->hosts[t->nhosts].name = name;
-	t->hosts[t->nhosts].len = host.len;
-	t->hosts[t->nhosts].flags = flags;
-	t->nhosts++;
-	hmap_place(t->hostmap.slots, t->hostmap.cap, h, t->nhosts,
-	    (uint32_t)(h >> 32));
-	t->hostmap.n++;
+	nh = &hs->v[hs->n++];
+	nh->name = name;
+	nh->len = host.len;
+	nh->port = port;
+	nh->tp = tp;
+	nh->flags = flags;
+	hmap_place(hs->map.slots, hs->map.cap, h, hs->n, (uint32_t)(h >> 32));
+	hs->map.n++;
 	return 0;
+}
+
+/*
+ * The port and transport a URI sends to when it names none: 5060 over UDP
+ * for sip:, 5061 over TLS for sips: (RFC 3261 §19.1.2, §26.2.2). The same
+ * rule for table targets and for next hops, so both compare as written
+ * or as defaulted alike.
+ */
+static void
+hop_key(const struct sip_uri *u, uint16_t *port, uint8_t *tp)
+{
+	bool sips = u->scheme.len == 4 && strncasecmp(u->scheme.p, "sips",
+	    4) == 0;
+
+	*tp = (uint8_t)(sips ? SIP_TP_TLS : u->transport != SIP_TP_NONE ?
+	    u->transport : SIP_TP_UDP);
+	*port = u->port != 0 ? u->port : *tp == SIP_TP_TLS ? 5061 : 5060;
+}
+
+static void
+hostset_free(struct hostset *hs)
+{
+	free(hs->v);
+	free(hs->map.slots);
 }
 
 /* ---- building ---- */
@@ -490,8 +530,8 @@ table_free(struct table *t)
 	free(t->exact.slots);
 	free(t->prefix.slots);
 	free(t->dp);
-	free(t->hosts);
-	free(t->hostmap.slots);
+	hostset_free(&t->hosts);
+	hostset_free(&t->hops);
 	free(t->files);
 	free(t);
 }
@@ -522,6 +562,8 @@ add_entry(struct table *t, const char *user, size_t ulen, bool prefix,
 	char pbuf[TABLE_MAX_USER * 3 + 1];
 	uint64_t h;
 	uint32_t idx, ncap;
+	uint16_t port;
+	uint8_t tp;
 	size_t nd;
 	int tshow;
 
@@ -608,9 +650,15 @@ add_entry(struct table *t, const char *user, size_t ulen, bool prefix,
 		    (target = arena_strndup(t, target, tlen)) == NULL))
 			goto nomem;
 	}
-	if (u.host.len != 0 && host_add(t, u.host, state != USER_ACTIVE ? 0 :
-	    TABLE_HOST_FORWARD | (u.port == 0 ? TABLE_HOST_NO_PORT : 0)) == -1)
+	if (u.host.len != 0 && host_add(t, &t->hosts, u.host, 0, 0,
+	    state != USER_ACTIVE ? 0 : TABLE_HOST_FORWARD |
+	    (u.port == 0 ? TABLE_HOST_NO_PORT : 0)) == -1)
 		goto nomem;
+	if (u.host.len != 0 && state == USER_ACTIVE) {
+		hop_key(&u, &port, &tp);
+		if (host_add(t, &t->hops, u.host, port, tp, 0) == -1)
+			goto nomem;
+	}
 
 	e = &t->ents[t->nents++];
 	e->user = user;
@@ -985,22 +1033,26 @@ table_lookup(const struct table *t, uint16_t domain, const char *user,
 }
 
 bool
-table_is_target_host(const struct table *t, struct slice host)
+table_is_next_hop(const struct table *t, const struct sip_uri *u)
 {
-	if (t == NULL || host.len == 0)
+	uint16_t port;
+	uint8_t tp;
+
+	if (t == NULL || !u->is_sip || u->host.len == 0)
 		return false;
-	return host_find(t, host.p, host.len,
-	    host_hash(host.p, host.len)) != 0;
+	hop_key(u, &port, &tp);
+	return host_find(&t->hops, u->host.p, u->host.len, port, tp,
+	    host_hash(u->host.p, u->host.len, port, tp)) != 0;
 }
 
 bool
 table_target_host(const struct table *t, size_t i, struct slice *host,
     unsigned *flags)
 {
-	if (t == NULL || i >= t->nhosts)
+	if (t == NULL || i >= t->hosts.n)
 		return false;
-	*host = slice_make(t->hosts[i].name, t->hosts[i].len);
-	*flags = t->hosts[i].flags;
+	*host = slice_make(t->hosts.v[i].name, t->hosts.v[i].len);
+	*flags = t->hosts.v[i].flags;
 	return true;
 }
 

@@ -143,9 +143,13 @@ def foreign():
           f"NXDOMAIN -> {ans!r}")
     # A table target that did not resolve at start: 503, no query now.
     before = len(queries())
-    ans = answer(request("127.0.0.1", "sip:dan@example.com"))
+    ans = answer(request("127.0.0.2", "sip:dan@example.com"))
     check(ans == "SIP/2.0 503 Target nores.test Does Not Resolve",
           f"table target that does not resolve -> {ans!r}")
+    # SPEC §7: the cause is for trusted sources only.
+    ans = answer(request("127.0.0.1", "sip:dan@example.com"))
+    check(ans == "SIP/2.0 503 Service Unavailable",
+          f"... the same to an untrusted source -> {ans!r}")
     check(len(queries()) == before, "... and no query for it")
 
     # Untrusted: 403, and DNS is not even asked.

@@ -534,6 +534,40 @@ static const struct row rows[] = {
 	  " <sip:203.0.113.50:5060;lr>\r\n", .to_tag = "pbx1"),
 	  .action = ROUTE_FORWARD, .rule = RULE_ROUTE_NEXT,
 	  .hop = "sip:203.0.113.50:5060;lr", .pop = 1 },
+	/*
+	 * SPEC §7: only the exact host, port and transport of an active
+	 * target. Another port of a target host (its SSH-over-SIP gateway,
+	 * another tenant), another transport, a moved user's target: 403.
+	 */
+	{ L, P, UNTR, Q("BYE", "sip:frank@203.0.113.50:5060",
+	  .extra = "Route: <sip:127.0.0.1:5060;lr>,"
+	  " <sip:203.0.113.50:5070;lr>\r\n", .to_tag = "pbx1"),
+	  .action = ROUTE_REPLY, .rule = RULE_ROUTE_UNTRUSTED, .code = 403 },
+	{ L, P, UNTR, Q("BYE", "sip:frank@203.0.113.50:5060",
+	  .extra = "Route: <sip:127.0.0.1:5060;lr>,"
+	  " <sip:203.0.113.50:5060;transport=tcp;lr>\r\n", .to_tag = "pbx1"),
+	  .action = ROUTE_REPLY, .rule = RULE_ROUTE_UNTRUSTED, .code = 403 },
+	{ L, P, UNTR, Q("BYE", "sip:frank@203.0.113.50:5060",
+	  .extra = "Route: <sip:127.0.0.1:5060;lr>,"
+	  " <sip:203.0.113.50;transport=UDP;lr>\r\n", .to_tag = "pbx1"),
+	  .action = ROUTE_FORWARD, .rule = RULE_ROUTE_NEXT,
+	  .hop = "sip:203.0.113.50;transport=UDP;lr", .pop = 1 },
+	{ L, P, UNTR, Q("BYE", "sips:frank@203.0.113.50:5060",
+	  .extra = RT_US, .to_tag = "pbx1"),
+	  .action = ROUTE_REPLY, .rule = RULE_FOREIGN_UNTRUSTED, .code = 403 },
+	{ L, P, UNTR, Q("BYE", "sip:frank@203.0.113.50:5061", .extra = RT_US,
+	  .to_tag = "pbx1"),
+	  .action = ROUTE_REPLY, .rule = RULE_FOREIGN_UNTRUSTED, .code = 403 },
+	/* dave's moved target, sip:dave@partner.net */
+	{ L, P, UNTR, Q("BYE", "sip:x@203.0.113.9",
+	  .extra = "Route: <sip:127.0.0.1:5060;lr>, <sip:partner.net;lr>\r\n",
+	  .to_tag = "pbx1"),
+	  .action = ROUTE_REPLY, .rule = RULE_ROUTE_UNTRUSTED, .code = 403 },
+	/* a trusted host is vouched for at any port */
+	{ L, P, UNTR, Q("BYE", "sip:alice@10.9.9.9:5099;transport=tcp",
+	  .extra = RT_US, .to_tag = "pbx1"),
+	  .action = ROUTE_FORWARD, .rule = RULE_ROUTE_NEXT,
+	  .hop = "sip:alice@10.9.9.9:5099;transport=tcp", .pop = 1 },
 	/* next hop inside `trusted` (IPv6) */
 	{ L, P, UNTR6, Q("BYE", "sip:alice@[2001:db8:1::99]",
 	  .extra = "Route: <sip:[::1]:5060;lr>\r\n"
@@ -1453,6 +1487,54 @@ test_record_route(void **state)
 	assert_int_equal(nfail, 0);
 }
 
+/* SPEC §7: which forwarded requests may only leave over TLS. */
+static void
+test_needs_tls(void **state)
+{
+	static const struct {
+		struct msgspec	 q;
+		const char	*src;
+		bool		 tls;
+	} tls_rows[] = {
+		{ { .method = "INVITE", .ruri = "sip:alice@example.com" },
+		  UNTR, false },
+		/* the caller's sips: survives retargeting to a sip: target */
+		{ { .method = "INVITE", .ruri = "sips:alice@example.com" },
+		  UNTR, true },
+		{ { .method = "INVITE", .ruri = "sips:bob@203.0.113.9" },
+		  TRUS, true },
+		{ { .method = "INVITE", .ruri = "SIPS:bob@203.0.113.9" },
+		  TRUS, true },
+		{ { .method = "INVITE", .ruri = "sip:bob@203.0.113.9" },
+		  TRUS, false },
+		/* a sips: Route next hop */
+		{ { .method = "BYE", .ruri = "sip:x@203.0.113.9",
+		  .extra = "Route: <sip:127.0.0.1:5060;lr>,"
+		  " <sips:203.0.113.9;lr>\r\n", .to_tag = "p1" },
+		  TRUS, true },
+		/* strict router: the last Route becomes the Request-URI */
+		{ { .method = "BYE", .ruri = "sip:127.0.0.1:5060",
+		  .extra = "Route: <sip:10.0.0.7;lr>, <sips:x@10.0.0.8>\r\n",
+		  .to_tag = "p1" }, TRUS, true },
+		{ { .method = "BYE", .ruri = "sip:127.0.0.1:5060",
+		  .extra = "Route: <sip:10.0.0.7;lr>, <sip:x@10.0.0.8>\r\n",
+		  .to_tag = "p1" }, TRUS, false },
+	};
+	static struct run run;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(tls_rows) / sizeof(tls_rows[0]); i++) {
+		run_spec(&run, &tls_rows[i].q, tls_rows[i].src, conf_proxy);
+		if (run.d.action != ROUTE_FORWARD)
+			fail_msg("row %zu (%s): not forwarded", i,
+			    tls_rows[i].q.ruri);
+		if (forward_needs_tls(&run.m, &run.d) != tls_rows[i].tls)
+			fail_msg("row %zu (%s): needs TLS should be %d", i,
+			    tls_rows[i].q.ruri, tls_rows[i].tls);
+	}
+}
+
 static void
 test_target_uri(void **state)
 {
@@ -1655,6 +1737,7 @@ main(void)
 		cmocka_unit_test(test_branch),
 		cmocka_unit_test(test_loop),
 		cmocka_unit_test(test_target_uri),
+		cmocka_unit_test(test_needs_tls),
 		cmocka_unit_test(test_record_route),
 	};
 

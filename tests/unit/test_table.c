@@ -15,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "sipmsg.h"
 #include "slice.h"
 #include "table.h"
 
@@ -429,6 +430,19 @@ write_temp_n(const char *content, size_t len)
 	return path;
 }
 
+/* table_is_next_hop() of a URI given as text; false when it does not
+ * parse. */
+static bool
+is_next_hop(const struct table *t, const char *uri)
+{
+	struct sip_uri u;
+	const char *fault;
+
+	if (sipmsg_uri_parse(slice_make(uri, strlen(uri)), &u, &fault) == -1)
+		return false;
+	return table_is_next_hop(t, &u);
+}
+
 static char *
 write_temp(const char *content)
 {
@@ -473,11 +487,21 @@ test_users_file(void **state)
 		{ EXAMPLE, "we@ird", USER_GONE, NULL, 0, 12, false },
 		{ EXAMPLE, "last", USER_ACTIVE, "sip:last@10.0.0.6", 0, 14, false },
 	};
-	static const char *hosts_yes[] = { "10.0.0.5", "partner.net",
-	    "PARTNER.NET", "[2001:db8::1]", "[2001:DB8::1]", "10.0.0.9",
-	    "pbx.example.net", "10.0.0.6" };
-	static const char *hosts_no[] = { "10.0.0.7", "2001:db8::1",
-	    "example.com", "10.0.0.", "", "partner.ne" };
+	/* SPEC §7: the exact host, port and transport of active targets,
+	 * as written or defaulted (5060/UDP for sip:, 5061/TLS for sips:) */
+	static const char *hosts_yes[] = { "sip:10.0.0.5:5060",
+	    "sip:10.0.0.5", "SIP:x@10.0.0.5;transport=UDP;lr",
+	    "sip:[2001:db8::1]:5070", "sip:[2001:DB8::1]:5070",
+	    "sip:10.0.0.9;transport=tcp", "sip:y@10.0.0.9:5060;transport=TCP",
+	    "sip:pbx.example.net", "sip:PBX.Example.net:5060", "sip:10.0.0.6" };
+	static const char *hosts_no[] = { "sip:10.0.0.7", "sip:10.0.0.5:5070",
+	    "sip:10.0.0.5;transport=tcp", "sips:10.0.0.5",
+	    "sip:10.0.0.5;transport=tls", "sip:[2001:db8::1]",
+	    "sip:10.0.0.9", "sip:10.0.0.9;transport=udp",
+	    /* moved: a 301 points there, we never send there */
+	    "sip:partner.net", "sips:bob@partner.net", "sip:PARTNER.NET:5061",
+	    "sip:example.com", "sip:10.0.0.", "sip:partner.ne",
+	    "tel:+15550100", "sip:pbx.example.net:5070" };
 	const struct table_entry *e;
 	struct table *t = table_new();
 	char err[512], *path = write_temp(content);
@@ -509,13 +533,11 @@ test_users_file(void **state)
 	assert_false(e->target_has_user);
 	assert_string_equal(e->user, "+1555");
 	for (i = 0; i < NELEM(hosts_yes); i++)
-		if (!table_is_target_host(t, slice_make(hosts_yes[i],
-		    strlen(hosts_yes[i]))))
-			fail_msg("%s: not a target host", hosts_yes[i]);
+		if (!is_next_hop(t, hosts_yes[i]))
+			fail_msg("%s: not a next hop", hosts_yes[i]);
 	for (i = 0; i < NELEM(hosts_no); i++)
-		if (table_is_target_host(t, slice_make(hosts_no[i],
-		    strlen(hosts_no[i]))))
-			fail_msg("%s: a target host", hosts_no[i]);
+		if (is_next_hop(t, hosts_no[i]))
+			fail_msg("%s: a next hop", hosts_no[i]);
 
 	/* A second file adds to the table; its duplicates name the first. */
 	unlink(path);
@@ -681,8 +703,8 @@ test_many(void **state)
 		n = snprintf(u, sizeof(u), "v%zu", i);
 		assert_null(table_lookup(t, EXAMPLE, u, (size_t)n));
 	}
-	assert_true(table_is_target_host(t, SLICE("10.0.1.44")));
-	assert_false(table_is_target_host(t, SLICE("10.0.1.45")));
+	assert_true(is_next_hop(t, "sip:10.0.1.44"));
+	assert_false(is_next_hop(t, "sip:10.0.1.45"));
 	unlink(path);
 	free(path);
 	table_free(t);
@@ -717,7 +739,7 @@ test_states_and_null(void **state)
 	table_free(NULL);
 	assert_int_equal(table_count(NULL), 0);
 	assert_null(table_lookup(NULL, 0, "a", 1));
-	assert_false(table_is_target_host(NULL, SLICE("h")));
+	assert_false(is_next_hop(NULL, "sip:h"));
 }
 
 static void
@@ -728,7 +750,7 @@ test_empty_table(void **state)
 	(void)state;
 	assert_null(table_lookup(t, 0, "alice", 5));
 	assert_null(table_lookup(t, 0, "", 0));
-	assert_false(table_is_target_host(t, SLICE("10.0.0.1")));
+	assert_false(is_next_hop(t, "sip:10.0.0.1"));
 	assert_int_equal(table_count(t), 0);
 	assert_int_equal(table_count_prefixes(t), 0);
 	table_free(t);
