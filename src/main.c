@@ -1,6 +1,7 @@
 /* main.c: command line, start-up order, signals, exit codes. */
 #include <sys/types.h>
 
+#include <errno.h>
 #include <getopt.h>
 #include <malloc.h>
 #include <pthread.h>
@@ -277,7 +278,7 @@ main(int argc, char *argv[])
 		goto fail;
 	/* Made whether or not a limit is set now: a reload may set one. */
 	if ((rt.srv.rl = ratelimit_new(RATELIMIT_SOURCES)) == NULL) {
-		snprintf(err, sizeof(err), "out of memory");
+		snprintf(err, sizeof(err), "rate table: %s", strerror(errno));
 		goto fail;
 	}
 	if (conf->metrics && metrics_serve(rt.srv.workers[0].base,
