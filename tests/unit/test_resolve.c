@@ -420,6 +420,39 @@ test_map(void **state)
 	resolve_map_unref(NULL);
 }
 
+/* Put, then resolve all at once: unknown (NULL) until resolved, once per
+ * name. Only names DNS cannot be asked about: no query leaves. */
+static void
+test_map_batch(void **state)
+{
+	struct resolve_servers sv = { .n = 0 };
+	const struct resolve_answer *a;
+	struct resolve_map *m;
+	char name[16];
+	int i;
+
+	(void)state;
+	m = resolve_map_new(100);
+	assert_non_null(m);
+	assert_int_equal(resolve_map_resolve(m, &sv), 0);	/* empty */
+	for (i = 0; i < 100; i++) {
+		snprintf(name, sizeof(name), "bad name %d", i % 90);
+		assert_int_equal(resolve_map_put(m, slice_make(name,
+		    strlen(name)), i % 2 == 0), 0);
+	}
+	assert_int_equal(resolve_map_count(m), 90);
+	assert_null(resolve_map_find(m, SLICE("bad name 1"), RESOLVE_ADDR));
+	assert_int_equal(resolve_map_resolve(m, &sv), 0);
+	for (i = 0; i < 90; i++) {
+		snprintf(name, sizeof(name), "BAD NAME %d", i);
+		a = resolve_map_find(m, slice_make(name, strlen(name)),
+		    RESOLVE_ADDR);
+		assert_non_null(a);
+		assert_string_equal(a->why, "Is Not A DNS Name");
+	}
+	resolve_map_unref(m);
+}
+
 int
 main(void)
 {
@@ -432,6 +465,7 @@ main(void)
 		cmocka_unit_test(test_parse_srv),
 		cmocka_unit_test(test_parse_addr),
 		cmocka_unit_test(test_map),
+		cmocka_unit_test(test_map_batch),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
