@@ -18,7 +18,10 @@
 
 #define RESOLVE_MAX_TARGETS	8	/* SRV records (or addresses) kept */
 #define RESOLVE_MAX_SERVERS	4
-#define RESOLVE_HOST_MAX	254	/* a DNS name, NUL included */
+/* A DNS name as text: 253 bytes, 254 with the root's dot, its NUL, and
+ * one byte more so that a longer name cut to fit (snprintf) is still seen
+ * as too long by resolve_name_ok() rather than passed as another name. */
+#define RESOLVE_HOST_MAX	256
 #define RESOLVE_QUEUE_MAX	256	/* lookups waiting for the thread */
 #define RESOLVE_TTL_HOSTS	60	/* getaddrinfo() says no TTL */
 #define RESOLVE_PARALLEL	64	/* names in flight at load */
@@ -132,6 +135,10 @@ struct resolve_job {
 	void			(*done)(struct resolve_job *job);
 	void			*arg;
 };
+
+/* Copy host into job->host with its NUL. 0, or -1 (job untouched) when
+ * host is not a name DNS can be asked for (resolve_name_ok). */
+int	resolve_job_host(struct resolve_job *job, struct slice host);
 
 /* Start the resolver thread. 0 or -1. */
 int	resolve_start(void);

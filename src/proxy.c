@@ -446,7 +446,11 @@ dns_submit(struct worker *w, const struct tp_source *src,
 		*why = "Out Of Memory";
 		return -1;
 	}
-	memcpy(q->job.host, host.p, host.len);
+	if (resolve_job_host(&q->job, host) == -1) {
+		free(q);
+		*why = "Bad Next Hop Name";
+		return -1;
+	}
 	q->job.kind = kind;
 	proxy_dns_servers(conf, &q->job.servers);
 	q->job.done = dns_job_done;

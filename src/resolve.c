@@ -889,6 +889,16 @@ resolve_stop(void)
 }
 
 int
+resolve_job_host(struct resolve_job *job, struct slice host)
+{
+	if (!resolve_name_ok(host) || host.len >= sizeof(job->host))
+		return -1;
+	memcpy(job->host, host.p, host.len);
+	job->host[host.len] = '\0';
+	return 0;
+}
+
+int
 resolve_submit(struct resolve_job *job)
 {
 	int rc = -1;
