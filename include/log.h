@@ -4,6 +4,7 @@
 
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 /* Levels match enum log_level in config.h. */
 void	log_init(bool to_stderr, int level);
@@ -15,6 +16,14 @@ void	log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void	log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void	log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void	log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/*
+ * len bytes of src into dst as one line: C0 controls and DEL written as
+ * \r, \n, \t or \xHH (NUL too), the rest as it is. Always terminated
+ * (dstlen > 0); stops early rather than cut an escape. The length written.
+ * Every log line goes through it.
+ */
+size_t	log_escape(char *dst, size_t dstlen, const char *src, size_t len);
+
 void	fatal(const char *fmt, ...)
 	    __attribute__((format(printf, 1, 2), noreturn));
 void	fatalx(const char *fmt, ...)

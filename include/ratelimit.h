@@ -18,7 +18,12 @@ enum ratelimit_verdict {
 
 struct ratelimit;
 
-/* A table of about slots sources (rounded up to a whole number of sets). */
+/*
+ * A table of about slots sources (rounded up to a whole number of sets of
+ * 8; 8 or fewer makes one set, which tests use to make every source
+ * collide). Its index is keyed with 128 random bits from getrandom(2).
+ * NULL when out of memory or without randomness.
+ */
 struct ratelimit	*ratelimit_new(size_t slots);
 void			 ratelimit_free(struct ratelimit *rl);
 
@@ -26,8 +31,9 @@ void			 ratelimit_free(struct ratelimit *rl);
  * Count one request from sa (IPv4 address, or IPv6 /64) at now_ms
  * (monotonic milliseconds). The bucket holds one second's worth of rate;
  * a source that goes over in 3 consecutive seconds is banned for ban_time
- * seconds. When the table is full the least recently seen source of the
- * set is forgotten.
+ * seconds. When a set is full the least recently seen source of the set
+ * that is not banned is forgotten; a banned one stays until its ban ends.
+ * When every source of the set is banned, a new one passes untracked.
  */
 enum ratelimit_verdict	 ratelimit_check(struct ratelimit *rl,
 			    const struct sockaddr *sa, unsigned rate,

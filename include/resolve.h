@@ -18,9 +18,13 @@
 
 #define RESOLVE_MAX_TARGETS	8	/* SRV records (or addresses) kept */
 #define RESOLVE_MAX_SERVERS	4
-#define RESOLVE_HOST_MAX	254	/* a DNS name, NUL included */
+/* A DNS name as text: 253 bytes, 254 with the root's dot, its NUL, and
+ * one byte more so that a longer name cut to fit (snprintf) is still seen
+ * as too long by resolve_name_ok() rather than passed as another name. */
+#define RESOLVE_HOST_MAX	256
 #define RESOLVE_QUEUE_MAX	256	/* lookups waiting for the thread */
 #define RESOLVE_TTL_HOSTS	60	/* getaddrinfo() says no TTL */
+#define RESOLVE_PARALLEL	64	/* names in flight at load */
 
 /*
  * What a next hop URI asks of DNS (RFC 3263 §4.1, §4.2, without NAPTR):
@@ -132,6 +136,10 @@ struct resolve_job {
 	void			*arg;
 };
 
+/* Copy host into job->host with its NUL. 0, or -1 (job untouched) when
+ * host is not a name DNS can be asked for (resolve_name_ok). */
+int	resolve_job_host(struct resolve_job *job, struct slice host);
+
 /* Start the resolver thread. 0 or -1. */
 int	resolve_start(void);
 /* Stop it: every job still queued gets done() with cancelled set. */
@@ -153,6 +161,21 @@ struct resolve_map *resolve_map_new(size_t nhosts);
  * be NULL), for the caller's log. 0, or -1 when out of memory or full. */
 int	resolve_map_add(struct resolve_map *m, struct slice host, bool srv,
 	    const struct resolve_servers *sv, struct resolve_answer *first);
+/* Add host unresolved (every kind when srv, else only RESOLVE_ADDR):
+ * resolve_map_resolve() resolves it. 0, or -1 when out of memory or
+ * full; a name already there is kept as it is. */
+int	resolve_map_put(struct resolve_map *m, struct slice host, bool srv);
+/*
+ * Resolve every name put and not yet resolved, blocking, at most
+ * RESOLVE_PARALLEL at once in threads of its own, the whole set within
+ * one name's DNS timeout (DNS_TRIES rounds over the servers, plus a
+ * margin). A name not resolved by then stays unknown: resolve_map_find()
+ * gives NULL and its requests look it up when they come. A lookup through
+ * getaddrinfo() (no servers given) cannot be cut short and may run over.
+ * Returns the number of names left unknown.
+ */
+size_t	resolve_map_resolve(struct resolve_map *m,
+	    const struct resolve_servers *sv);
 /* The answer for host and kind, or NULL when the map does not know it
  * (the caller then looks it up). No allocation, no lock. */
 const struct resolve_answer *resolve_map_find(const struct resolve_map *m,

@@ -38,15 +38,68 @@ log_debug_enabled(void)
 	return log_level >= LOG_LEVEL_DEBUG;
 }
 
+size_t
+log_escape(char *dst, size_t dstlen, const char *src, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char c;
+	size_t i, n = 0;
+
+	if (dstlen == 0)
+		return 0;
+	for (i = 0; i < len; i++) {
+		c = (unsigned char)src[i];
+		if (c >= 0x20 && c != 0x7f) {
+			if (n + 1 >= dstlen)
+				break;
+			dst[n++] = (char)c;
+			continue;
+		}
+		if (n + (c == '\r' || c == '\n' || c == '\t' ? 2 : 4) >= dstlen)
+			break;
+		dst[n++] = '\\';
+		switch (c) {
+		case '\r':
+			dst[n++] = 'r';
+			break;
+		case '\n':
+			dst[n++] = 'n';
+			break;
+		case '\t':
+			dst[n++] = 't';
+			break;
+		default:
+			dst[n++] = 'x';
+			dst[n++] = hex[c >> 4];
+			dst[n++] = hex[c & 0x0f];
+			break;
+		}
+	}
+	dst[n] = '\0';
+	return n;
+}
+
+/*
+ * Every line goes through here, so escaping here covers every caller: a
+ * Call-ID or a name taken from a message may carry CR LF (folded or
+ * forged) or ESC, and must not start a line of its own in the log nor
+ * drive a terminal (SPEC §7).
+ */
 static void
 vlog(int pri, int level, const char *fmt, va_list ap, const char *suffix)
 {
 	static const char *names[] = { "error", "warning", "info", "debug" };
-	char msg[2048];
+	char raw[2048], msg[4 * sizeof(raw)];
+	int n;
 
 	if (level > log_level)
 		return;
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	/* The length, not strlen: a %c or %.*s may have put a NUL in. */
+	if ((n = vsnprintf(raw, sizeof(raw), fmt, ap)) < 0)
+		n = 0;
+	if ((size_t)n >= sizeof(raw))
+		n = sizeof(raw) - 1;
+	log_escape(msg, sizeof(msg), raw, (size_t)n);
 	if (log_stderr) {
 		fprintf(stderr, "usher: %s: %s%s%s\n", names[level], msg,
 		    suffix ? ": " : "", suffix ? suffix : "");

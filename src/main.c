@@ -1,6 +1,7 @@
 /* main.c: command line, start-up order, signals, exit codes. */
 #include <sys/types.h>
 
+#include <errno.h>
 #include <getopt.h>
 #include <malloc.h>
 #include <pthread.h>
@@ -56,7 +57,9 @@ struct runtime {
 	struct event	*ev_term, *ev_int, *ev_hup;
 	atomic_ulong	 reloads_ok, reloads_failed;
 	atomic_long	 last_reload;
-	atomic_bool	 reloading, reload_again;
+	atomic_ulong	 hup_wanted;	/* SIGHUPs received */
+	atomic_bool	 reloading;	/* a reload thread runs */
+	unsigned	 test_reload_delay_ms;
 };
 
 static void
@@ -95,46 +98,68 @@ on_stop(evutil_socket_t sig, short what, void *arg)
 /*
  * A reload builds the new configuration and table in a thread of its own:
  * loading a million users takes about a second, and the worker whose loop
- * caught the signal must keep serving meanwhile. One reload at a time; a
- * SIGHUP during one is coalesced into a second pass.
+ * caught the signal must keep serving meanwhile. One reload at a time;
+ * SIGHUPs during one are coalesced into one more pass.
  */
-static void *
-reload_main(void *arg)
+static void
+reload_once(struct runtime *rt)
 {
-	struct runtime *rt = arg;
 	struct resolve_map *map;
 	struct conf *conf, *running;
 	char err[1024], sum[256], changed[256];
 	int rc;
 
+	running = proxy_current();
+	rc = config_reload(rt->path, running, &conf, changed, sizeof(changed),
+	    err, sizeof(err));
+	config_unref(running);
+	if (rc == -1) {
+		atomic_fetch_add(&rt->reloads_failed, 1);
+		log_warnx("reload failed, keeping the running table: %s", err);
+		return;
+	}
+	if (changed[0] != '\0')
+		log_warnx("reload: %s changed: a restart applies it; "
+		    "running on as before", changed);
+	config_summary(conf, sum, sizeof(sum));
+	log_setlevel(conf->log_level);
+	/* Target names are resolved here, never in an event loop. */
+	map = proxy_resolve_targets(conf, NULL);
+	proxy_publish(conf, map);
+	/* Idle workers too let go of the old table now. */
+	transport_wake(&rt->srv);
+	atomic_store(&rt->last_reload, (long)time(NULL));
+	atomic_fetch_add(&rt->reloads_ok, 1);
+	log_info("reloaded %s: %s", rt->path, sum);
+}
+
+/*
+ * Every SIGHUP bumps hup_wanted (SPEC §7: none is lost). A pass serves
+ * every request counted before it began; the thread leaves only when no
+ * request came in meanwhile. A SIGHUP that lands after that last look but
+ * before reloading is cleared finds reloading still set and starts
+ * nothing, so after clearing it we look once more and take the pass back,
+ * unless a thread that on_hup started in between has it already.
+ */
+static void *
+reload_main(void *arg)
+{
+	struct runtime *rt = arg;
+	unsigned long gen;
+
 	pthread_setname_np(pthread_self(), "usher-reload");
-	do {
-		atomic_store(&rt->reload_again, false);
-		running = proxy_current();
-		rc = config_reload(rt->path, running, &conf, changed,
-		    sizeof(changed), err, sizeof(err));
-		config_unref(running);
-		if (rc == -1) {
-			atomic_fetch_add(&rt->reloads_failed, 1);
-			log_warnx("reload failed, keeping the running table: %s",
-			    err);
+	for (;;) {
+		gen = atomic_load(&rt->hup_wanted);
+		reload_once(rt);
+		if (atomic_load(&rt->hup_wanted) != gen)
 			continue;
-		}
-		if (changed[0] != '\0')
-			log_warnx("reload: %s changed: a restart applies it; "
-			    "running on as before", changed);
-		config_summary(conf, sum, sizeof(sum));
-		log_setlevel(conf->log_level);
-		/* Target names are resolved here, never in an event loop. */
-		map = proxy_resolve_targets(conf, NULL);
-		proxy_publish(conf, map);
-		/* Idle workers too let go of the old table now. */
-		transport_wake(&rt->srv);
-		atomic_store(&rt->last_reload, (long)time(NULL));
-		atomic_fetch_add(&rt->reloads_ok, 1);
-		log_info("reloaded %s: %s", rt->path, sum);
-	} while (atomic_load(&rt->reload_again));
-	atomic_store(&rt->reloading, false);
+		if (rt->test_reload_delay_ms > 0)	/* widens the window */
+			usleep(rt->test_reload_delay_ms * 1000);
+		atomic_store(&rt->reloading, false);
+		if (atomic_load(&rt->hup_wanted) == gen ||
+		    atomic_exchange(&rt->reloading, true))
+			break;
+	}
 	return NULL;
 }
 
@@ -148,10 +173,9 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 
 	(void)sig;
 	(void)what;
-	if (atomic_exchange(&rt->reloading, true)) {
-		atomic_store(&rt->reload_again, true);
-		return;
-	}
+	atomic_fetch_add(&rt->hup_wanted, 1);
+	if (atomic_exchange(&rt->reloading, true))
+		return;		/* the running reload sees the count */
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	if (pthread_create(&t, &attr, reload_main, rt) != 0) {
@@ -159,6 +183,24 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 		reload_main(rt);
 	}
 	pthread_attr_destroy(&attr);
+}
+
+/*
+ * Test only: USHER_TEST_RELOAD_DELAY_MS makes each reload wait that long
+ * between its last look for another SIGHUP and its end, so that a test can
+ * send a SIGHUP into that window (tests/ops/reload-race.sh).
+ */
+static unsigned
+test_reload_delay(void)
+{
+	const char *s = getenv("USHER_TEST_RELOAD_DELAY_MS");
+	unsigned long ms;
+	char *end;
+
+	if (s == NULL || *s == '\0')
+		return 0;
+	ms = strtoul(s, &end, 10);
+	return *end == '\0' && ms <= 60000 ? (unsigned)ms : 0;
 }
 
 static int
@@ -277,7 +319,7 @@ main(int argc, char *argv[])
 		goto fail;
 	/* Made whether or not a limit is set now: a reload may set one. */
 	if ((rt.srv.rl = ratelimit_new(RATELIMIT_SOURCES)) == NULL) {
-		snprintf(err, sizeof(err), "out of memory");
+		snprintf(err, sizeof(err), "rate table: %s", strerror(errno));
 		goto fail;
 	}
 	if (conf->metrics && metrics_serve(rt.srv.workers[0].base,
@@ -285,6 +327,7 @@ main(int argc, char *argv[])
 	    sizeof(err)) == -1)
 		goto fail;
 	rt.last_reload = (long)time(NULL);
+	rt.test_reload_delay_ms = test_reload_delay();
 	/* Target names are resolved before serving, in this thread. */
 	proxy_publish(config_ref(conf), proxy_resolve_targets(conf, NULL));
 	if (proxy_dns_start() == -1) {

@@ -446,7 +446,11 @@ dns_submit(struct worker *w, const struct tp_source *src,
 		*why = "Out Of Memory";
 		return -1;
 	}
-	memcpy(q->job.host, host.p, host.len);
+	if (resolve_job_host(&q->job, host) == -1) {
+		free(q);
+		*why = "Bad Next Hop Name";
+		return -1;
+	}
 	q->job.kind = kind;
 	proxy_dns_servers(conf, &q->job.servers);
 	q->job.done = dns_job_done;
@@ -555,14 +559,15 @@ proxy_resolve_targets(const struct conf *conf,
     const struct resolve_map *prev)
 {
 	struct resolve_servers sv;
-	struct resolve_answer a;
-	const struct resolve_answer *was;
+	const struct resolve_answer *a, *was;
 	struct resolve_map *map;
 	struct sockaddr_storage ss;
+	struct timespec t0, t1;
 	struct slice host;
 	socklen_t sl;
 	unsigned flags;
-	size_t i, n = 0;
+	size_t i, n = 0, left;
+	long long ms;
 	bool srv;
 
 	for (i = 0; table_target_host(conf->table, i, &host, &flags); i++)
@@ -572,27 +577,49 @@ proxy_resolve_targets(const struct conf *conf,
 	if ((map = resolve_map_new(n)) == NULL || n == 0)
 		return map;
 	proxy_dns_servers(conf, &sv);
+	for (i = 0; table_target_host(conf->table, i, &host, &flags); i++) {
+		if (!(flags & TABLE_HOST_FORWARD) ||
+		    forward_host_addr(host, 5060, &ss, &sl))
+			continue;
+		srv = (flags & TABLE_HOST_NO_PORT) != 0;
+		if (resolve_map_put(map, host, srv) == -1) {
+			log_warnx("target %.*s: out of memory", (int)host.len,
+			    host.p);
+			break;
+		}
+	}
+	/* All at once: a dead name must not hold up the others (SPEC §7). */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	left = resolve_map_resolve(map, &sv);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
 	for (i = 0; table_target_host(conf->table, i, &host, &flags) &&
 	    !atomic_load(&rf.stopping); i++) {
 		if (!(flags & TABLE_HOST_FORWARD) ||
 		    forward_host_addr(host, 5060, &ss, &sl))
 			continue;
 		srv = (flags & TABLE_HOST_NO_PORT) != 0;
-		if (resolve_map_add(map, host, srv, &sv, &a) == -1) {
-			log_warnx("target %.*s: out of memory", (int)host.len,
-			    host.p);
-			break;
-		}
+		if ((a = resolve_map_find(map, host, srv ? RESOLVE_ANY :
+		    RESOLVE_ADDR)) == NULL)
+			continue;	/* out of time: counted in left */
 		/* Said once: at load, and when a refresh loses the name. */
 		was = resolve_map_find(prev, host, srv ? RESOLVE_ANY :
 		    RESOLVE_ADDR);
-		if (a.n == 0 && (prev == NULL || (was != NULL && was->n > 0)))
+		if (a->n == 0 && (prev == NULL || (was != NULL && was->n > 0)))
 			log_warnx("target %.*s %s: its requests get 503 until "
-			    "it resolves", (int)host.len, host.p, a.why);
+			    "it resolves", (int)host.len, host.p, a->why);
 		else
 			log_debug("target %.*s: %zu address%s", (int)host.len,
-			    host.p, a.n, a.n == 1 ? "" : "es");
+			    host.p, a->n, a->n == 1 ? "" : "es");
 	}
+	if (left > 0)
+		log_warnx("%zu target names not resolved within the DNS "
+		    "timeout: each is looked up when a request needs it",
+		    left);
+	ms = (long long)(t1.tv_sec - t0.tv_sec) * 1000 +
+	    (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	if (prev == NULL)	/* a start or reload, not a refresh */
+		log_info("resolved %zu target names in %lld ms",
+		    resolve_map_count(map) - left, ms);
 	return map;
 }
 

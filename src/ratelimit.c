@@ -1,16 +1,18 @@
 /* ratelimit.c: set-associative table of token buckets, lock per set. */
 #include <sys/types.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 
 #include <netinet/in.h>
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "hash.h"
 #include "ratelimit.h"
+#include "siphash.h"
 
 #define WAYS		8
 #define STREAK_BAN	3	/* consecutive seconds over the rate */
@@ -34,6 +36,12 @@ struct set {
 struct ratelimit {
 	struct set	*sets;
 	size_t		 nsets;
+	/*
+	 * SPEC §7: the set index is keyed, with a key of this process only.
+	 * With a plain hash anyone who reads the source picks addresses that
+	 * all land in one set and pushes a banned source out of it.
+	 */
+	uint8_t		 key[SIPHASH_KEY_LEN];
 };
 
 struct ratelimit *
@@ -44,6 +52,11 @@ ratelimit_new(size_t slots)
 
 	if ((rl = calloc(1, sizeof(*rl))) == NULL)
 		return NULL;
+	/* Blocks only before the kernel's pool is first seeded (early boot). */
+	if (getrandom(rl->key, sizeof(rl->key), 0) != sizeof(rl->key)) {
+		free(rl);
+		return NULL;
+	}
 	rl->nsets = (slots + WAYS - 1) / WAYS;
 	if (rl->nsets == 0)
 		rl->nsets = 1;
@@ -89,6 +102,36 @@ source_key(const struct sockaddr *sa, uint8_t key[16])
 	return 4;
 }
 
+/*
+ * The entry a new source takes: a free one, else the one seen longest ago
+ * among those not banned. A ban is never cut short to make room (SPEC §7):
+ * were it, a banned source would lift its own ban by sending from a few
+ * spoofed addresses of its set.
+ *
+ * NULL when every way is banned: the new source passes untracked. Refusing
+ * it instead would hand whoever can get WAYS spoofed addresses banned in a
+ * set the power to shut out every innocent source of that set. Passing
+ * gives the newcomer no more than any new address gets anyway (a full
+ * bucket), and with the keyed index nobody can aim at one set: filling a
+ * set with bans means filling the whole table with them.
+ */
+static struct bucket *
+victim(struct set *s, uint64_t now_ms)
+{
+	struct bucket *old = NULL;
+	int i;
+
+	for (i = 0; i < WAYS; i++) {
+		if (s->b[i].keylen == 0)
+			return &s->b[i];
+		if (s->b[i].banned_until > now_ms)
+			continue;
+		if (old == NULL || s->b[i].seen_ms < old->seen_ms)
+			old = &s->b[i];
+	}
+	return old;
+}
+
 enum ratelimit_verdict
 ratelimit_check(struct ratelimit *rl, const struct sockaddr *sa,
     unsigned rate, unsigned ban_time, uint64_t now_ms)
@@ -103,20 +146,17 @@ ratelimit_check(struct ratelimit *rl, const struct sockaddr *sa,
 
 	if (rate == 0)
 		return RATELIMIT_PASS;
-	s = &rl->sets[hash_final(hash_bytes(HASH_SEED, key, len)) %
-	    rl->nsets];
+	s = &rl->sets[siphash24(rl->key, key, len) % rl->nsets];
 	pthread_mutex_lock(&s->mu);
-	old = &s->b[0];
 	for (i = 0; i < WAYS; i++) {
 		if (s->b[i].keylen == len && memcmp(s->b[i].key, key, len) == 0) {
 			b = &s->b[i];
 			break;
 		}
-		if (s->b[i].seen_ms < old->seen_ms)
-			old = &s->b[i];
 	}
 	if (b == NULL) {
-		/* A new source replaces the one seen longest ago. */
+		if ((old = victim(s, now_ms)) == NULL)
+			goto out;	/* untracked: see victim() */
 		b = old;
 		memset(b, 0, sizeof(*b));
 		memcpy(b->key, key, len);

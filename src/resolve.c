@@ -8,6 +8,7 @@
 #include <arpa/nameser.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
@@ -28,6 +29,8 @@
 #define DNS_TRIES	2	/* rounds over the servers */
 #define DNS_WAIT_MS	1000	/* per server and round */
 #define DNS_MSG_MAX	65535
+#define DNS_MARGIN_MS	500	/* past the timeout: a dead name's end */
+#define POOL_STACK	(512 * 1024)
 #define RESOLV_CONF	"/etc/resolv.conf"
 
 /* ---- pure parts ---- */
@@ -299,6 +302,26 @@ resolve_parse(const unsigned char *buf, size_t len, int type, int *rcode,
  * wait, so that stopping takes no longer than one DNS_WAIT_MS. */
 static atomic_bool	 aborting;
 
+/* The end of the whole set a pool thread works on (resolve_map_resolve):
+ * no wait of this thread goes past it. NULL: each query has its own
+ * timeout only. */
+static _Thread_local const struct timespec *deadline;
+
+/* Milliseconds until the deadline (0 when past), INT_MAX without one. */
+static int
+deadline_left_ms(void)
+{
+	struct timespec t;
+	long long ms;
+
+	if (deadline == NULL)
+		return INT_MAX;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	ms = (long long)(deadline->tv_sec - t.tv_sec) * 1000 +
+	    (deadline->tv_nsec - t.tv_nsec) / 1000000;
+	return ms <= 0 ? 0 : ms > INT_MAX ? INT_MAX : (int)ms;
+}
+
 enum dns_result {
 	DNS_OK = 0,		/* an answer (maybe with no record: NODATA) */
 	DNS_NXDOMAIN,
@@ -395,6 +418,8 @@ ask_udp(const struct sockaddr_storage *srv, const unsigned char *q,
 	pfd.events = POLLIN;
 	for (;;) {
 		left = DNS_WAIT_MS - elapsed_ms(&t0);
+		if (deadline_left_ms() < left)
+			left = deadline_left_ms();
 		if (left <= 0 || atomic_load(&aborting) ||
 		    poll(&pfd, 1, left) == 0) {
 			n = 0;
@@ -491,7 +516,8 @@ dns_ask(const struct resolve_servers *sv, const char *name, int type,
 	if ((ql = resolve_query_build(name, type, id, q, sizeof(q))) < 0)
 		return DNS_ERROR;
 	for (round = 0; round < DNS_TRIES; round++)
-		for (i = 0; i < sv->n && !atomic_load(&aborting); i++) {
+		for (i = 0; i < sv->n && !atomic_load(&aborting) &&
+		    deadline_left_ms() > 0; i++) {
 			n = ask_udp(&sv->addr[i], q, (size_t)ql, ans, anslen);
 			if (n > 0 && (ans[2] & 0x02) != 0)	/* TC */
 				n = ask_tcp(&sv->addr[i], q, (size_t)ql, ans,
@@ -863,6 +889,16 @@ resolve_stop(void)
 }
 
 int
+resolve_job_host(struct resolve_job *job, struct slice host)
+{
+	if (!resolve_name_ok(host) || host.len >= sizeof(job->host))
+		return -1;
+	memcpy(job->host, host.p, host.len);
+	job->host[host.len] = '\0';
+	return 0;
+}
+
+int
 resolve_submit(struct resolve_job *job)
 {
 	int rc = -1;
@@ -889,6 +925,7 @@ struct map_entry {
 	char			*name;		/* lower case */
 	size_t			 len;
 	bool			 srv;		/* every kind, else ADDR only */
+	bool			 resolved;	/* else unknown: asked on use */
 	struct resolve_answer	 a[RESOLVE_KINDS];
 };
 
@@ -939,31 +976,18 @@ map_lookup(const struct resolve_map *m, struct slice host)
 	return NULL;
 }
 
-int
-resolve_map_add(struct resolve_map *m, struct slice host, bool srv,
-    const struct resolve_servers *sv, struct resolve_answer *first)
+/* Where e leads, for each kind it needs (blocking). */
+static void
+entry_resolve(struct map_entry *e, const struct resolve_servers *sv)
 {
-	struct map_entry *e;
 	struct resolve_answer su, st;
 	enum srv_state u = SRV_NONE, t = SRV_NONE;
-	size_t i, mask = m->nslots - 1;
+	size_t i;
 
-	if (map_lookup(m, host) != NULL)
-		return 0;
-	if (m->n == m->cap)
-		return -1;
-	e = &m->ents[m->n];
-	memset(e, 0, sizeof(*e));
-	if ((e->name = strndup(host.p, host.len)) == NULL)
-		return -1;
-	e->len = host.len;
-	for (i = 0; i < e->len; i++)
-		e->name[i] = lower_ascii(e->name[i]);
-	e->srv = srv;
-	if (!resolve_name_ok(host)) {
+	if (!resolve_name_ok(slice_make(e->name, e->len))) {
 		for (i = 0; i < RESOLVE_KINDS; i++)
 			e->a[i].why = "Is Not A DNS Name";
-		goto place;
+		return;
 	}
 	/* The queries the four kinds share are made once. */
 	answer_addr(sv, e->name, 5060, &e->a[RESOLVE_ADDR]);
@@ -972,21 +996,140 @@ resolve_map_add(struct resolve_map *m, struct slice host, bool srv,
 	if (e->a[RESOLVE_ADDR].why == dns_why(DNS_NOANSWER)) {
 		for (i = 1; i < RESOLVE_KINDS; i++)
 			e->a[i] = e->a[RESOLVE_ADDR];
-	} else if (srv) {
+	} else if (e->srv) {
 		u = answer_srv(sv, "_sip._udp", e->name, SIP_TP_UDP, &su);
 		t = answer_srv(sv, "_sip._tcp", e->name, SIP_TP_TCP, &st);
 		e->a[RESOLVE_UDP] = u == SRV_NONE ? e->a[RESOLVE_ADDR] : su;
 		e->a[RESOLVE_TCP] = t == SRV_NONE ? e->a[RESOLVE_ADDR] : st;
 		e->a[RESOLVE_ANY] = u != SRV_NONE ? su : e->a[RESOLVE_TCP];
 	}
-place:
+}
+
+/* The entry of host, added unresolved when new; NULL when out of memory
+ * or full. */
+static struct map_entry *
+entry_put(struct resolve_map *m, struct slice host, bool srv)
+{
+	struct map_entry *e;
+	size_t i, mask = m->nslots - 1;
+
+	if ((e = (struct map_entry *)map_lookup(m, host)) != NULL)
+		return e;
+	if (m->n == m->cap)
+		return NULL;
+	e = &m->ents[m->n];
+	memset(e, 0, sizeof(*e));
+	if ((e->name = strndup(host.p, host.len)) == NULL)
+		return NULL;
+	e->len = host.len;
+	for (i = 0; i < e->len; i++)
+		e->name[i] = lower_ascii(e->name[i]);
+	e->srv = srv;
 	for (i = name_hash(e->name, e->len) & mask; m->slots[i] != 0;
 	    i = (i + 1) & mask)
 		;
 	m->slots[i] = (uint32_t)(++m->n);
+	return e;
+}
+
+int
+resolve_map_add(struct resolve_map *m, struct slice host, bool srv,
+    const struct resolve_servers *sv, struct resolve_answer *first)
+{
+	struct map_entry *e;
+
+	if ((e = entry_put(m, host, srv)) == NULL)
+		return -1;
+	if (!e->resolved) {
+		entry_resolve(e, sv);
+		e->resolved = true;
+	}
 	if (first != NULL)
-		*first = e->a[srv ? RESOLVE_ANY : RESOLVE_ADDR];
+		*first = e->a[e->srv ? RESOLVE_ANY : RESOLVE_ADDR];
 	return 0;
+}
+
+int
+resolve_map_put(struct resolve_map *m, struct slice host, bool srv)
+{
+	return entry_put(m, host, srv) == NULL ? -1 : 0;
+}
+
+/* One run of resolve_map_resolve, shared by its pool threads. */
+struct batch {
+	struct resolve_map		*m;
+	const struct resolve_servers	*sv;
+	struct timespec			 end;
+	atomic_size_t			 next;	/* entry to take */
+};
+
+static void *
+batch_main(void *arg)
+{
+	struct batch *b = arg;
+	struct map_entry *e;
+	size_t i;
+
+	deadline = &b->end;
+	while ((i = atomic_fetch_add(&b->next, 1)) < b->m->n &&
+	    deadline_left_ms() > 0 && !atomic_load(&aborting)) {
+		e = &b->m->ents[i];
+		if (e->resolved)
+			continue;
+		entry_resolve(e, b->sv);
+		/* Cut short by the deadline: unknown, not "no answer". */
+		e->resolved = deadline_left_ms() > 0;
+	}
+	deadline = NULL;
+	return NULL;
+}
+
+/*
+ * A thread per name in flight, up to RESOLVE_PARALLEL: the blocking DNS
+ * client above stays the one code path for the resolver thread, -T and
+ * this, and a dead name costs its timeout once, beside the others, not
+ * after them (50 dead names held the start for 100 s one by one).
+ */
+size_t
+resolve_map_resolve(struct resolve_map *m, const struct resolve_servers *sv)
+{
+	pthread_t th[RESOLVE_PARALLEL];
+	pthread_attr_t attr;
+	struct batch b;
+	size_t i, nth = 0, want, left = 0, nsv;
+	long long ms;
+
+	if (m == NULL || m->n == 0)
+		return 0;
+	/* One name's whole timeout: every round over every server. */
+	nsv = sv->n > 0 ? sv->n : 1;
+	ms = (long long)DNS_TRIES * (long long)nsv * DNS_WAIT_MS +
+	    DNS_MARGIN_MS;
+	memset(&b, 0, sizeof(b));
+	b.m = m;
+	b.sv = sv;
+	atomic_init(&b.next, 0);
+	clock_gettime(CLOCK_MONOTONIC, &b.end);
+	b.end.tv_sec += ms / 1000;
+	b.end.tv_nsec += (ms % 1000) * 1000000;
+	if (b.end.tv_nsec >= 1000000000) {
+		b.end.tv_sec++;
+		b.end.tv_nsec -= 1000000000;
+	}
+	want = m->n < RESOLVE_PARALLEL ? m->n : RESOLVE_PARALLEL;
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, POOL_STACK);
+	for (; nth < want; nth++)
+		if (pthread_create(&th[nth], &attr, batch_main, &b) != 0)
+			break;
+	pthread_attr_destroy(&attr);
+	if (nth == 0)
+		batch_main(&b);		/* no thread to be had: in turn */
+	for (i = 0; i < nth; i++)
+		pthread_join(th[i], NULL);
+	for (i = 0; i < m->n; i++)
+		left += !m->ents[i].resolved;
+	return left;
 }
 
 const struct resolve_answer *
@@ -995,7 +1138,7 @@ resolve_map_find(const struct resolve_map *m, struct slice host,
 {
 	const struct map_entry *e = map_lookup(m, host);
 
-	if (e == NULL || (unsigned)kind >= RESOLVE_KINDS ||
+	if (e == NULL || !e->resolved || (unsigned)kind >= RESOLVE_KINDS ||
 	    (!e->srv && kind != RESOLVE_ADDR))
 		return NULL;
 	return &e->a[kind];

@@ -3,6 +3,9 @@
 #include <sys/types.h>
 #include <sys/stat.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
@@ -14,6 +17,7 @@
 #include <unistd.h>
 
 #include "hash.h"
+#include "resolve.h"
 #include "sipmsg.h"
 #include "slice.h"
 #include "table.h"
@@ -542,6 +546,69 @@ article(enum user_state state)
 	return state == USER_UNAVAILABLE || state == USER_ACTIVE ? "an" : "a";
 }
 
+/* Why an IPv4 address (network order) is no place to send to, or NULL. */
+static const char *
+bad_ipv4(const uint8_t a[4])
+{
+	if (a[0] == 255 && a[1] == 255 && a[2] == 255 && a[3] == 255)
+		return "a broadcast address";
+	if ((a[0] & 0xf0) == 224)
+		return "a multicast address (224.0.0.0/4)";
+	if (a[0] == 0)
+		return "an unspecified address (0.0.0.0/8)";
+	return NULL;
+}
+
+/*
+ * Whether u can be a target (SPEC §7): its host an address a request can
+ * go to, or a name DNS can be asked for; and for an active target, which
+ * usher forwards to, a scheme usher can send: sips: needs TLS, which usher
+ * does not have yet (a moved one is only handed to the caller). 0, or -1
+ * with the problem in err.
+ */
+static int
+target_check(const struct sip_uri *u, enum user_state state,
+    const char *target, int tshow, char *err, size_t errlen)
+{
+	char buf[64];
+	uint8_t a[16];
+	struct slice h = u->host;
+	const char *why = NULL;
+
+	if (state == USER_ACTIVE && slice_caseeq(u->scheme, SLICE("sips"))) {
+		snprintf(err, errlen, "target \"%.*s\": sips: needs TLS, "
+		    "which usher does not have yet", tshow, target);
+		return -1;
+	}
+	if (h.len >= 2 && h.p[0] == '[') {
+		h.p++;
+		h.len -= 2;
+	}
+	if (h.len < sizeof(buf)) {
+		memcpy(buf, h.p, h.len);
+		buf[h.len] = '\0';
+	} else
+		buf[0] = '\0';
+	if (inet_pton(AF_INET, buf, a) == 1)
+		why = bad_ipv4(a);
+	else if (inet_pton(AF_INET6, buf, a) == 1) {
+		if (IN6_IS_ADDR_V4MAPPED((struct in6_addr *)a))
+			why = bad_ipv4(a + 12);
+		else if (a[0] == 0xff)
+			why = "a multicast address (ff00::/8)";
+		else if (IN6_IS_ADDR_UNSPECIFIED((struct in6_addr *)a))
+			why = "the unspecified address (::)";
+	} else if (!resolve_name_ok(u->host))
+		why = "not a DNS name (labels of letters, digits, '-', '_', "
+		    "at most 63 bytes each, 253 in all)";
+	if (why != NULL) {
+		snprintf(err, errlen, "target \"%.*s\": host is %s", tshow,
+		    target, why);
+		return -1;
+	}
+	return 0;
+}
+
 /*
  * Check and insert one entry whose user (ulen bytes, NUL-terminated) is
  * already normalised. With copy, user and target are copied into the arena;
@@ -610,6 +677,8 @@ add_entry(struct table *t, const char *user, size_t ulen, bool prefix,
 			    "headers (\"?...\")", tshow, target);
 			return -1;
 		}
+		if (target_check(&u, state, target, tshow, err, errlen) == -1)
+			return -1;
 	}
 
 	h = hash_final(hash_bytes(key_start(domain), user, ulen));

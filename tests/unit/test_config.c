@@ -85,6 +85,8 @@ test_shipped(void **state)
 	err[0] = '\0';
 	if (config_load(path, &c, err, sizeof(err)) != 0)
 		fail_msg("%s", err);
+	/* An example copied as it is must not leave a flood unlimited. */
+	assert_true(c->rate_per_source > 0);
 	assert_int_equal(c->nlisten, 2);
 	assert_int_equal(c->listen[0].transport, SIP_TP_UDP);
 	assert_int_equal(c->listen[1].transport, SIP_TP_TCP);
@@ -286,6 +288,34 @@ static const struct bad bad[] = {
 	{ BASE "users = ( { user = \"bob\"; domain = \"example.com\"; "
 	    "target = \"http://x\"; } );\n", "3: target \"http://x\" is not "
 	    "a sip: or sips: URI" },
+	/* SPEC §7: targets usher could never send to */
+	{ BASE "users = ( { user = \"bob\"; domain = \"example.com\"; "
+	    "target = \"sip:bob@255.255.255.255\"; } );\n",
+	    "3: target \"sip:bob@255.255.255.255\": host is a broadcast "
+	    "address" },
+	{ BASE "users = (\n { user = \"bob\"; domain = \"example.com\"; "
+	    "target = \"sip:bob@224.0.0.5:5060\"; }\n);\n",
+	    "4: target \"sip:bob@224.0.0.5:5060\": host is a multicast "
+	    "address (224.0.0.0/4)" },
+	{ BASE "users = ( { prefix = \"+1\"; domain = \"example.com\"; "
+	    "target = \"sip:[ff02::1]\"; } );\n",
+	    "3: target \"sip:[ff02::1]\": host is a multicast address "
+	    "(ff00::/8)" },
+	{ BASE "users = ( { user = \"bob\"; domain = \"example.com\"; "
+	    "target = \"sip:bob@0.0.0.0\"; } );\n",
+	    "3: target \"sip:bob@0.0.0.0\": host is an unspecified address "
+	    "(0.0.0.0/8)" },
+	{ BASE "users = ( { user = \"bob\"; domain = \"example.com\"; "
+	    "target = \"sip:bob@[::]:5060\"; } );\n",
+	    "3: target \"sip:bob@[::]:5060\": host is the unspecified "
+	    "address (::)" },
+	{ BASE "users = ( { user = \"bob\"; domain = \"example.com\"; "
+	    "target = \"sip:bob@10.0.0.1:0\"; } );\n",
+	    "3: bad target \"sip:bob@10.0.0.1:0\": not a valid SIP URI" },
+	{ BASE "users = ( { user = \"bob\"; domain = \"example.com\"; "
+	    "target = \"sips:bob@pbx.example.com\"; } );\n",
+	    "3: target \"sips:bob@pbx.example.com\": sips: needs TLS, "
+	    "which usher does not have yet" },
 	{ BASE "users = (\n { user = \"a\"; domain = \"example.com\"; "
 	    "state = \"gone\"; },\n { user = \"a\"; domain = \"example.com\"; "
 	    "state = \"gone\"; }\n);\n", "5: duplicate user a (first at " },

@@ -420,6 +420,103 @@ test_map(void **state)
 	resolve_map_unref(NULL);
 }
 
+/* Put, then resolve all at once: unknown (NULL) until resolved, once per
+ * name. Only names DNS cannot be asked about: no query leaves. */
+static void
+test_map_batch(void **state)
+{
+	struct resolve_servers sv = { .n = 0 };
+	const struct resolve_answer *a;
+	struct resolve_map *m;
+	char name[16];
+	int i;
+
+	(void)state;
+	m = resolve_map_new(100);
+	assert_non_null(m);
+	assert_int_equal(resolve_map_resolve(m, &sv), 0);	/* empty */
+	for (i = 0; i < 100; i++) {
+		snprintf(name, sizeof(name), "bad name %d", i % 90);
+		assert_int_equal(resolve_map_put(m, slice_make(name,
+		    strlen(name)), i % 2 == 0), 0);
+	}
+	assert_int_equal(resolve_map_count(m), 90);
+	assert_null(resolve_map_find(m, SLICE("bad name 1"), RESOLVE_ADDR));
+	assert_int_equal(resolve_map_resolve(m, &sv), 0);
+	for (i = 0; i < 90; i++) {
+		snprintf(name, sizeof(name), "BAD NAME %d", i);
+		a = resolve_map_find(m, slice_make(name, strlen(name)),
+		    RESOLVE_ADDR);
+		assert_non_null(a);
+		assert_string_equal(a->why, "Is Not A DNS Name");
+	}
+	resolve_map_unref(m);
+}
+
+/* A name of len bytes: labels of 63 letters, dots between, a last dot
+ * when dot. */
+static void
+long_name(char *buf, size_t len, bool dot)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		buf[i] = i % 64 == 63 ? '.' : 'a';
+	if (dot)
+		buf[len - 1] = '.';
+	else if (buf[len - 1] == '.')
+		buf[len - 1] = 'a';
+	buf[len] = '\0';
+}
+
+/* 253 bytes is the longest name, 254 with the root's dot; each keeps its
+ * NUL in a job; 255 and 256 are refused, and nothing is copied. */
+static void
+test_long_names(void **state)
+{
+	static const struct {
+		size_t	 len;
+		bool	 dot, ok;
+	} rows[] = {
+		{ 253, false, true },
+		{ 253, true, true },
+		{ 254, true, true },
+		{ 254, false, false },
+		{ 255, true, false },
+		{ 255, false, false },
+		{ 256, true, false },
+		{ 256, false, false },
+	};
+	struct resolve_job job;
+	unsigned char q[NS_PACKETSZ];
+	char name[300];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		long_name(name, rows[i].len, rows[i].dot);
+		assert_int_equal(strlen(name), rows[i].len);
+		memset(&job, 'x', sizeof(job));
+		assert_int_equal(resolve_name_ok(slice_make(name,
+		    rows[i].len)), rows[i].ok);
+		assert_int_equal(resolve_job_host(&job, slice_make(name,
+		    rows[i].len)), rows[i].ok ? 0 : -1);
+		if (rows[i].ok)
+			assert_string_equal(job.host, name);
+		else
+			assert_int_equal(job.host[0], 'x');
+		assert_int_equal(resolve_query_build(name, ns_t_a, 1, q,
+		    sizeof(q)) > 0, rows[i].ok);
+	}
+	/* Cut to fit a job's buffer (as -T's snprintf does), a longer name
+	 * is still too long. */
+	long_name(name, 299, true);
+	memcpy(job.host, name, sizeof(job.host) - 1);
+	job.host[sizeof(job.host) - 1] = '\0';
+	assert_false(resolve_name_ok(slice_make(job.host,
+	    strlen(job.host))));
+}
+
 int
 main(void)
 {
@@ -432,6 +529,8 @@ main(void)
 		cmocka_unit_test(test_parse_srv),
 		cmocka_unit_test(test_parse_addr),
 		cmocka_unit_test(test_map),
+		cmocka_unit_test(test_map_batch),
+		cmocka_unit_test(test_long_names),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -345,6 +345,38 @@ test_add_errors(void **state)
 		    "bad target \"sip:x@\": not a valid SIP URI" },
 		{ { "x", false, 0, USER_MOVED, "not a uri", 0 },
 		    "bad target \"not a uri\": not a valid SIP URI" },
+		/* SPEC §7: no target usher could never send to */
+		{ { "x", false, 0, USER_ACTIVE, "sip:x@255.255.255.255", 0 },
+		    "target \"sip:x@255.255.255.255\": host is a broadcast "
+		    "address" },
+		{ { "x", false, 0, USER_ACTIVE, "sip:x@224.0.0.1", 0 },
+		    "target \"sip:x@224.0.0.1\": host is a multicast address "
+		    "(224.0.0.0/4)" },
+		{ { "x", false, 0, USER_MOVED, "sip:x@239.255.255.250:5060",
+		    0 }, "target \"sip:x@239.255.255.250:5060\": host is a "
+		    "multicast address (224.0.0.0/4)" },
+		{ { "x", false, 0, USER_ACTIVE, "sip:x@0.0.0.0", 0 },
+		    "target \"sip:x@0.0.0.0\": host is an unspecified address "
+		    "(0.0.0.0/8)" },
+		{ { "x", false, 0, USER_ACTIVE, "sip:x@[::]", 0 },
+		    "target \"sip:x@[::]\": host is the unspecified address "
+		    "(::)" },
+		{ { "x", false, 0, USER_ACTIVE, "sip:x@[ff02::1]:5060", 0 },
+		    "target \"sip:x@[ff02::1]:5060\": host is a multicast "
+		    "address (ff00::/8)" },
+		{ { "x", false, 0, USER_ACTIVE,
+		    "sip:x@[::ffff:255.255.255.255]", 0 },
+		    "target \"sip:x@[::ffff:255.255.255.255]\": host is a "
+		    "broadcast address" },
+		{ { "x", false, 0, USER_ACTIVE, "sip:x@10.0.0.1:0", 0 },
+		    "bad target \"sip:x@10.0.0.1:0\": not a valid SIP URI" },
+		{ { "x", false, 0, USER_ACTIVE, "sips:x@pbx.example.com", 0 },
+		    "target \"sips:x@pbx.example.com\": sips: needs TLS, which "
+		    "usher does not have yet" },
+		{ { "x", false, 0, USER_ACTIVE, "sip:x@a..b", 0 },
+		    "target \"sip:x@a..b\": host is not a DNS name (labels of "
+		    "letters, digits, '-', '_', at most 63 bytes each, 253 in "
+		    "all)" },
 		{ { "alice", false, 0, USER_ACTIVE, "sip:a@h", 0 },
 		    "duplicate user alice (first at usher.conf:40)" },
 		{ { "%61lice", false, 0, USER_GONE, NULL, 0 },
@@ -601,6 +633,27 @@ test_users_file_errors(void **state)
 		    "(\"?...\")" },
 		{ "alice@example.com active sip:a@[::1\n",
 		    "1: bad target \"sip:a@[::1\": not a valid SIP URI" },
+		{ "a@example.com gone\nalice@example.com active "
+		    "sip:a@255.255.255.255:5060\n", "2: target "
+		    "\"sip:a@255.255.255.255:5060\": host is a broadcast "
+		    "address" },
+		{ "alice@example.com moved sip:a@230.1.2.3\n",
+		    "1: target \"sip:a@230.1.2.3\": host is a multicast "
+		    "address (224.0.0.0/4)" },
+		{ "alice@example.com active sip:a@0.0.0.0\n",
+		    "1: target \"sip:a@0.0.0.0\": host is an unspecified "
+		    "address (0.0.0.0/8)" },
+		{ "+1555*@example.com active sip:[::]\n",
+		    "1: target \"sip:[::]\": host is the unspecified address "
+		    "(::)" },
+		{ "alice@example.com active sip:a@[ff05::2]\n",
+		    "1: target \"sip:a@[ff05::2]\": host is a multicast "
+		    "address (ff00::/8)" },
+		{ "alice@example.com active sip:a@h:0\n",
+		    "1: bad target \"sip:a@h:0\": not a valid SIP URI" },
+		{ "alice@example.com active sips:a@h\n",
+		    "1: target \"sips:a@h\": sips: needs TLS, which usher "
+		    "does not have yet" },
 		{ "alice@example.com gone\n#\nalice@example.com gone\n",
 		    "3: duplicate user alice (first at %s:1)" },
 		{ "+1555*@example.com active sip:h\n+1-555*@example.com "
