@@ -67,13 +67,17 @@ struct server {
 	struct conf_listen	*listen;
 	size_t			 nlisten;
 	size_t			 max_message_size;
-	unsigned		 tcp_max_connections;
+	unsigned		 tcp_max_connections;	/* accepted ones */
+	unsigned		 tcp_max_per_source;	/* 0: no limit */
+	unsigned		 tcp_max_outgoing;	/* ours: their own pool */
 	unsigned		 tcp_idle_timeout;
+	size_t			 tcp_max_queue;		/* unsent bytes per conn */
 	int			*fds;		/* nsock rows of nlisten */
 	int			 nsock;		/* rows: UDP has one per worker */
 	struct worker		*workers;
 	int			 nworkers;
-	atomic_uint		 tcp_conns;	/* open, all workers */
+	atomic_uint		 tcp_in;	/* accepted and open, all workers */
+	atomic_uint		 tcp_out;	/* connected by us and open */
 	struct ratelimit	*rl;		/* per-source buckets, shared */
 };
 

@@ -71,7 +71,8 @@ collect(void *arg, const struct metrics **w, int *n,
 		w[i] = &rt->srv.workers[i].metrics;
 	*n = i;
 	g->workers = rt->srv.nworkers;
-	g->tcp_connections = atomic_load(&rt->srv.tcp_conns);
+	g->tcp_connections = atomic_load(&rt->srv.tcp_in) +
+	    atomic_load(&rt->srv.tcp_out);
 	if (conf != NULL) {
 		g->table_entries = table_count(conf->table);
 		g->table_prefixes = table_count_prefixes(conf->table);
