@@ -250,6 +250,13 @@ main(int argc, char *argv[])
 		config_unref(conf);
 		return ch;
 	}
+	/* -t too: a configuration that cannot start is not OK. */
+	if (transport_nofile(conf, workers_of(conf), !check, err,
+	    sizeof(err)) == -1) {
+		fprintf(stderr, "usher: %s\n", err);
+		config_unref(conf);
+		return 1;
+	}
 	if (check) {
 		printf("%s: OK: %s\n", rt.path, sum);
 		config_unref(conf);

@@ -1,6 +1,7 @@
 /* transport.c: UDP/TCP sockets, worker event loops, TCP framing and limits. */
 #include <sys/types.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -31,6 +32,10 @@
 #include "transport.h"
 
 #define UDP_ROUNDS	8		/* batches per wake-up, for fairness */
+#define ACCEPT_PAUSE_MS	100		/* accept() failed: listeners rest */
+#define FD_PER_WORKER	3		/* epoll, wake-up eventfd, signals */
+#define FD_RESERVE	64		/* stdio, log, pid file, metrics and
+					 * its clients, DNS, reload files */
 #define OUT_KEEP	(64 * 1024)	/* queue buffer kept once drained */
 
 struct tp_src;
@@ -1047,6 +1052,93 @@ tcp_accept(struct evconnlistener *lev, evutil_socket_t fd,
 	pthread_mutex_unlock(&tcp_mu);
 }
 
+/*
+ * accept() failed with something other than EAGAIN: EMFILE, ENFILE,
+ * ENOBUFS, ENOMEM. The connection stays in the backlog, so the listening
+ * socket stays readable, and libevent would call accept() again at once,
+ * for ever (98% CPU and 738,000 log lines in 3 s). Instead the worker's
+ * listeners rest for ACCEPT_PAUSE_MS, and one line a second at most says
+ * so, for all workers together.
+ */
+static void
+tcp_accept_error(struct evconnlistener *lev, void *arg)
+{
+	static atomic_long last_log;
+	static atomic_ulong quiet;
+	struct worker *w = arg;
+	struct timeval tv = { 0, ACCEPT_PAUSE_MS * 1000 };
+	int e = EVUTIL_SOCKET_ERROR();
+	long now = (long)time(NULL), then = atomic_load(&last_log);
+
+	evconnlistener_disable(lev);
+	event_add(w->ev_accept, &tv);
+	if (now != then && atomic_compare_exchange_strong(&last_log, &then,
+	    now))
+		log_warnx("tcp accept: %s; not accepting for %d ms (%lu more "
+		    "since the last line)", strerror(e), ACCEPT_PAUSE_MS,
+		    atomic_exchange(&quiet, 0));
+	else
+		atomic_fetch_add(&quiet, 1);
+}
+
+static void
+tcp_accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	size_t i;
+
+	(void)fd;
+	(void)what;
+	for (i = 0; i < w->nlisteners; i++)
+		evconnlistener_enable(w->listeners[i]);
+}
+
+int
+transport_nofile(const struct conf *conf, int nworkers, bool raise,
+    char *err, size_t errlen)
+{
+	struct rlimit rl;
+	rlim_t need, was;
+	size_t i;
+
+	need = (rlim_t)conf->tcp_max_connections + conf->tcp_max_outgoing +
+	    (rlim_t)FD_PER_WORKER * (rlim_t)nworkers + FD_RESERVE;
+	for (i = 0; i < conf->nlisten; i++)
+		need += conf->listen[i].transport == SIP_TP_UDP &&
+		    nworkers > 1 ? (rlim_t)nworkers : 1;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1) {
+		snprintf(err, errlen, "getrlimit: %s", strerror(errno));
+		return -1;
+	}
+	if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= need)
+		return 0;
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need) {
+		snprintf(err, errlen, "%s: the limits need %llu open files "
+		    "(tcp_max_connections %u + tcp_max_outgoing %u + "
+		    "listening sockets, event loops and %d spare), but the "
+		    "hard limit is %llu (ulimit -Hn, LimitNOFILE=): lower "
+		    "the limits or raise it", conf->path,
+		    (unsigned long long)need, conf->tcp_max_connections,
+		    conf->tcp_max_outgoing, FD_RESERVE,
+		    (unsigned long long)rl.rlim_max);
+		return -1;
+	}
+	if (!raise)
+		return 0;
+	was = rl.rlim_cur;
+	rl.rlim_cur = need;
+	if (setrlimit(RLIMIT_NOFILE, &rl) == -1) {
+		snprintf(err, errlen, "%s: the limits need %llu open files, "
+		    "the soft limit is %llu and cannot be raised: %s",
+		    conf->path, (unsigned long long)need,
+		    (unsigned long long)was, strerror(errno));
+		return -1;
+	}
+	log_info("open files: soft limit raised from %llu to %llu for the "
+	    "tcp_* limits", (unsigned long long)was, (unsigned long long)need);
+	return 0;
+}
+
 int
 transport_send_tcp(struct worker *w, const struct sockaddr *dst,
     socklen_t dstlen, const char *buf, size_t len)
@@ -1126,7 +1218,11 @@ transport_workers(struct server *srv, int nworkers, char *err, size_t errlen)
 		w->txaddr = calloc(TRANSPORT_BATCH, sizeof(*w->txaddr));
 		w->events = calloc(srv->nlisten, sizeof(*w->events));
 		w->listeners = calloc(srv->nlisten, sizeof(*w->listeners));
-		if (w->base == NULL || w->ev_wake == NULL || w->rx == NULL || w->tx == NULL ||
+		if (w->base != NULL)
+			w->ev_accept = evtimer_new(w->base, tcp_accept_resume,
+			    w);
+		if (w->base == NULL || w->ev_wake == NULL ||
+		    w->ev_accept == NULL || w->rx == NULL || w->tx == NULL ||
 		    w->txmsg == NULL || w->txiov == NULL || w->txaddr == NULL ||
 		    w->events == NULL || w->listeners == NULL)
 			goto oom;
@@ -1147,6 +1243,9 @@ transport_workers(struct server *srv, int nworkers, char *err, size_t errlen)
 				    0, -1, w->fds[i]);
 				if (w->listeners[w->nlisteners] == NULL)
 					goto oom;
+				evconnlistener_set_error_cb(
+				    w->listeners[w->nlisteners],
+				    tcp_accept_error);
 				w->nlisteners++;
 			}
 		}
@@ -1211,6 +1310,8 @@ transport_free(struct server *srv)
 		proxy_worker_free(w);
 		if (w->ev_wake != NULL)
 			event_free(w->ev_wake);
+		if (w->ev_accept != NULL)
+			event_free(w->ev_accept);
 		for (i = 0; i < w->nevents; i++)
 			event_free(w->events[i]);
 		for (i = 0; i < w->nlisteners; i++)
