@@ -6,7 +6,9 @@
 . "$(dirname "$0")/lib.sh"
 port=$(free_port)
 write_conf "$TMP/big.conf" "$port" "limits = { tcp_max_connections = 100000; };"
-write_conf "$TMP/u.conf" "$port" "limits = { tcp_max_connections = 200; };"
+mport=$(free_port)
+write_conf "$TMP/u.conf" "$port" "limits = { tcp_max_connections = 200; };" \
+    "metrics = { address = \"127.0.0.1\"; port = $mport; };"
 
 # 1. Hard limit 64: -t and a start refuse, naming what is needed and 64.
 for mode in -t -f; do
@@ -52,5 +54,14 @@ sleep 0.3
 ans=$(python3 "$HERE/sipsend.py" --tcp --timeout 2 127.0.0.1 "$port" \
     "OPTIONS sip:127.0.0.1:$port" | head -1 | tr -d '\r' || true)
 [ -n "$ans" ] || fail "no answer over TCP once files are free again"
+# The same for the metrics endpoint (evhttp's own listener).
+n=$(ls "/proc/$upid/fd" | wc -l)
+prlimit --pid "$upid" --nofile=$((n + 4)):
+python3 "$HERE/emfile.py" "$mport" "$upid" "$TMP/usher.log" 25 4 ||
+    fail "the metrics endpoint's accept() spins under EMFILE"
+prlimit --pid "$upid" --nofile="$soft":
+sleep 0.3
+python3 "$HERE/scrape.py" "$mport" usher_tcp_connections >/dev/null ||
+    fail "no metrics once files are free again"
 kill -0 "$upid" || fail "usher died"
 echo "nofile: ok"
