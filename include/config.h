@@ -81,8 +81,8 @@ struct conf {
 	unsigned		 tcp_max_connections;
 	unsigned		 tcp_idle_timeout;
 	unsigned		 tcp_max_per_source;	/* 0: no limit */
-	unsigned		 tcp_max_outgoing;	/* usher's own connects */
-	size_t			 tcp_max_queue;		/* unsent bytes per conn */
+	unsigned		 tcp_max_outgoing;	/* own pool */
+	size_t			 tcp_max_queue;		/* per conn */
 	unsigned		 rate_per_source;	/* 0: no limit */
 	unsigned		 ban_time;
 

@@ -55,7 +55,7 @@ struct worker {
 	struct tp_conn		*conns;		/* TCP connections it owns */
 	struct proxy_dns	*dns;		/* resolver and cache, see proxy.c */
 	struct event		*ev_wake;	/* transport_wake() */
-	struct event		*ev_accept;	/* listeners back after a pause */
+	struct event		*ev_accept;	/* ends an accept() rest */
 	struct event		**events;	/* UDP read events */
 	struct evconnlistener	**listeners;	/* TCP */
 	size_t			 nevents, nlisteners;
@@ -70,14 +70,14 @@ struct server {
 	size_t			 max_message_size;
 	unsigned		 tcp_max_connections;	/* accepted ones */
 	unsigned		 tcp_max_per_source;	/* 0: no limit */
-	unsigned		 tcp_max_outgoing;	/* ours: their own pool */
+	unsigned		 tcp_max_outgoing;	/* own pool */
 	unsigned		 tcp_idle_timeout;
-	size_t			 tcp_max_queue;		/* unsent bytes per conn */
+	size_t			 tcp_max_queue;		/* per conn */
 	int			*fds;		/* nsock rows of nlisten */
 	int			 nsock;		/* rows: UDP has one per worker */
 	struct worker		*workers;
 	int			 nworkers;
-	atomic_uint		 tcp_in;	/* accepted and open, all workers */
+	atomic_uint		 tcp_in;	/* accepted and open */
 	atomic_uint		 tcp_out;	/* connected by us and open */
 	struct ratelimit	*rl;		/* per-source buckets, shared */
 };

@@ -61,7 +61,7 @@ struct tp_conn {
 	bool			 closing;	/* close once out is written */
 	bool			 connected;	/* outgoing: connect() done */
 	bool			 outgoing;	/* ours: counts in tcp_out */
-	struct tp_src		*src;		/* its source's count, or NULL */
+	struct tp_src		*src;		/* its source, or NULL */
 	struct tp_conn		*hnext;		/* registry chain */
 };
 
@@ -463,7 +463,7 @@ tcp_find(const struct sockaddr *sa)
 
 struct tp_src {
 	struct tp_src		*next;
-	uint8_t			 key[9];	/* family tag, then 4 or 8 bytes */
+	uint8_t			 key[9];	/* family, 4 or 8 bytes */
 	unsigned		 n;		/* connections it holds */
 };
 
