@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """TCP slots against a running usher (SPEC §7, issue 11 item 3): the
 per-source cap (the 33rd connection from one address is closed at once,
-another address and a trusted one are still served), the outgoing pool
+another address and a trusted one are still served; ::1's /64 has its own
+count), the outgoing pool
 (with every inbound slot taken, a UDP request to a TCP target is still
 forwarded), CRLF keep-alives re-arming the idle timer, and the output
 queue cap on a client that never reads.
 
 usage: tcpslots.py PORT METRICS_PORT PBX_PORT MAX_CONNS PER_SOURCE IDLE
-The configuration must trust 127.0.0.2 only, route alice@example.com to
+The configuration must listen on 127.0.0.1 and ::1, trust 127.0.0.2
+only, route alice@example.com to
 sip:alice@127.0.0.1:PBX_PORT;transport=tcp and set a small tcp_max_queue."""
 import socket
 import sys
@@ -43,10 +45,12 @@ def request(method="INVITE", user="bob", via="TCP", host="127.0.0.1", lp=1):
 
 
 def conn(src):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    six = ":" in src
+    s = socket.socket(socket.AF_INET6 if six else socket.AF_INET,
+                      socket.SOCK_STREAM)
     s.bind((src, 0))
     s.settimeout(3)
-    s.connect(("127.0.0.1", port))
+    s.connect(("::1" if six else "127.0.0.1", port))
     return s
 
 
@@ -149,6 +153,25 @@ check("UDP request forwarded to the TCP PBX with inbound full",
       got.startswith(b"INVITE sip:alice@"), repr(got[:40]))
 pbx.close()
 u.close()
+for s in held:
+    s.close()
+time.sleep(0.5)
+
+# 3b. IPv6: the same cap for the /64 of ::1, apart from 127.0.0.1's.
+held = [conn("127.0.0.1")]
+check("127.0.0.1 served again once its connections closed", served(held[0]))
+n6 = 0
+for i in range(persrc + 2):
+    s = conn("::1")
+    if i < persrc:
+        n6 += served(s)
+        held.append(s)
+    else:
+        c = closed_within(s, 1.0)
+        check(f"::1 connection {i + 1} closed at once", c is not None,
+              f"({c})")
+        s.close()
+check(f"::1 holds {persrc} connections", n6 == persrc, f"({n6})")
 for s in held:
     s.close()
 time.sleep(0.5)

@@ -12,6 +12,9 @@ write_conf "$TMP/u.conf" "$port" \
     "  tcp_idle_timeout = 2; max_message_size = 2000; tcp_max_queue = 4096; };" \
     "metrics = { address = \"127.0.0.1\"; port = $mport; };" \
     "users_file = \"users.txt\";"
+# An IPv6 listener too: sources there are /64s.
+sed -i "s|^listen = (|listen = ( { transport = \"tcp\"; address = \"::1\"; port = $port; },\n|" \
+    "$TMP/u.conf"
 "$USHER" -f -c "$TMP/u.conf" 2>"$TMP/usher.log" &
 upid=$!
 PIDS+=("$upid")
