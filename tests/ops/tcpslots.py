@@ -1,16 +1,15 @@
 #!/usr/bin/env python3
 """TCP slots against a running usher (SPEC §7, issue 11 item 3): the
-per-source cap (the 33rd connection from one address is closed at once,
+per-source cap (the 33rd connection from one address is closed at once;
 another address and a trusted one are still served; ::1's /64 has its own
-count), the outgoing pool
-(with every inbound slot taken, a UDP request to a TCP target is still
-forwarded), CRLF keep-alives re-arming the idle timer, and the output
-queue cap on a client that never reads.
+count), the outgoing pool (with every inbound slot taken, a UDP request to
+a TCP target is still forwarded), CRLF keep-alives re-arming the idle
+timer, and the output queue cap on a client that never reads.
 
 usage: tcpslots.py PORT METRICS_PORT PBX_PORT MAX_CONNS PER_SOURCE IDLE
-The configuration must listen on 127.0.0.1 and ::1, trust 127.0.0.2
-only, route alice@example.com to
-sip:alice@127.0.0.1:PBX_PORT;transport=tcp and set a small tcp_max_queue."""
+The configuration must listen on 127.0.0.1 and ::1, trust 127.0.0.2 only,
+route alice@example.com to sip:alice@127.0.0.1:PBX_PORT;transport=tcp and
+set a small tcp_max_queue."""
 import socket
 import sys
 import time
