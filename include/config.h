@@ -18,6 +18,9 @@
 #define CONFIG_DEFAULT_PATH	"/etc/usher/usher.conf"
 #define CONFIG_MAX_DNS_SERVERS	4
 #define CONFIG_DNS_REFRESH	300	/* seconds, dns.refresh default */
+/* Unsent TCP bytes of all connections together (SPEC §7); also the
+ * largest tcp_max_queue. */
+#define CONFIG_TCP_QUEUE_TOTAL	(64 * 1024 * 1024)
 
 enum conf_mode {
 	MODE_PROXY = 0,
@@ -77,6 +80,9 @@ struct conf {
 	size_t			 max_message_size;
 	unsigned		 tcp_max_connections;
 	unsigned		 tcp_idle_timeout;
+	unsigned		 tcp_max_per_source;	/* 0: no limit */
+	unsigned		 tcp_max_outgoing;	/* own pool */
+	size_t			 tcp_max_queue;		/* per conn */
 	unsigned		 rate_per_source;	/* 0: no limit */
 	unsigned		 ban_time;
 

@@ -55,6 +55,7 @@ struct worker {
 	struct tp_conn		*conns;		/* TCP connections it owns */
 	struct proxy_dns	*dns;		/* resolver and cache, see proxy.c */
 	struct event		*ev_wake;	/* transport_wake() */
+	struct event		*ev_accept;	/* ends an accept() rest */
 	struct event		**events;	/* UDP read events */
 	struct evconnlistener	**listeners;	/* TCP */
 	size_t			 nevents, nlisteners;
@@ -67,13 +68,17 @@ struct server {
 	struct conf_listen	*listen;
 	size_t			 nlisten;
 	size_t			 max_message_size;
-	unsigned		 tcp_max_connections;
+	unsigned		 tcp_max_connections;	/* accepted ones */
+	unsigned		 tcp_max_per_source;	/* 0: no limit */
+	unsigned		 tcp_max_outgoing;	/* own pool */
 	unsigned		 tcp_idle_timeout;
+	size_t			 tcp_max_queue;		/* per conn */
 	int			*fds;		/* nsock rows of nlisten */
 	int			 nsock;		/* rows: UDP has one per worker */
 	struct worker		*workers;
 	int			 nworkers;
-	atomic_uint		 tcp_conns;	/* open, all workers */
+	atomic_uint		 tcp_in;	/* accepted and open */
+	atomic_uint		 tcp_out;	/* connected by us and open */
 	struct ratelimit	*rl;		/* per-source buckets, shared */
 };
 
@@ -81,6 +86,17 @@ struct server {
  * on, and per UDP listener one SO_REUSEPORT socket for each of nworkers.
  * Returns 0 or -1 with the reason in err. */
 int	transport_bind(struct server *srv, struct conf *conf, int nworkers,
+	    char *err, size_t errlen);
+
+/*
+ * SPEC §7: check that RLIMIT_NOFILE covers what conf's limits can open
+ * with nworkers: tcp_max_connections + tcp_max_outgoing + the listening
+ * sockets (UDP: one per worker) + 3 per worker (event loop) + 64 spare
+ * (stdio, log, pid file, metrics, DNS, reload). When only the soft limit
+ * is short it is raised (with raise; without, as for -t, it would be).
+ * 0, or -1 with both numbers in err.
+ */
+int	transport_nofile(const struct conf *conf, int nworkers, bool raise,
 	    char *err, size_t errlen);
 
 /* Create nworkers event bases and their events. 0 or -1 (err). */

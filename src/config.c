@@ -557,16 +557,18 @@ parse_limits(struct loader *ld, const config_setting_t *root)
 {
 	static const char *const keys[] = {
 		"max_message_size", "tcp_max_connections", "tcp_idle_timeout",
-		"rate_per_source", "ban_time",
+		"rate_per_source", "ban_time", "tcp_max_connections_per_source",
+		"tcp_max_outgoing", "tcp_max_queue",
 	};
 	struct conf *c = ld->c;
-	config_setting_t *g;
+	config_setting_t *g, *s;
 	long long v = (long long)c->max_message_size;
+	long long q = (long long)c->tcp_max_queue;
 
 	if (get_group(ld, root, "limits", &g) == -1)
 		return -1;
 	if (g == NULL)
-		return 0;
+		goto out;
 	if (check_keys(ld, g, "limits", keys, NELEM(keys)) == -1 ||
 	    get_int(ld, g, "max_message_size", 1024, 65535, &v) == -1 ||
 	    get_uint(ld, g, "tcp_max_connections", 1, 1000000,
@@ -575,9 +577,29 @@ parse_limits(struct loader *ld, const config_setting_t *root)
 	    &c->tcp_idle_timeout) == -1 ||
 	    get_uint(ld, g, "rate_per_source", 0, 1000000,
 	    &c->rate_per_source) == -1 ||
-	    get_uint(ld, g, "ban_time", 0, 86400, &c->ban_time) == -1)
+	    get_uint(ld, g, "ban_time", 0, 86400, &c->ban_time) == -1 ||
+	    get_uint(ld, g, "tcp_max_connections_per_source", 0, 1000000,
+	    &c->tcp_max_per_source) == -1 ||
+	    get_uint(ld, g, "tcp_max_outgoing", 1, 1000000,
+	    &c->tcp_max_outgoing) == -1 ||
+	    get_int(ld, g, "tcp_max_queue", 1024, CONFIG_TCP_QUEUE_TOTAL,
+	    &q) == -1)
 		return -1;
 	c->max_message_size = (size_t)v;
+	c->tcp_max_queue = (size_t)q;
+	/* A queue must hold at least one whole message, or the first large
+	 * answer would close its connection. */
+	if (c->tcp_max_queue < c->max_message_size) {
+		if ((s = config_setting_get_member(g, "tcp_max_queue")) == NULL)
+			s = g;
+		return fail(ld, s, "tcp_max_queue %zu is smaller than "
+		    "max_message_size %zu", c->tcp_max_queue,
+		    c->max_message_size);
+	}
+out:
+	/* Absent: as many outgoing connections as incoming ones. */
+	if (c->tcp_max_outgoing == 0)
+		c->tcp_max_outgoing = c->tcp_max_connections;
 	return 0;
 }
 
@@ -1170,11 +1192,17 @@ keep_running(struct loader *ld)
 	}
 	if (c->max_message_size != r->max_message_size ||
 	    c->tcp_max_connections != r->tcp_max_connections ||
-	    c->tcp_idle_timeout != r->tcp_idle_timeout) {
+	    c->tcp_idle_timeout != r->tcp_idle_timeout ||
+	    c->tcp_max_per_source != r->tcp_max_per_source ||
+	    c->tcp_max_outgoing != r->tcp_max_outgoing ||
+	    c->tcp_max_queue != r->tcp_max_queue) {
 		note_changed(ld, "limits.max_message_size/tcp_*");
 		c->max_message_size = r->max_message_size;
 		c->tcp_max_connections = r->tcp_max_connections;
 		c->tcp_idle_timeout = r->tcp_idle_timeout;
+		c->tcp_max_per_source = r->tcp_max_per_source;
+		c->tcp_max_outgoing = r->tcp_max_outgoing;
+		c->tcp_max_queue = r->tcp_max_queue;
 	}
 	if (c->metrics != r->metrics || c->metrics_port != r->metrics_port ||
 	    strcmp(c->metrics_address, r->metrics_address) != 0) {
@@ -1272,6 +1300,8 @@ config_reload(const char *path, const struct conf *running, struct conf **out,
 	c->max_message_size = 65535;
 	c->tcp_max_connections = 4096;
 	c->tcp_idle_timeout = 120;
+	c->tcp_max_per_source = 32;
+	c->tcp_max_queue = 1024 * 1024;
 	c->ban_time = 30;
 	if ((c->path = strdup(path)) == NULL) {
 		snprintf(err, errlen, "%s: out of memory", path);

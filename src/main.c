@@ -74,7 +74,8 @@ collect(void *arg, const struct metrics **w, int *n,
 		w[i] = &rt->srv.workers[i].metrics;
 	*n = i;
 	g->workers = rt->srv.nworkers;
-	g->tcp_connections = atomic_load(&rt->srv.tcp_conns);
+	g->tcp_connections = atomic_load(&rt->srv.tcp_in) +
+	    atomic_load(&rt->srv.tcp_out);
 	if (conf != NULL) {
 		g->table_entries = table_count(conf->table);
 		g->table_prefixes = table_count_prefixes(conf->table);
@@ -290,6 +291,13 @@ main(int argc, char *argv[])
 		    stderr);
 		config_unref(conf);
 		return ch;
+	}
+	/* -t too: a configuration that cannot start is not OK. */
+	if (transport_nofile(conf, workers_of(conf), !check, err,
+	    sizeof(err)) == -1) {
+		fprintf(stderr, "usher: %s\n", err);
+		config_unref(conf);
+		return 1;
 	}
 	if (check) {
 		printf("%s: OK: %s\n", rt.path, sum);

@@ -1,5 +1,7 @@
 /* transport.c: UDP/TCP sockets, worker event loops, TCP framing and limits. */
 #include <sys/types.h>
+#include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -13,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -24,11 +27,22 @@
 #include "log.h"
 #include "metrics.h"
 #include "proxy.h"
+#include "resolve.h"
+#include "siphash.h"
 #include "sipmsg.h"
 #include "transport.h"
 
-#define TCP_OUT_MAX	(1024 * 1024)	/* unsent bytes before we give up */
 #define UDP_ROUNDS	8		/* batches per wake-up, for fairness */
+#define ACCEPT_PAUSE_MS	100		/* accept() failed: listeners rest */
+#define FD_PER_WORKER	3		/* epoll, wake-up eventfd, signals */
+/* stdio, log, pid file, metrics and its clients, the resolver thread,
+ * reload files; and one DNS socket per name a load resolves at once. */
+#define FD_RESERVE	(64 + RESOLVE_PARALLEL)
+#define OUT_KEEP	(64 * 1024)	/* queue buffer kept once drained */
+
+struct tp_src;
+
+static uint8_t	src_hkey[SIPHASH_KEY_LEN];	/* per-source table, random */
 
 struct tp_conn {
 	struct worker		*w;
@@ -48,6 +62,8 @@ struct tp_conn {
 	size_t			 outlen, outcap;
 	bool			 closing;	/* close once out is written */
 	bool			 connected;	/* outgoing: connect() done */
+	bool			 outgoing;	/* ours: counts in tcp_out */
+	struct tp_src		*src;		/* its source, or NULL */
 	struct tp_conn		*hnext;		/* registry chain */
 };
 
@@ -161,7 +177,14 @@ transport_bind(struct server *srv, struct conf *conf, int nworkers,
 	srv->nsock = nworkers > 0 ? nworkers : 1;
 	srv->max_message_size = conf->max_message_size;
 	srv->tcp_max_connections = conf->tcp_max_connections;
+	srv->tcp_max_per_source = conf->tcp_max_per_source;
+	srv->tcp_max_outgoing = conf->tcp_max_outgoing;
 	srv->tcp_idle_timeout = conf->tcp_idle_timeout;
+	srv->tcp_max_queue = conf->tcp_max_queue;
+	/* A guessable bucket key would let sources be picked to collide. */
+	if (getrandom(src_hkey, sizeof(src_hkey), 0) != sizeof(src_hkey))
+		log_warnx("getrandom: %s; per-source TCP table unkeyed",
+		    strerror(errno));
 	if ((srv->listen = calloc(nl, sizeof(*srv->listen))) == NULL ||
 	    (srv->fds = calloc(nl * (size_t)srv->nsock, sizeof(int))) == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -234,7 +257,8 @@ transport_flush(struct worker *w)
 	w->ntx = 0;
 }
 
-static int	tcp_write(struct tp_conn *c, const char *buf, size_t len);
+static int	tcp_write(struct worker *self, struct tp_conn *c,
+		    const char *buf, size_t len);
 
 int
 transport_send_udp(struct worker *w, int fd, const struct sockaddr *dst,
@@ -266,7 +290,7 @@ transport_send(struct worker *w, const struct tp_source *src,
     size_t len)
 {
 	if (src->conn != NULL)
-		return tcp_write(src->conn, buf, len);
+		return tcp_write(w, src->conn, buf, len);
 	if (src->tp == SIP_TP_TCP)	/* answered later: find it again */
 		return transport_send_tcp(w, (const struct sockaddr *)
 		    &src->addr, src->addrlen, buf, len);
@@ -428,6 +452,124 @@ tcp_find(const struct sockaddr *sa)
 	return NULL;
 }
 
+/*
+ * Connections per source (SPEC §7: an IPv4 address, an IPv6 /64), for
+ * tcp_max_connections_per_source. One entry per source that holds an
+ * accepted connection, so at most tcp_max_connections of them. The bucket
+ * is a keyed hash with a per-process random key: sources are chosen by
+ * the attacker, and with IPv6 he has 2^16 /64s or more to pick colliding
+ * ones from. src_mu guards only this table and is never held across a
+ * system call.
+ */
+#define SRC_BUCKETS	4096
+
+struct tp_src {
+	struct tp_src		*next;
+	uint8_t			 key[9];	/* family, 4 or 8 bytes */
+	unsigned		 n;		/* connections it holds */
+};
+
+static pthread_mutex_t	 src_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct tp_src	*src_tab[SRC_BUCKETS];
+
+static void
+src_key(const struct sockaddr *sa, uint8_t key[9])
+{
+	const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
+	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
+
+	memset(key, 0, 9);
+	if (sa->sa_family == AF_INET6 &&
+	    !IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
+		key[0] = 6;
+		memcpy(key + 1, &sin6->sin6_addr, 8);	/* the /64 */
+	} else if (sa->sa_family == AF_INET6) {
+		key[0] = 4;
+		memcpy(key + 1, sin6->sin6_addr.s6_addr + 12, 4);
+	} else {
+		key[0] = 4;
+		memcpy(key + 1, &sin->sin_addr, 4);
+	}
+}
+
+/*
+ * Count one more connection from sa; NULL (and nothing counted) when its
+ * source already holds max, or out of memory. The entry goes to src_put().
+ */
+static struct tp_src *
+src_take(const struct sockaddr *sa, unsigned max)
+{
+	struct tp_src *e, *fresh;
+	uint8_t key[9];
+	unsigned b;
+
+	src_key(sa, key);
+	b = (unsigned)(siphash24(src_hkey, key, sizeof(key)) % SRC_BUCKETS);
+	/* Allocated outside the lock (usually given back unused). */
+	if ((fresh = calloc(1, sizeof(*fresh))) == NULL)
+		return NULL;
+	pthread_mutex_lock(&src_mu);
+	for (e = src_tab[b]; e != NULL; e = e->next)
+		if (memcmp(e->key, key, sizeof(key)) == 0)
+			break;
+	if (e == NULL) {
+		e = fresh;
+		fresh = NULL;
+		memcpy(e->key, key, sizeof(key));
+		e->next = src_tab[b];
+		src_tab[b] = e;
+	}
+	if (e->n >= max)
+		e = NULL;
+	else
+		e->n++;
+	pthread_mutex_unlock(&src_mu);
+	free(fresh);
+	return e;
+}
+
+static void
+src_put(struct tp_src *e)
+{
+	struct tp_src **pp;
+	unsigned b;
+
+	if (e == NULL)
+		return;
+	b = (unsigned)(siphash24(src_hkey, e->key, sizeof(e->key)) %
+	    SRC_BUCKETS);
+	pthread_mutex_lock(&src_mu);
+	if (--e->n > 0)
+		e = NULL;
+	else
+		for (pp = &src_tab[b]; *pp != NULL; pp = &(*pp)->next)
+			if (*pp == e) {
+				*pp = e->next;
+				break;
+			}
+	pthread_mutex_unlock(&src_mu);
+	free(e);
+}
+
+/* A connection's slot in its pool, and its source's count, given back. */
+static void
+tcp_release(struct server *srv, bool outgoing, struct tp_src *src)
+{
+	atomic_fetch_sub(outgoing ? &srv->tcp_out : &srv->tcp_in, 1);
+	src_put(src);
+}
+
+/* Unsent bytes of every connection together, guarded by tcp_mu. */
+static size_t	tcp_queued;
+
+/* With tcp_mu held: c's queue emptied. */
+static void
+tcp_queue_clear(struct tp_conn *c)
+{
+	tcp_queued -= c->outlen;
+	c->outlen = 0;
+}
+
 static void
 tcp_free(struct tp_conn *c)
 {
@@ -440,6 +582,7 @@ tcp_free(struct tp_conn *c)
 			*pp = c->hnext;
 			break;
 		}
+	tcp_queue_clear(c);
 	pthread_mutex_unlock(&tcp_mu);
 	if (c->prev != NULL)
 		c->prev->next = c->next;
@@ -451,18 +594,23 @@ tcp_free(struct tp_conn *c)
 	event_free(c->ev_write);
 	event_free(c->ev_timer);
 	close(c->fd);
-	atomic_fetch_sub(&c->w->srv->tcp_conns, 1);
+	tcp_release(c->w->srv, c->outgoing, c->src);
 	free(c->in);
 	free(c->out);
 	free(c);
 }
 
 /*
- * Queue bytes on c, with tcp_mu held; any thread may call it. On failure
- * the connection is marked closing and its owner frees it.
+ * Queue bytes on c, with tcp_mu held; any thread may call it, self being
+ * the calling worker (whose counters it may bump). On failure the
+ * connection is marked closing and its owner frees it. SPEC §7: a peer
+ * that does not read cannot make us hold more than tcp_max_queue for it,
+ * nor all peers together more than CONFIG_TCP_QUEUE_TOTAL: the connection
+ * that would go over is closed and counted (tcp_limit).
  */
 static int
-tcp_queue(struct tp_conn *c, const char *buf, size_t len)
+tcp_queue(struct worker *self, struct tp_conn *c, const char *buf,
+    size_t len)
 {
 	ssize_t n = 0;
 	char *p;
@@ -480,8 +628,13 @@ tcp_queue(struct tp_conn *c, const char *buf, size_t len)
 	}
 	buf += n;
 	len -= (size_t)n;
-	if (c->outlen + len > TCP_OUT_MAX)
+	if (c->outlen + len > c->w->srv->tcp_max_queue ||
+	    tcp_queued + len > CONFIG_TCP_QUEUE_TOTAL) {
+		log_debug("tcp %s:%u: %zu bytes unsent, over the queue limit, "
+		    "closing", c->ip, c->port, c->outlen + len);
+		metrics_inc(&self->metrics.dropped[DROP_TCP_LIMIT]);
 		goto fail;
+	}
 	if (c->outlen + len > c->outcap) {
 		size_t cap = c->outcap ? c->outcap * 2 : 4096;
 
@@ -494,22 +647,24 @@ tcp_queue(struct tp_conn *c, const char *buf, size_t len)
 	}
 	memcpy(c->out + c->outlen, buf, len);
 	c->outlen += len;
+	tcp_queued += len;
 	event_add(c->ev_write, NULL);
 	return 0;
 fail:
 	c->closing = true;
-	c->outlen = 0;
+	tcp_queue_clear(c);
 	event_active(c->ev_write, EV_WRITE, 0);
 	return -1;
 }
 
 static int
-tcp_write(struct tp_conn *c, const char *buf, size_t len)
+tcp_write(struct worker *self, struct tp_conn *c, const char *buf,
+    size_t len)
 {
 	int rc;
 
 	pthread_mutex_lock(&tcp_mu);
-	rc = tcp_queue(c, buf, len);
+	rc = tcp_queue(self, c, buf, len);
 	pthread_mutex_unlock(&tcp_mu);
 	return rc;
 }
@@ -550,6 +705,7 @@ tcp_take_queue(struct tp_conn *c, size_t *len)
 	char *q = c->out;
 
 	*len = c->outlen;
+	tcp_queued -= c->outlen;
 	c->out = NULL;
 	c->outlen = c->outcap = 0;
 	c->closing = true;
@@ -616,10 +772,18 @@ tcp_writable(evutil_socket_t fd, short what, void *arg)
 		n = send(fd, c->out, c->outlen, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK) {
 			c->closing = true;
-			c->outlen = 0;
+			tcp_queue_clear(c);
 		} else if (n > 0) {
 			memmove(c->out, c->out + n, c->outlen - (size_t)n);
 			c->outlen -= (size_t)n;
+			tcp_queued -= (size_t)n;
+		}
+		/* A peer that once fell behind does not keep up to
+		 * tcp_max_queue of our memory for the rest of its life. */
+		if (c->outlen == 0 && c->outcap > OUT_KEEP) {
+			free(c->out);
+			c->out = NULL;
+			c->outcap = 0;
 		}
 	}
 	if (c->outlen > 0)
@@ -667,7 +831,10 @@ tcp_frame(struct tp_conn *c, const char *buf, size_t buflen)
 
 		/* RFC 5626 §4.4.1: a CRLFCRLF ping gets a CRLF pong. */
 		if (len >= 4 && memcmp(p, "\r\n\r\n", 4) == 0) {
-			tcp_write(c, "\r\n", 2);
+			/* Activity: an RFC 5626 client keeps its flow
+			 * open with these alone (SPEC §7). */
+			tcp_write(w, c, "\r\n", 2);
+			tcp_arm_timer(c);
 			off += 4;
 			continue;
 		}
@@ -765,10 +932,11 @@ tcp_readable(evutil_socket_t fd, short what, void *arg)
 }
 
 /* A connection object for fd, owned by w and registered; NULL on failure
- * (fd is then closed and the count given back). */
+ * (fd is then closed, and its slot and source count given back). An
+ * outgoing one (listener -1) is still connecting. */
 static struct tp_conn *
 tcp_conn_new(struct worker *w, int fd, const struct sockaddr *peer,
-    socklen_t peerlen, int listener, bool connected)
+    socklen_t peerlen, int listener, struct tp_src *src)
 {
 	struct server *srv = w->srv;
 	struct tp_conn *c;
@@ -780,7 +948,9 @@ tcp_conn_new(struct worker *w, int fd, const struct sockaddr *peer,
 	c->w = w;
 	c->fd = fd;
 	c->listener = listener;
-	c->connected = connected;
+	c->outgoing = listener < 0;
+	c->connected = !c->outgoing;
+	c->src = src;
 	memcpy(&c->addr, peer, peerlen);
 	c->addrlen = peerlen;
 	addr_text(&c->addr, c->ip, sizeof(c->ip), &c->port);
@@ -814,23 +984,37 @@ fail:
 		free(c->in);
 		free(c);
 	}
-	atomic_fetch_sub(&srv->tcp_conns, 1);
+	tcp_release(srv, listener < 0, src);
 	close(fd);
 	return NULL;
 }
 
+/* A slot in pool (tcp_in or tcp_out) under max; false, counted, if none. */
 static bool
-tcp_take_slot(struct worker *w)
+tcp_take_slot(struct worker *w, atomic_uint *pool, unsigned max)
 {
-	struct server *srv = w->srv;
-
-	if (atomic_fetch_add(&srv->tcp_conns, 1) >=
-	    srv->tcp_max_connections) {
-		atomic_fetch_sub(&srv->tcp_conns, 1);
+	if (atomic_fetch_add(pool, 1) >= max) {
+		atomic_fetch_sub(pool, 1);
 		metrics_inc(&w->metrics.dropped[DROP_TCP_LIMIT]);
 		return false;
 	}
 	return true;
+}
+
+/*
+ * Sources in `trusted` are held to tcp_max_connections only, not to the
+ * per-source cap, as they are exempt from rate_per_source: they are our
+ * own PBXs and SBCs, and one SBC may hold a connection for each phone
+ * behind it. The global cap still bounds them.
+ */
+static bool
+is_trusted(const struct sockaddr *sa)
+{
+	struct conf *conf = proxy_current();
+	bool yes = config_trusted_find(conf, sa) >= 0;
+
+	config_unref(conf);
+	return yes;
 }
 
 static void
@@ -839,11 +1023,26 @@ tcp_accept(struct evconnlistener *lev, evutil_socket_t fd,
 {
 	struct worker *w = arg;
 	struct server *srv = w->srv;
+	struct tp_src *src = NULL;
+	char ip[64];
+	uint16_t port;
 	int listener = -1;
 	size_t i;
 
 	/* SPEC §6: over the limit, accepted and closed at once. */
-	if (!tcp_take_slot(w)) {
+	if (!tcp_take_slot(w, &srv->tcp_in, srv->tcp_max_connections)) {
+		close(fd);
+		return;
+	}
+	/* SPEC §7: so is one over its source's share. */
+	if (srv->tcp_max_per_source > 0 && !is_trusted(sa) &&
+	    (src = src_take(sa, srv->tcp_max_per_source)) == NULL) {
+		addr_text((const struct sockaddr_storage *)(void *)sa, ip,
+		    sizeof(ip), &port);
+		log_debug("tcp %s:%u: its source holds %u connections, "
+		    "closing", ip, port, srv->tcp_max_per_source);
+		metrics_inc(&w->metrics.dropped[DROP_TCP_LIMIT]);
+		tcp_release(srv, false, NULL);
 		close(fd);
 		return;
 	}
@@ -851,8 +1050,95 @@ tcp_accept(struct evconnlistener *lev, evutil_socket_t fd,
 		if (w->fds[i] == evconnlistener_get_fd(lev))
 			listener = (int)i;
 	pthread_mutex_lock(&tcp_mu);
-	tcp_conn_new(w, fd, sa, (socklen_t)salen, listener, true);
+	tcp_conn_new(w, fd, sa, (socklen_t)salen, listener, src);
 	pthread_mutex_unlock(&tcp_mu);
+}
+
+/*
+ * accept() failed with something other than EAGAIN: EMFILE, ENFILE,
+ * ENOBUFS, ENOMEM. The connection stays in the backlog, so the listening
+ * socket stays readable, and libevent would call accept() again at once,
+ * for ever (98% CPU and 738,000 log lines in 3 s). Instead the worker's
+ * listeners rest for ACCEPT_PAUSE_MS, and one line a second at most says
+ * so, for all workers together.
+ */
+static void
+tcp_accept_error(struct evconnlistener *lev, void *arg)
+{
+	static atomic_long last_log;
+	static atomic_ulong quiet;
+	struct worker *w = arg;
+	struct timeval tv = { 0, ACCEPT_PAUSE_MS * 1000 };
+	int e = EVUTIL_SOCKET_ERROR();
+	long now = (long)time(NULL), then = atomic_load(&last_log);
+
+	evconnlistener_disable(lev);
+	event_add(w->ev_accept, &tv);
+	if (now != then && atomic_compare_exchange_strong(&last_log, &then,
+	    now))
+		log_warnx("tcp accept: %s; not accepting for %d ms (%lu more "
+		    "since the last line)", strerror(e), ACCEPT_PAUSE_MS,
+		    atomic_exchange(&quiet, 0));
+	else
+		atomic_fetch_add(&quiet, 1);
+}
+
+static void
+tcp_accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	size_t i;
+
+	(void)fd;
+	(void)what;
+	for (i = 0; i < w->nlisteners; i++)
+		evconnlistener_enable(w->listeners[i]);
+}
+
+int
+transport_nofile(const struct conf *conf, int nworkers, bool raise,
+    char *err, size_t errlen)
+{
+	struct rlimit rl;
+	rlim_t need, was;
+	size_t i;
+
+	need = (rlim_t)conf->tcp_max_connections + conf->tcp_max_outgoing +
+	    (rlim_t)FD_PER_WORKER * (rlim_t)nworkers + FD_RESERVE;
+	for (i = 0; i < conf->nlisten; i++)
+		need += conf->listen[i].transport == SIP_TP_UDP &&
+		    nworkers > 1 ? (rlim_t)nworkers : 1;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1) {
+		snprintf(err, errlen, "getrlimit: %s", strerror(errno));
+		return -1;
+	}
+	if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= need)
+		return 0;
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need) {
+		snprintf(err, errlen, "%s: the limits need %llu open files "
+		    "(tcp_max_connections %u + tcp_max_outgoing %u + "
+		    "listening sockets, event loops and %d spare), but the "
+		    "hard limit is %llu (ulimit -Hn, LimitNOFILE=): lower "
+		    "the limits or raise it", conf->path,
+		    (unsigned long long)need, conf->tcp_max_connections,
+		    conf->tcp_max_outgoing, FD_RESERVE,
+		    (unsigned long long)rl.rlim_max);
+		return -1;
+	}
+	if (!raise)
+		return 0;
+	was = rl.rlim_cur;
+	rl.rlim_cur = need;
+	if (setrlimit(RLIMIT_NOFILE, &rl) == -1) {
+		snprintf(err, errlen, "%s: the limits need %llu open files, "
+		    "the soft limit is %llu and cannot be raised: %s",
+		    conf->path, (unsigned long long)need,
+		    (unsigned long long)was, strerror(errno));
+		return -1;
+	}
+	log_info("open files: soft limit raised from %llu to %llu for the "
+	    "tcp_* limits", (unsigned long long)was, (unsigned long long)need);
+	return 0;
 }
 
 int
@@ -864,23 +1150,26 @@ transport_send_tcp(struct worker *w, const struct sockaddr *dst,
 
 	pthread_mutex_lock(&tcp_mu);
 	if ((c = tcp_find(dst)) == NULL) {
-		if (!tcp_take_slot(w))
+		/* Our own pool: inbound connections cannot use it up and
+		 * keep us from reaching a PBX (SPEC §7). */
+		if (!tcp_take_slot(w, &w->srv->tcp_out,
+		    w->srv->tcp_max_outgoing))
 			goto out;
 		fd = socket(dst->sa_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
 		if (fd == -1) {
-			atomic_fetch_sub(&w->srv->tcp_conns, 1);
+			tcp_release(w->srv, true, NULL);
 			goto out;
 		}
 		if (connect(fd, dst, dstlen) == -1 && errno != EINPROGRESS) {
 			log_debug("tcp connect: %s", strerror(errno));
-			atomic_fetch_sub(&w->srv->tcp_conns, 1);
+			tcp_release(w->srv, true, NULL);
 			close(fd);
 			goto out;
 		}
-		if ((c = tcp_conn_new(w, fd, dst, dstlen, -1, false)) == NULL)
+		if ((c = tcp_conn_new(w, fd, dst, dstlen, -1, NULL)) == NULL)
 			goto out;
 	}
-	rc = tcp_queue(c, buf, len);
+	rc = tcp_queue(w, c, buf, len);
 out:
 	pthread_mutex_unlock(&tcp_mu);
 	return rc;
@@ -931,7 +1220,11 @@ transport_workers(struct server *srv, int nworkers, char *err, size_t errlen)
 		w->txaddr = calloc(TRANSPORT_BATCH, sizeof(*w->txaddr));
 		w->events = calloc(srv->nlisten, sizeof(*w->events));
 		w->listeners = calloc(srv->nlisten, sizeof(*w->listeners));
-		if (w->base == NULL || w->ev_wake == NULL || w->rx == NULL || w->tx == NULL ||
+		if (w->base != NULL)
+			w->ev_accept = evtimer_new(w->base, tcp_accept_resume,
+			    w);
+		if (w->base == NULL || w->ev_wake == NULL ||
+		    w->ev_accept == NULL || w->rx == NULL || w->tx == NULL ||
 		    w->txmsg == NULL || w->txiov == NULL || w->txaddr == NULL ||
 		    w->events == NULL || w->listeners == NULL)
 			goto oom;
@@ -952,6 +1245,9 @@ transport_workers(struct server *srv, int nworkers, char *err, size_t errlen)
 				    0, -1, w->fds[i]);
 				if (w->listeners[w->nlisteners] == NULL)
 					goto oom;
+				evconnlistener_set_error_cb(
+				    w->listeners[w->nlisteners],
+				    tcp_accept_error);
 				w->nlisteners++;
 			}
 		}
@@ -1016,6 +1312,8 @@ transport_free(struct server *srv)
 		proxy_worker_free(w);
 		if (w->ev_wake != NULL)
 			event_free(w->ev_wake);
+		if (w->ev_accept != NULL)
+			event_free(w->ev_accept);
 		for (i = 0; i < w->nevents; i++)
 			event_free(w->events[i]);
 		for (i = 0; i < w->nlisteners; i++)

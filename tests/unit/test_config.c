@@ -153,6 +153,9 @@ test_defaults(void **state)
 	assert_int_equal(c->max_message_size, 65535);
 	assert_int_equal(c->tcp_max_connections, 4096);
 	assert_int_equal(c->tcp_idle_timeout, 120);
+	assert_int_equal(c->tcp_max_per_source, 32);
+	assert_int_equal(c->tcp_max_outgoing, 4096);	/* = connections */
+	assert_int_equal(c->tcp_max_queue, 1024 * 1024);
 	assert_int_equal(c->rate_per_source, 0);
 	assert_int_equal(c->ban_time, 30);
 	assert_int_equal(c->nblock_ua, 8);
@@ -191,7 +194,9 @@ test_values(void **state)
 	    "daemon = { pidfile = \"/tmp/x.pid\"; user = \"usher\"; "
 	    "group = \"nogroup\"; };\n"
 	    "limits = { max_message_size = 4096; tcp_max_connections = 10; "
-	    "tcp_idle_timeout = 5; rate_per_source = 100; ban_time = 0; };\n"
+	    "tcp_idle_timeout = 5; rate_per_source = 100; ban_time = 0; "
+	    "tcp_max_connections_per_source = 3; tcp_max_outgoing = 7; "
+	    "tcp_max_queue = 8192; };\n"
 	    "security = { block_user_agents = [ \"Evil-Scanner\" ]; };\n"
 	    "metrics = { address = \"::1\"; port = 9100; };\n"
 	    "dns = { servers = [ \"127.0.0.1:5353\", \"[::1]:53\", "
@@ -225,6 +230,9 @@ test_values(void **state)
 	assert_int_equal(c->max_message_size, 4096);
 	assert_int_equal(c->tcp_max_connections, 10);
 	assert_int_equal(c->tcp_idle_timeout, 5);
+	assert_int_equal(c->tcp_max_per_source, 3);
+	assert_int_equal(c->tcp_max_outgoing, 7);
+	assert_int_equal(c->tcp_max_queue, 8192);
 	assert_int_equal(c->rate_per_source, 100);
 	assert_int_equal(c->ban_time, 0);
 	assert_int_equal(c->nblock_ua, 1);
@@ -401,6 +409,20 @@ static const struct bad bad[] = {
 	{ BASE "limits = { ban = 3; };\n", "3: unknown key \"ban\" in limits" },
 	{ BASE "limits = { tcp_idle_timeout = 1.5; };\n",
 	    "3: tcp_idle_timeout must be an integer" },
+	{ BASE "limits = {\n tcp_max_connections_per_source = -1; };\n",
+	    "4: tcp_max_connections_per_source -1 out of range (0..1000000)" },
+	{ BASE "limits = { tcp_max_outgoing = 0; };\n",
+	    "3: tcp_max_outgoing 0 out of range (1..1000000)" },
+	{ BASE "limits = { tcp_max_outgoing = \"many\"; };\n",
+	    "3: tcp_max_outgoing must be an integer" },
+	{ BASE "limits = { tcp_max_queue = 67108865; };\n",
+	    "3: tcp_max_queue 67108865 out of range (1024..67108864)" },
+	/* One whole message must fit in a queue. */
+	{ BASE "limits = { max_message_size = 4096;\n tcp_max_queue = 2048; "
+	    "};\n", "4: tcp_max_queue 2048 is smaller than max_message_size "
+	    "4096" },
+	{ BASE "limits = { tcp_max_queue = 60000; };\n",
+	    "3: tcp_max_queue 60000 is smaller than max_message_size 65535" },
 	{ BASE "security = { block_ua = [ ]; };\n",
 	    "3: unknown key \"block_ua\" in security" },
 	{ BASE "security = { block_user_agents = [ \"\" ]; };\n",
@@ -861,7 +883,8 @@ test_reload_keeps_running(void **state)
 	    "\"127.0.0.2\"; port = 5070; },\n { transport = \"tcp\"; "
 	    "address = \"127.0.0.2\"; port = 5070; } );\n" D_EX
 	    "workers = 4;\nlimits = { tcp_idle_timeout = 60; "
-	    "rate_per_source = 5; };\n"
+	    "rate_per_source = 5; tcp_max_connections_per_source = 2; "
+	    "tcp_max_outgoing = 9; tcp_max_queue = 70000; };\n"
 	    "daemon = { pidfile = \"/run/b.pid\"; };\n", path, sizeof(path));
 	assert_int_equal(config_reload(path, run, &c, changed, sizeof(changed),
 	    err, sizeof(err)), 0);
@@ -873,6 +896,9 @@ test_reload_keeps_running(void **state)
 	assert_string_equal(c->listen[0].address, "127.0.0.1");
 	assert_int_equal(c->workers, 2);
 	assert_int_equal(c->tcp_idle_timeout, 30);
+	assert_int_equal(c->tcp_max_per_source, 32);
+	assert_int_equal(c->tcp_max_outgoing, 4096);
+	assert_int_equal(c->tcp_max_queue, 1024 * 1024);
 	assert_string_equal(c->pidfile, "/run/a.pid");
 	assert_int_equal(c->rate_per_source, 5);	/* reloadable */
 	assert_true(config_is_self(c, slice_make("127.0.0.1", 9), 5060));
