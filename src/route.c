@@ -42,7 +42,8 @@ static const char *rule_names[RULE__COUNT] = {
 	[RULE_UNPARSABLE] = "unparsable message",
 	[RULE_SCANNER] = "blocked User-Agent",
 	[RULE_RESPONSE_OURS] = "response to a request we forwarded",
-	[RULE_RESPONSE_NOT_OURS] = "response whose top Via is not ours",
+	[RULE_RESPONSE_NOT_OURS] = "response whose top Via is not ours "
+	    "(not our address, or an H1 we did not make)",
 };
 
 const char *
