@@ -41,12 +41,12 @@ bool	forward_host_addr(struct slice host, uint16_t port,
 /*
  * The forwarded request: Request-URI rewritten (or restored, strict route),
  * our Route values removed, a new top Via whose branch is the H1 of the
- * previous top Via as it leaves (route_via_h1, SPEC §7) and d's H2, received/rport
- * on the previous top Via, Max-Forwards decremented (70 when absent),
- * Record-Route when configured (two values when the request changes
- * transport or family), Content-Length added when it was absent and the
- * request goes over TCP. in_listener/in_tp: where it arrived. Returns the
- * length or -1 (*why).
+ * previous top Via as it leaves (route_via_h1, SPEC §7) and d's H2,
+ * received/rport on the previous top Via, Max-Forwards decremented (70
+ * when absent), Record-Route when configured (two values when the request
+ * changes transport or family), Content-Length added when it was absent and
+ * the request goes over TCP. in_listener/in_tp: where it arrived. Returns
+ * the length or -1 (*why).
  */
 ssize_t	forward_request(const struct sipmsg *m, const struct route_decision *d,
 	    const struct conf *conf, const char *src_ip, uint16_t src_port,

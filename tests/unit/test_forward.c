@@ -1140,7 +1140,8 @@ check_decide(const char *what, const char *raw, size_t rawlen,
 		b[off + i] = b[off + i] == '0' ? '1' : '0';
 		rc = sipmsg_scan(b, rawlen, SIPMSG_DGRAM, &m2);
 		route_decide(&m2, (int)rc, NULL, confs[ci], &d);
-		if (d.action != ROUTE_DROP || d.rule != RULE_RESPONSE_NOT_OURS ||
+		if (d.action != ROUTE_DROP ||
+		    d.rule != RULE_RESPONSE_NOT_OURS ||
 		    strcmp(d.drop_reason, "not_ours") != 0)
 			fail_msg("%s: H1 digit %zu changed: %s, not dropped",
 			    what, i, route_rule_name(d.rule));
