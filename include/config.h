@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "siphash.h"
 #include "slice.h"
 #include "sipmsg.h"
 
@@ -68,6 +69,11 @@ struct conf {
 	char			*advertise;	/* NULL when not set */
 	bool			 record_route;
 	char			*branch_secret;	/* "" when not set */
+	/* SPEC §7: the key of H1 in our branches, from branch_secret, else
+	 * /etc/machine-id, else random; kept by a reload that leaves
+	 * branch_secret as it was, so responses in flight still match. */
+	uint8_t			 branch_key[SIPHASH_KEY_LEN];
+	bool			 branch_key_random;	/* neither was there */
 	int			 workers;	/* 0: one per core */
 	struct conf_cidr	*trusted;
 	size_t			 ntrusted;
@@ -122,6 +128,10 @@ int	config_load(const char *path, struct conf **out, char *err,
 int	config_reload(const char *path, const struct conf *running,
 	    struct conf **out, char *changed, size_t changedlen, char *err,
 	    size_t errlen);
+
+/* Where the branch key comes from when branch_secret is empty
+ * (/etc/machine-id); for unit tests. NULL restores the default. */
+void	config_set_machine_id_path(const char *path);
 
 struct conf	*config_ref(struct conf *c);
 void		 config_unref(struct conf *c);	/* frees at zero; NULL ok */

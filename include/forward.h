@@ -52,12 +52,13 @@ bool	forward_host_addr(struct slice host, uint16_t port,
 
 /*
  * The forwarded request: Request-URI rewritten (or restored, strict route),
- * our Route values removed, a new top Via with our branch, received/rport
- * on the previous top Via, Max-Forwards decremented (70 when absent),
- * Record-Route when configured (two values when the request changes
- * transport or family), Content-Length added when it was absent and the
- * request goes over TCP. in_listener/in_tp: where it arrived. Returns the
- * length or -1 (*why).
+ * our Route values removed, a new top Via whose branch is the H1 of the
+ * previous top Via as it leaves (route_via_h1, SPEC §7) and d's H2,
+ * received/rport on the previous top Via, Max-Forwards decremented (70
+ * when absent), Record-Route when configured (two values when the request
+ * changes transport or family), Content-Length added when it was absent and
+ * the request goes over TCP. in_listener/in_tp: where it arrived. Returns
+ * the length or -1 (*why).
  */
 ssize_t	forward_request(const struct sipmsg *m, const struct route_decision *d,
 	    const struct conf *conf, const char *src_ip, uint16_t src_port,
@@ -65,9 +66,11 @@ ssize_t	forward_request(const struct sipmsg *m, const struct route_decision *d,
 	    size_t outlen, const char **why);
 
 /*
- * A response whose top Via is ours: that Via removed. *hop gets the next
- * Via's address (received and rport first, RFC 3581), when it is an IP
- * literal, and its transport. Returns the length or -1 (*why).
+ * A response whose top Via is ours (route_decide() checked its H1): that
+ * Via removed, Content-Length added when it has none and goes over TCP.
+ * *hop gets the next Via's address (received and rport first, RFC 3581),
+ * when it is an IP literal, and its transport. Bytes past Content-Length
+ * are never copied. Returns the length or -1 (*why).
  */
 ssize_t	forward_response(const struct sipmsg *m, const struct conf *conf,
 	    struct fwd_hop *hop, char *out, size_t outlen, const char **why);

@@ -84,8 +84,12 @@ struct route_decision {
 	unsigned		 pop_routes;	/* leading Route values that are ours */
 	struct slice		 next_hop;	/* URI to send to (as written) */
 	struct sip_uri		 next_hop_uri;
-	uint64_t		 branch_h1;	/* z9hG4bK<h1>.<h2> of our Via */
-	uint64_t		 branch_h2;
+	/* Our Via's branch is z9hG4bK<h1>.<h2>. branch_h1 here is the
+	 * keyed hash of the top Via as received (route_via_h1), the same for
+	 * a CANCEL as for its INVITE: resolve_pick() chooses by it.
+	 * forward_request() writes the H1 of that Via as it leaves. */
+	uint64_t		 branch_h1;
+	uint64_t		 branch_h2;	/* loop detection (SPEC §3) */
 };
 
 /*
@@ -110,6 +114,19 @@ ssize_t	route_target_uri(const struct route_decision *d,
  * must hold ROUTE_BRANCH_LEN bytes. */
 #define ROUTE_BRANCH_LEN	40
 void	route_branch(const struct route_decision *d, char *out);
+void	route_branch_text(uint64_t h1, uint64_t h2, char *out);
+
+/*
+ * SPEC §7: H1 of the branch of our Via that sits above v, the Via of m
+ * below ours as usher forwarded it: SipHash-2-4 under conf->branch_key of
+ * length-prefixed fields: "b" and v's branch when it starts with z9hG4bK,
+ * else "2", Call-ID, From tag and the CSeq number (RFC 2543, what a
+ * response carries too); then v's transport, sent-by host and port,
+ * received and rport (present, value) as they stand. A response is relayed
+ * only when its top Via is ours and holds route_via_h1() of its second.
+ */
+uint64_t route_via_h1(const struct sipmsg *m, const struct sip_via *v,
+	    const struct conf *conf);
 
 const char	*route_rule_name(enum route_rule rule);
 const char	*route_action_name(enum route_action action);

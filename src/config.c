@@ -1,6 +1,7 @@
 /* config.c: libconfig file to a validated, read-only struct conf (SPEC §2). */
 #include <sys/types.h>
 #include <sys/socket.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 
 #include <netinet/in.h>
@@ -21,6 +22,8 @@
 #include <libconfig.h>
 
 #include "config.h"
+#include "log.h"
+#include "siphash.h"
 #include "sipmsg.h"
 #include "slice.h"
 #include "table.h"
@@ -1069,6 +1072,75 @@ parse_users(struct loader *ld, const config_setting_t *root)
 	    ld->errlen);
 }
 
+#define MACHINE_ID_PATH	"/etc/machine-id"
+
+static const char *machine_id_path = MACHINE_ID_PATH;
+
+void
+config_set_machine_id_path(const char *path)
+{
+	machine_id_path = path != NULL ? path : MACHINE_ID_PATH;
+}
+
+/* The machine's identity, a secret the network never sees: 0, or -1 when
+ * the file is missing, unreadable or empty. */
+static int
+read_machine_id(char *buf, size_t len, size_t *n)
+{
+	FILE *f;
+	size_t k;
+
+	if ((f = fopen(machine_id_path, "re")) == NULL)
+		return -1;
+	k = fread(buf, 1, len, f);
+	fclose(f);
+	while (k > 0 && isspace((unsigned char)buf[k - 1]))
+		k--;
+	*n = k;
+	return k > 0 ? 0 : -1;
+}
+
+/*
+ * SPEC §7: the key H1 is hashed under. Every instance of a fleet with the
+ * same branch_secret, and one instance across restarts with none, must
+ * agree, or responses to requests forwarded before are dropped; a reload
+ * keeps the running key unless branch_secret changed, for the same reason
+ * (and a random key could never be made again).
+ */
+static int
+make_branch_key(struct loader *ld, const char *secret)
+{
+	struct conf *c = ld->c;
+	const struct conf *r = ld->running;
+	char id[256];
+	size_t n;
+
+	if (r != NULL && strcmp(r->branch_secret, secret) == 0) {
+		memcpy(c->branch_key, r->branch_key, sizeof(c->branch_key));
+		c->branch_key_random = r->branch_key_random;
+		return 0;
+	}
+	if (secret[0] != '\0') {
+		siphash_derive_key(secret, strlen(secret), "branch",
+		    c->branch_key);
+		return 0;
+	}
+	if (read_machine_id(id, sizeof(id), &n) == 0) {
+		siphash_derive_key(id, n, "branch", c->branch_key);
+		explicit_bzero(id, sizeof(id));
+		return 0;
+	}
+	if (getrandom(c->branch_key, sizeof(c->branch_key), 0) !=
+	    (ssize_t)sizeof(c->branch_key))
+		return fail(ld, NULL, "branch key: no randomness: %s",
+		    strerror(errno));
+	c->branch_key_random = true;
+	log_warnx("%s: no branch_secret and no %s: random branch key, "
+	    "responses to requests forwarded before a restart or by "
+	    "another instance will be dropped", ld->path, machine_id_path);
+	return 0;
+}
+
 static int
 parse_top(struct loader *ld, const config_setting_t *root)
 {
@@ -1108,7 +1180,8 @@ parse_top(struct loader *ld, const config_setting_t *root)
 	    get_int(ld, root, "workers", 0, 1024, &workers) == -1)
 		return -1;
 	c->workers = (int)workers;
-	if ((c->branch_secret = xstrdup(ld, root, secret)) == NULL)
+	if ((c->branch_secret = xstrdup(ld, root, secret)) == NULL ||
+	    make_branch_key(ld, secret) == -1)
 		return -1;
 	if (parse_listen(ld, root) == -1 ||
 	    parse_trusted(ld, root) == -1 ||

@@ -41,7 +41,7 @@ rule_place(enum route_rule rule)
 		return "SPEC 3 table row 7";
 	case RULE_RESPONSE_OURS:
 	case RULE_RESPONSE_NOT_OURS:
-		return "SPEC 3 Responses";
+		return "SPEC 3 Responses, SPEC 7";
 	case RULE_SCANNER:
 		return "SPEC 6 block_user_agents";
 	default:

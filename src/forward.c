@@ -290,6 +290,63 @@ add_rr(const struct conf *conf, struct sip_edits *ed, size_t at, int li,
 	return sipmsg_edit(ed, at, 0, line, (size_t)(p - line));
 }
 
+/*
+ * Over a stream the receiver frames by Content-Length (RFC 3261 §18.3):
+ * one that came over UDP without it gets it, for the rest of the datagram
+ * (SPEC §6), or the body could be read as a message of its own. Edits at
+ * the same offset apply in the order added: call it before anything is
+ * deleted at `at`.
+ */
+static int
+add_content_length(const struct sipmsg *m, struct sip_edits *ed, size_t at,
+    enum sip_transport tp)
+{
+	char buf[40], *p;
+
+	if (m->content_length >= 0 || tp != SIP_TP_TCP)
+		return 0;
+	p = cpymem(buf, "Content-Length: ", 16);
+	p = put_uint(p, (unsigned)(m->len - m->body_off));
+	p = cpymem(p, "\r\n", 2);
+	return sipmsg_edit(ed, at, 0, buf, (size_t)(p - buf));
+}
+
+/*
+ * The top Via of m as it leaves with the edits in ed (received, rport):
+ * parsed into *v, over bytes kept in buf. This, not what arrived, is the
+ * second Via a response brings back, so H1 is made of it (SPEC §7).
+ */
+static int
+via_as_sent(const struct sipmsg *m, const struct sip_edits *ed,
+    struct sip_via *v, char *buf, size_t len)
+{
+	const struct slice in = m->via[0].value;
+	size_t from, to, pos, i;
+	const struct sip_edit *e;
+	const char *fault;
+	char *p = buf;
+
+	if (m->nvia == 0)
+		return -1;
+	from = pos = off_of(m, in.p);
+	to = from + in.len;
+	for (i = 0; i < ed->n; i++) {
+		e = &ed->e[i];
+		if (e->off < from || e->off > to)
+			continue;
+		if (e->off + e->del > to || (size_t)(p - buf) +
+		    (e->off - pos) + e->ins.len > len)
+			return -1;
+		p = cpymem(p, m->buf + pos, e->off - pos);
+		p = cpymem(p, e->ins.p, e->ins.len);
+		pos = e->off + e->del;
+	}
+	if ((size_t)(p - buf) + (to - pos) > len)
+		return -1;
+	p = cpymem(p, m->buf + pos, to - pos);
+	return sipmsg_via_parse(slice_make(buf, (size_t)(p - buf)), v, &fault);
+}
+
 ssize_t
 forward_request(const struct sipmsg *m, const struct route_decision *d,
     const struct conf *conf, const char *src_ip, uint16_t src_port,
@@ -297,8 +354,10 @@ forward_request(const struct sipmsg *m, const struct route_decision *d,
     const char **why)
 {
 	struct sip_edits ed;
+	struct sip_via sent;
 	bool gone[SIPMSG_MAX_ROUTE] = { false };
 	char buf[1100], hp[300], branch[ROUTE_BRANCH_LEN], *p;
+	char vbuf[SIPMSG_EDIT_SPACE];
 	size_t at, i;
 	ssize_t n;
 	int k;
@@ -346,8 +405,27 @@ forward_request(const struct sipmsg *m, const struct route_decision *d,
 		}
 	}
 
+	/* received/rport first: our branch is made of that Via as it
+	 * leaves (SPEC §7). */
+	if (sipmsg_edit_via_received(m, &ed, src_ip, src_port) == -1)
+		return -1;
+	/* The response must go back on the connection the request came in on
+	 * (RFC 3261 §18.2.2), and that connection is known to us only by the
+	 * peer's port: note it, as RFC 3581 rport would (Kamailio's
+	 * force_rport does the same for TCP). */
+	if (in_listener >= 0 && conf->listen[in_listener].transport ==
+	    SIP_TP_TCP && m->nvia > 0 && !m->via[0].has_rport) {
+		p = cpymem(buf, ";rport=", 7);
+		p = put_uint(p, src_port);
+		if (sipmsg_edit(&ed, off_of(m, m->via[0].value.p +
+		    m->via[0].value.len), 0, buf, (size_t)(p - buf)) == -1)
+			return -1;
+	}
+	if (via_as_sent(m, &ed, &sent, vbuf, sizeof(vbuf)) == -1)
+		return -1;
+
 	/* Our Via on top. */
-	route_branch(d, branch);
+	route_branch_text(route_via_h1(m, &sent, conf), d->branch_h2, branch);
 	if ((k = listener_hostport(conf, hop->listener, hp, sizeof(hp))) == -1)
 		return -1;
 	p = cpymem(buf, "Via: SIP/2.0/", 13);
@@ -372,29 +450,8 @@ forward_request(const struct sipmsg *m, const struct route_decision *d,
 	} else if (sipmsg_edit(&ed, at, 0, "Max-Forwards: 70\r\n", 18) == -1)
 		return -1;
 
-	/* TCP needs Content-Length; a datagram could do without. */
-	if (m->content_length < 0 && hop->tp == SIP_TP_TCP) {
-		p = cpymem(buf, "Content-Length: ", 16);
-		p = put_uint(p, (unsigned)(m->len - m->body_off));
-		p = cpymem(p, "\r\n", 2);
-		if (sipmsg_edit(&ed, at, 0, buf, (size_t)(p - buf)) == -1)
-			return -1;
-	}
-
-	if (sipmsg_edit_via_received(m, &ed, src_ip, src_port) == -1)
+	if (add_content_length(m, &ed, at, hop->tp) == -1)
 		return -1;
-	/* The response must go back on the connection the request came in on
-	 * (RFC 3261 §18.2.2), and that connection is known to us only by the
-	 * peer's port: note it, as RFC 3581 rport would (Kamailio's
-	 * force_rport does the same for TCP). */
-	if (in_listener >= 0 && conf->listen[in_listener].transport ==
-	    SIP_TP_TCP && m->nvia > 0 && !m->via[0].has_rport) {
-		p = cpymem(buf, ";rport=", 7);
-		p = put_uint(p, src_port);
-		if (sipmsg_edit(&ed, off_of(m, m->via[0].value.p +
-		    m->via[0].value.len), 0, buf, (size_t)(p - buf)) == -1)
-			return -1;
-	}
 	for (i = 0; i < d->pop_routes && i < m->nroute; i++)
 		gone[i] = true;
 	if ((d->pop_routes > 0 || d->strict_route) &&
@@ -449,7 +506,9 @@ forward_response(const struct sipmsg *m, const struct conf *conf,
 	for (i = 0; i < m->nvia; i++)
 		vals[i] = m->via[i].value;
 	sipmsg_edits_init(&ed);
-	if (remove_values(m, &ed, m->via_hdr, m->nvia_hdr, vals, m->nvia,
+	if (add_content_length(m, &ed, past_eol(m, m->version.p),
+	    hop->tp) == -1 ||
+	    remove_values(m, &ed, m->via_hdr, m->nvia_hdr, vals, m->nvia,
 	    gone) == -1 || end_headers(m, &ed) == -1 ||
 	    (n = sipmsg_splice(m, &ed, out, outlen)) < 0) {
 		*why = "cannot build the relayed response";

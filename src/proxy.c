@@ -807,8 +807,9 @@ relay(struct worker *w, const struct sipmsg *m, const struct conf *conf)
 	metrics_inc(&w->metrics.forwarded_responses);
 }
 
-/* SPEC §6: sources outside `trusted` get rate_per_source requests a
- * second; over it, or banned, they are dropped without an answer. */
+/* SPEC §6, §7: sources outside `trusted` get rate_per_source messages
+ * (requests and responses) a second; over it, or banned, they are dropped
+ * without an answer. */
 static bool
 is_limited(struct worker *w, const struct tp_source *src,
     const struct conf *conf)
@@ -845,8 +846,9 @@ proxy_message(struct worker *w, const struct tp_source *src,
 		metrics_inc(&w->metrics.requests[m->mid]);
 	if (scan_rc < 0)
 		metrics_inc(&w->metrics.parse_errors);
-	if (conf->rate_per_source > 0 && m->is_request && is_limited(w, src,
-	    conf))
+	/* SPEC §7: responses too, or a banned source could still have us
+	 * parse, hash and drop as fast as it sends. */
+	if (conf->rate_per_source > 0 && is_limited(w, src, conf))
 		return;
 	route_decide(m, (int)scan_rc, (const struct sockaddr *)&src->addr,
 	    conf, &d);

@@ -12,6 +12,7 @@
 #include "forward.h"
 #include "hash.h"
 #include "route.h"
+#include "siphash.h"
 #include "sipmsg.h"
 #include "table.h"
 
@@ -41,7 +42,8 @@ static const char *rule_names[RULE__COUNT] = {
 	[RULE_UNPARSABLE] = "unparsable message",
 	[RULE_SCANNER] = "blocked User-Agent",
 	[RULE_RESPONSE_OURS] = "response to a request we forwarded",
-	[RULE_RESPONSE_NOT_OURS] = "response whose top Via is not ours",
+	[RULE_RESPONSE_NOT_OURS] = "response whose top Via is not ours "
+	    "(not our address, or an H1 we did not make)",
 };
 
 const char *
@@ -200,24 +202,93 @@ branch_h2(const struct sipmsg *m, const struct conf *conf)
 	return hash_final(h);
 }
 
-/* H1: the incoming top branch, or the RFC 2543 identifiers without it. */
+/* One field of H1, length first: no two field lists hash the same bytes. */
+static void
+h1_field(struct siphash *st, const void *p, size_t len)
+{
+	uint8_t n[4] = { (uint8_t)len, (uint8_t)(len >> 8),
+	    (uint8_t)(len >> 16), (uint8_t)(len >> 24) };
+
+	siphash_update(st, n, sizeof(n));
+	siphash_update(st, p, len);
+}
+
+static bool
+has_cookie(struct slice branch)
+{
+	return branch.len > MAGIC_LEN &&
+	    memcmp(branch.p, MAGIC_COOKIE, MAGIC_LEN) == 0;
+}
+
+uint64_t
+route_via_h1(const struct sipmsg *m, const struct sip_via *v,
+    const struct conf *conf)
+{
+	struct siphash st;
+	uint8_t num[4], port[2], rport = v->has_rport;
+
+	siphash_init(&st, conf->branch_key);
+	if (has_cookie(v->branch)) {
+		h1_field(&st, "b", 1);
+		h1_field(&st, v->branch.p, v->branch.len);
+	} else {
+		/* RFC 3261 §17.2.3: without the cookie a transaction is
+		 * known by what its responses carry as well. */
+		num[0] = (uint8_t)m->cseq_num;
+		num[1] = (uint8_t)(m->cseq_num >> 8);
+		num[2] = (uint8_t)(m->cseq_num >> 16);
+		num[3] = (uint8_t)(m->cseq_num >> 24);
+		h1_field(&st, "2", 1);
+		h1_field(&st, m->callid.value.p, m->callid.value.len);
+		h1_field(&st, m->from_tag.p, m->from_tag.len);
+		h1_field(&st, num, sizeof(num));
+	}
+	port[0] = (uint8_t)v->port;
+	port[1] = (uint8_t)(v->port >> 8);
+	h1_field(&st, v->transport.p, v->transport.len);
+	h1_field(&st, v->host.p, v->host.len);
+	h1_field(&st, port, sizeof(port));
+	h1_field(&st, v->received.p, v->received.len);
+	h1_field(&st, &rport, 1);
+	h1_field(&st, v->rport.p, v->rport.len);
+	return siphash_final(&st);
+}
+
+/*
+ * Our top Via carries the H1 of the Via below it (SPEC §7). The hex is
+ * compared without an early exit, so the time taken tells nothing about
+ * how many digits a guess got right.
+ */
+static bool
+is_our_response(const struct sipmsg *m, const struct conf *conf)
+{
+	struct slice b = m->via[0].branch;
+	char want[16];
+	unsigned diff = 0;
+	size_t i;
+
+	if (m->nvia < 2 ||
+	    !config_is_self(conf, m->via[0].host, m->via[0].port) ||
+	    b.len != ROUTE_BRANCH_LEN ||
+	    memcmp(b.p, MAGIC_COOKIE, MAGIC_LEN) != 0 ||
+	    b.p[MAGIC_LEN + 16] != '.')
+		return false;
+	put_hex64(want, route_via_h1(m, &m->via[1], conf));
+	for (i = 0; i < sizeof(want); i++)
+		diff |= (unsigned char)(b.p[MAGIC_LEN + i] ^ want[i]);
+	return diff == 0;
+}
+
+/*
+ * The top Via as it arrived, keyed: the same for a retransmission, the
+ * CANCEL and the ACK of a non-2xx, so resolve_pick() sends them where the
+ * INVITE went. The H1 written into our Via is forward_request()'s, of
+ * that Via as it leaves with received/rport.
+ */
 static uint64_t
 branch_h1(const struct sipmsg *m, const struct conf *conf)
 {
-	const struct sip_via *v = &m->via[0];
-	uint64_t h = HASH_SEED;
-
-	h = hash_bytes(h, conf->branch_secret, strlen(conf->branch_secret));
-	if (v->branch.len > MAGIC_LEN &&
-	    memcmp(v->branch.p, MAGIC_COOKIE, MAGIC_LEN) == 0)
-		return hash_final(hash_slice(h, v->branch));
-	h = hash_slice(h, m->ruri_text);
-	h = hash_slice(h, m->from_tag);
-	h = hash_slice(h, m->callid.value);
-	h = hash_bytes(h, &m->cseq_num, sizeof(m->cseq_num));
-	h = hash_slice(h, v->host);
-	h = hash_bytes(h, &v->port, sizeof(v->port));
-	return hash_final(h);
+	return route_via_h1(m, &m->via[0], conf);
 }
 
 static int
@@ -478,8 +549,7 @@ route_decide(const struct sipmsg *m, int scan_rc, const struct sockaddr *src,
 		else
 			drop(d, RULE_UNPARSABLE, "parse");
 	} else if (!m->is_request) {
-		if (m->nvia >= 2 &&
-		    config_is_self(conf, m->via[0].host, m->via[0].port)) {
+		if (is_our_response(m, conf)) {
 			d->action = ROUTE_RELAY;
 			d->rule = RULE_RESPONSE_OURS;
 		} else
@@ -553,12 +623,18 @@ route_target_uri(const struct route_decision *d, const struct sipmsg *m,
 }
 
 void
-route_branch(const struct route_decision *d, char *out)
+route_branch_text(uint64_t h1, uint64_t h2, char *out)
 {
 	char *p = out;
 
 	p = cpymem(p, MAGIC_COOKIE, sizeof(MAGIC_COOKIE) - 1);
-	p = put_hex64(p, d->branch_h1);
+	p = put_hex64(p, h1);
 	*p++ = '.';
-	put_hex64(p, d->branch_h2);
+	put_hex64(p, h2);
+}
+
+void
+route_branch(const struct route_decision *d, char *out)
+{
+	route_branch_text(d->branch_h1, d->branch_h2, out);
 }

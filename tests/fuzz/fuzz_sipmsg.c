@@ -117,6 +117,51 @@ one(const uint8_t *data, size_t size, int mode, const struct conf *c,
 	}
 }
 
+/*
+ * A forged branch never reaches forward_response() (SPEC §7), so most
+ * fuzzed responses would stop at route_decide(). Put a Via of ours with
+ * the right H1 for the input's top Via above it, as usher would have
+ * forwarded it, so relaying every response gets fuzzed too; the decision
+ * must then be to relay.
+ */
+static void
+sealed(const uint8_t *data, size_t size, const struct sockaddr *src,
+    char *out, size_t outlen)
+{
+	static char buf[70000];
+	struct route_decision d;
+	struct sipmsg m, m2;
+	const char *eol;
+	char via[128], br[ROUTE_BRANCH_LEN];
+	size_t at;
+	ssize_t rc;
+	int k;
+
+	rc = sipmsg_scan((const char *)data, size, SIPMSG_DGRAM, &m);
+	if (rc <= 0 || m.fault != NULL || m.is_request || m.nvia == 0 ||
+	    (eol = memchr(m.buf, '\n', m.len)) == NULL)
+		return;
+	route_branch_text(route_via_h1(&m, &m.via[0], conf[0]), 1, br);
+	k = snprintf(via, sizeof(via), "Via: SIP/2.0/UDP 127.0.0.1:5060;"
+	    "branch=%.*s\r\n", ROUTE_BRANCH_LEN, br);
+	at = (size_t)(eol + 1 - (const char *)data);
+	if (size + (size_t)k > sizeof(buf))
+		return;
+	memmove(buf + at + (size_t)k, data + at, size - at);
+	memcpy(buf + at, via, (size_t)k);
+	memcpy(buf, data, at);
+	rc = sipmsg_scan(buf, size + (size_t)k, SIPMSG_DGRAM, &m2);
+	if (rc <= 0 || m2.fault != NULL || m2.nvia != m.nvia + 1 ||
+	    m2.via[1].value.len != m.via[0].value.len ||
+	    memcmp(m2.via[1].value.p, m.via[0].value.p, m.via[0].value.len))
+		return;		/* our line changed how it scans */
+	route_decide(&m2, (int)rc, src, conf[0], &d);
+	if (d.action != ROUTE_RELAY)
+		abort();	/* a branch we made, not recognised */
+	one((const uint8_t *)buf, size + (size_t)k, SIPMSG_DGRAM, conf[0], src,
+	    out, outlen);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -139,5 +184,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* A reply that does not fit must be refused, not overflow. */
 	one(data, size, SIPMSG_DGRAM, conf[0], (struct sockaddr *)&untrusted,
 	    out, 64);
+	sealed(data, size, (struct sockaddr *)&untrusted, out, sizeof(out));
+	sealed(data, size, (struct sockaddr *)&untrusted, out, 64);
 	return 0;
 }

@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "siphash.h"
 #include "slice.h"
 #include "table.h"
 
@@ -916,6 +917,81 @@ test_reload_keeps_running(void **state)
 	config_unref(run);
 }
 
+/* A reload of text over run; the new conf. */
+static struct conf *
+reload_ok(const struct conf *run, const char *text)
+{
+	struct conf *c = NULL;
+	char path[64], err[512], changed[256];
+
+	temp_conf(text, path, sizeof(path));
+	if (config_reload(path, run, &c, changed, sizeof(changed), err,
+	    sizeof(err)) != 0)
+		fail_msg("config_reload: %s", err);
+	unlink(path);
+	return c;
+}
+
+/*
+ * SPEC §7: the branch key. From branch_secret; else from the machine id
+ * (the same on every load); else random (a new one per start) with a
+ * warning. A reload keeps it while branch_secret stays as it was.
+ */
+static void
+test_branch_key(void **state)
+{
+	uint8_t want[SIPHASH_KEY_LEN];
+	struct conf *a, *b, *c;
+	char idpath[64];
+
+	(void)state;
+	temp_conf("0123456789abcdef0123456789abcdef\n", idpath,
+	    sizeof(idpath));
+	config_set_machine_id_path(idpath);
+
+	a = load_ok(BASE "branch_secret = \"fleet-7\";\n");
+	siphash_derive_key("fleet-7", 7, "branch", want);
+	assert_memory_equal(a->branch_key, want, SIPHASH_KEY_LEN);
+	assert_false(a->branch_key_random);
+	config_unref(a);
+
+	/* the machine id, its newline not part of it */
+	a = load_ok(BASE);
+	b = load_ok(BASE);
+	siphash_derive_key("0123456789abcdef0123456789abcdef", 32, "branch",
+	    want);
+	assert_memory_equal(a->branch_key, want, SIPHASH_KEY_LEN);
+	assert_memory_equal(b->branch_key, want, SIPHASH_KEY_LEN);
+	assert_false(a->branch_key_random);
+	config_unref(b);
+	/* a reload to a secret takes it; one back to none, the id again */
+	b = reload_ok(a, BASE "branch_secret = \"s\";\n");
+	siphash_derive_key("s", 1, "branch", want);
+	assert_memory_equal(b->branch_key, want, SIPHASH_KEY_LEN);
+	c = reload_ok(b, BASE);
+	assert_memory_equal(c->branch_key, a->branch_key, SIPHASH_KEY_LEN);
+	config_unref(a);
+	config_unref(b);
+	config_unref(c);
+
+	/* no file (and an empty one): random, another one per load */
+	write_file(idpath, "\n");
+	a = load_ok(BASE);
+	unlink(idpath);
+	b = load_ok(BASE);
+	assert_true(a->branch_key_random && b->branch_key_random);
+	assert_memory_not_equal(a->branch_key, b->branch_key,
+	    SIPHASH_KEY_LEN);
+	/* ... which a reload keeps, or responses in flight are lost */
+	c = reload_ok(b, BASE "mode = \"redirect\";\n");
+	assert_memory_equal(c->branch_key, b->branch_key, SIPHASH_KEY_LEN);
+	assert_true(c->branch_key_random);
+	config_unref(a);
+	config_unref(b);
+	config_unref(c);
+	config_set_machine_id_path(NULL);
+}
+
 int
 main(void)
 {
@@ -933,6 +1009,7 @@ main(void)
 		cmocka_unit_test(test_refcount),
 		cmocka_unit_test(test_summary_names),
 		cmocka_unit_test(test_reload_keeps_running),
+		cmocka_unit_test(test_branch_key),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -9,7 +9,9 @@
  *      Record-Route values when configured (outbound side, then inbound
  *      side: the callee's first hop is the top value, RFC 5658 and
  *      Kamailio's rr), our Via ("Via: SIP/2.0/UDP|TCP <sent-by>;branch=
- *      z9hG4bK<h1>.<h2>"), "Max-Forwards: 70" when there was none, and
+ *      z9hG4bK<h1>.<h2>", h1 the SipHash-2-4 of the previous top Via as
+ *      it leaves, after (c), SPEC §7), "Max-Forwards: 70" when there was
+ *      none, and
  *      "Content-Length: N" when there was none and it goes over TCP (g);
  *  (c) on the value that was the top Via, and only there: a bare rport
  *      filled with the source port, received= added when the sent-by is not
@@ -53,6 +55,7 @@
 #include "config.h"
 #include "forward.h"
 #include "route.h"
+#include "siphash.h"
 #include "sipmsg.h"
 #include "slice.h"
 #include "table.h"
@@ -605,12 +608,140 @@ add_rr(struct tedits *t, size_t at, int ci, int li, enum sip_transport tp)
 	ted_addstr(t, at, 0, line);
 }
 
+/* One length-prefixed field of H1 (32-bit little-endian length). */
 static void
-branch_of(const struct route_decision *d, char *buf, size_t len)
+h1_put(struct siphash *st, const char *p, size_t len)
 {
+	uint8_t n[4] = { (uint8_t)len, (uint8_t)(len >> 8),
+	    (uint8_t)(len >> 16), (uint8_t)(len >> 24) };
+
+	siphash_update(st, n, 4);
+	siphash_update(st, p, len);
+}
+
+static void
+h1_span(struct siphash *st, const char *b, struct span s)
+{
+	h1_put(st, b + s.s, s.e - s.s);
+}
+
+/*
+ * H1 (SPEC §7) as this file reads it: SipHash-2-4 under the conf's key of
+ * the Via value v in b, decoded by tvia_parse: "b" + branch when it has
+ * the magic cookie, else "2" + Call-ID + From tag + CSeq number (taken
+ * from m, the same in request and response); then transport, host, port
+ * (16 bits LE), received, rport present (1 byte) and rport value.
+ */
+static uint64_t
+model_h1(int ci, const struct sipmsg *m, const char *b, struct span v)
+{
+	struct siphash st;
+	struct tvia tv;
+	uint8_t x[4];
+
+	tvia_parse(b, v, &tv);
+	siphash_init(&st, confs[ci]->branch_key);
+	if (tv.branch.e - tv.branch.s > 7 &&
+	    memcmp(b + tv.branch.s, "z9hG4bK", 7) == 0) {
+		h1_put(&st, "b", 1);
+		h1_span(&st, b, tv.branch);
+	} else {
+		h1_put(&st, "2", 1);
+		h1_put(&st, m->callid.value.p, m->callid.value.len);
+		h1_put(&st, m->from_tag.p, m->from_tag.len);
+		x[0] = (uint8_t)m->cseq_num;
+		x[1] = (uint8_t)(m->cseq_num >> 8);
+		x[2] = (uint8_t)(m->cseq_num >> 16);
+		x[3] = (uint8_t)(m->cseq_num >> 24);
+		h1_put(&st, (const char *)x, 4);
+	}
+	h1_span(&st, b, tv.transport);
+	h1_span(&st, b, tv.host);
+	x[0] = (uint8_t)tv.port;
+	x[1] = (uint8_t)(tv.port >> 8);
+	h1_put(&st, (const char *)x, 2);
+	if (tv.has_received)
+		h1_span(&st, b, tv.received);
+	else
+		h1_put(&st, "", 0);
+	x[0] = tv.has_rport;
+	h1_put(&st, (const char *)x, 1);
+	h1_span(&st, b, tv.rport);
+	return siphash_final(&st);
+}
+
+/* The n-th Via value of the model (0: top). false when there is none. */
+static bool
+nth_via(const struct model *md, size_t n, struct span *out)
+{
+	struct span v[MAXV];
+	size_t i, k, seen = 0;
+
+	for (i = 0; i < md->nf; i++) {
+		if (!named(&md->f[i], "via", "v"))
+			continue;
+		k = elements(md, &md->f[i], v, MAXV);
+		if (seen + k > n) {
+			*out = v[n - seen];
+			return true;
+		}
+		seen += k;
+	}
+	return false;
+}
+
+/*
+ * (c): the edits of the top Via value v0 (decoded as tv), at offsets
+ * less base: on the message (base 0) and on the value alone.
+ */
+static void
+via_edits(struct tedits *t, const struct tvia *tv, struct span v0,
+    const struct fwd_ctx *c, const char *b, size_t base)
+{
+	char line[128];
+
+	if (tv->has_rport && tv->rport.e == tv->rport.s) {
+		snprintf(line, sizeof(line), "=%u", c->src_port);
+		ted_addstr(t, tv->rport_name_end - base, 0, line);
+	}
+	if (tv->has_received)
+		ted_addstr(t, tv->received.s - base,
+		    tv->received.e - tv->received.s, c->src_ip);
+	else if (tv->has_rport || !same_ip(b + tv->host.s,
+	    tv->host.e - tv->host.s, c->src_ip)) {
+		snprintf(line, sizeof(line), ";received=%s", c->src_ip);
+		ted_addstr(t, v0.e - base, 0, line);
+	}
+	if (c->in >= 0 && lis[c->in].tp == SIP_TP_TCP && !tv->has_rport) {
+		snprintf(line, sizeof(line), ";rport=%u", c->src_port);
+		ted_addstr(t, v0.e - base, 0, line);
+	}
+}
+
+/* Our branch for m forwarded from c: H1 of its top Via after (c). */
+static void
+want_branch(const struct model *md, const struct sipmsg *m,
+    const struct route_decision *d, const struct fwd_ctx *c, char *buf,
+    size_t len)
+{
+	struct tedits t;
+	struct tvia tv;
+	struct span v0, all;
+	char *sent;
+	size_t n;
+
+	if (!nth_via(md, 0, &v0))
+		fail_msg("model: no Via");
+	tvia_parse(md->b, v0, &tv);
+	t.n = 0;
+	via_edits(&t, &tv, v0, c, md->b, v0.s);
+	sent = ted_apply(md->b + v0.s, v0.e - v0.s, &t, &n);
+	all.s = 0;
+	all.e = n;
 	snprintf(buf, len, "z9hG4bK%016llx.%016llx",
-	    (unsigned long long)d->branch_h1,
+	    (unsigned long long)model_h1(c->ci, m, sent, all),
 	    (unsigned long long)d->branch_h2);
+	free(sent);
 }
 
 /*
@@ -618,8 +749,9 @@ branch_of(const struct route_decision *d, char *buf, size_t len)
  * target: the new Request-URI when d->rewrite_ruri.
  */
 static char *
-expect_request(const struct model *md, const struct route_decision *d,
-    const struct fwd_ctx *c, const char *target, size_t *len)
+expect_request(const struct model *md, const struct sipmsg *m,
+    const struct route_decision *d, const struct fwd_ctx *c,
+    const char *target, size_t *len)
 {
 	const char *b = md->b;
 	const struct field *f;
@@ -659,7 +791,7 @@ expect_request(const struct model *md, const struct route_decision *d,
 		    lis[c->in].family != lis[c->hop.listener].family))
 			add_rr(&t, at, c->ci, c->in, in_tp);
 	}
-	branch_of(d, br, sizeof(br));
+	want_branch(md, m, d, c, br, sizeof(br));
 	snprintf(line, sizeof(line), "Via: SIP/2.0/%s %s;branch=%s\r\n",
 	    c->hop.tp == SIP_TP_TCP ? "TCP" : "UDP",
 	    sent_by(c->ci, c->hop.listener, hp, sizeof(hp)), br);
@@ -678,22 +810,7 @@ expect_request(const struct model *md, const struct route_decision *d,
 	assert_non_null(f);
 	elements(md, f, v, MAXV);
 	tvia_parse(b, v[0], &tv);
-	if (tv.has_rport && tv.rport.e == tv.rport.s) {
-		snprintf(line, sizeof(line), "=%u", c->src_port);
-		ted_addstr(&t, tv.rport_name_end, 0, line);
-	}
-	if (tv.has_received)
-		ted_addstr(&t, tv.received.s, tv.received.e - tv.received.s,
-		    c->src_ip);
-	else if (tv.has_rport || !same_ip(b + tv.host.s,
-	    tv.host.e - tv.host.s, c->src_ip)) {
-		snprintf(line, sizeof(line), ";received=%s", c->src_ip);
-		ted_addstr(&t, v[0].e, 0, line);
-	}
-	if (c->in >= 0 && lis[c->in].tp == SIP_TP_TCP && !tv.has_rport) {
-		snprintf(line, sizeof(line), ";rport=%u", c->src_port);
-		ted_addstr(&t, v[0].e, 0, line);
-	}
+	via_edits(&t, &tv, v[0], c, b, 0);
 	/* (d) */
 	if ((f = first_field(md, "max-forwards", NULL)) != NULL) {
 		mf = trim(b, f->colon + 1, f->vend);
@@ -955,6 +1072,85 @@ next_via_hop(const struct model *md, struct span *ip, unsigned *port,
 #define CHK_RELAY	0x04	/* its response comes back through us */
 #define CHK_DECIDE	0x08	/* route_decide() must call a response ours */
 #define CHK_HOP		0x10	/* the response goes where the next Via says */
+#define CHK_SEAL	0x20	/* first give our Via the H1 of the next */
+
+/* The offset of the 16 hex digits of H1 in the top Via's branch, which
+ * must have our shape (z9hG4bK + 16 hex + "." + 16 hex). */
+static size_t
+top_h1_off(const char *what, const char *b, size_t len)
+{
+	struct model md;
+	struct span v0;
+	struct tvia tv;
+
+	model_parse(b, len, &md);
+	if (!nth_via(&md, 0, &v0))
+		fail_msg("%s: no Via", what);
+	tvia_parse(b, v0, &tv);
+	if (tv.branch.e - tv.branch.s != ROUTE_BRANCH_LEN ||
+	    memcmp(b + tv.branch.s, "z9hG4bK", 7) != 0)
+		fail_msg("%s: the top branch is not of our shape", what);
+	return tv.branch.s + 7;
+}
+
+/* What usher would have written: the top H1 made the model's H1 of the
+ * second Via (m: the same message scanned, for RFC 2543 fields). */
+static void
+seal(const char *what, char *b, size_t len, const struct sipmsg *m, int ci)
+{
+	struct model md;
+	struct span v1;
+	char hex[17];
+	size_t off = top_h1_off(what, b, len);
+
+	model_parse(b, len, &md);
+	if (!nth_via(&md, 1, &v1))
+		fail_msg("%s: no second Via", what);
+	snprintf(hex, sizeof(hex), "%016llx",
+	    (unsigned long long)model_h1(ci, m, b, v1));
+	memcpy(b + off, hex, 16);
+}
+
+/*
+ * route_decide() on raw (sealed first with CHK_SEAL) must relay it, and
+ * drop it as not_ours with any one digit of H1 changed.
+ */
+static void
+check_decide(const char *what, const char *raw, size_t rawlen,
+    const struct sipmsg *m, int ci, unsigned flags)
+{
+	struct route_decision d;
+	struct sipmsg m2;
+	char *b;
+	size_t off, i;
+	ssize_t rc;
+
+	b = malloc(rawlen);
+	assert_non_null(b);
+	memcpy(b, raw, rawlen);
+	if (flags & CHK_SEAL)
+		seal(what, b, rawlen, m, ci);
+	rc = sipmsg_scan(b, rawlen, SIPMSG_DGRAM, &m2);
+	route_decide(&m2, (int)rc, NULL, confs[ci], &d);
+	if (d.action != ROUTE_RELAY)
+		fail_msg("%s: route_decide: %s, not relay", what,
+		    route_rule_name(d.rule));
+	off = top_h1_off(what, b, rawlen);
+	for (i = 0; i < 16; i += 5) {
+		b[off + i] = b[off + i] == '0' ? '1' : '0';
+		rc = sipmsg_scan(b, rawlen, SIPMSG_DGRAM, &m2);
+		route_decide(&m2, (int)rc, NULL, confs[ci], &d);
+		if (d.action != ROUTE_DROP ||
+		    d.rule != RULE_RESPONSE_NOT_OURS ||
+		    strcmp(d.drop_reason, "not_ours") != 0)
+			fail_msg("%s: H1 digit %zu changed: %s, not dropped",
+			    what, i, route_rule_name(d.rule));
+		b[off + i] = raw[off + i];
+		if (flags & CHK_SEAL)
+			seal(what, b, rawlen, m, ci);
+	}
+	free(b);
+}
 
 /*
  * Relay raw (one response) and compare with the model. Returns the output
@@ -964,7 +1160,6 @@ static size_t
 check_response(const char *what, const char *raw, size_t rawlen, int ci,
     unsigned flags, char **outp)
 {
-	struct route_decision d;
 	struct sipmsg m, m2;
 	struct model md;
 	struct fwd_hop hop;
@@ -980,12 +1175,8 @@ check_response(const char *what, const char *raw, size_t rawlen, int ci,
 	rc = sipmsg_scan(raw, rawlen, SIPMSG_DGRAM, &m);
 	if (rc <= 0 || m.fault != NULL || m.is_request)
 		fail_msg("%s: no response (%s)", what, m.fault ? m.fault : "-");
-	if (flags & CHK_DECIDE) {
-		route_decide(&m, (int)rc, NULL, confs[ci], &d);
-		if (d.action != ROUTE_RELAY)
-			fail_msg("%s: route_decide: %s, not relay", what,
-			    route_rule_name(d.rule));
-	}
+	if (flags & CHK_DECIDE)
+		check_decide(what, raw, rawlen, &m, ci, flags);
 	model_parse(raw, rawlen, &md);
 	if (md.b != m.buf || md.len != m.len)
 		fail_msg("%s: model frames %zu bytes, sipmsg %zu", what,
@@ -1069,7 +1260,7 @@ check_request(const char *what, const char *raw, size_t rawlen,
 	if (md.b != m.buf || md.len != m.len)
 		fail_msg("%s: model frames %zu bytes, sipmsg %zu", what,
 		    md.len, m.len);
-	want = expect_request(&md, d, c, target, &wl);
+	want = expect_request(&md, &m, d, c, target, &wl);
 	out = malloc(OUTMAX);
 	assert_non_null(out);
 	n = forward_request(&m, d, confs[c->ci], c->src_ip, c->src_port,
@@ -1082,7 +1273,7 @@ check_request(const char *what, const char *raw, size_t rawlen,
 	osip = (flags & CHK_OSIP) != 0 && osip_parses(raw, rawlen);
 	copy = reparse(what, out, (size_t)n, c->hop.tp == SIP_TP_TCP, osip,
 	    &m2);
-	branch_of(d, br, sizeof(br));
+	want_branch(&md, &m, d, c, br, sizeof(br));
 	if (m2.nvia != m.nvia + 1 || !slice_is(m2.via[0].branch, br))
 		fail_msg("%s: %zu Via values, top branch %.*s", what, m2.nvia,
 		    (int)m2.via[0].branch.len, m2.via[0].branch.p);
@@ -1435,7 +1626,7 @@ corpus_response(const char *file, const char *expect, char *buf, size_t len,
 	    md.len - md.sl_end);
 	snprintf(what, sizeof(what), "%s under our Via", file);
 	n = check_response(what, in, md.len + sizeof(ours) - 1, C_PLAIN,
-	    CHK_SWEEP | CHK_OSIP | CHK_DECIDE | CHK_HOP, &out);
+	    CHK_SWEEP | CHK_OSIP | CHK_DECIDE | CHK_SEAL | CHK_HOP, &out);
 	same_bytes(what, md.b, md.len, out, n);
 	free(out);
 	free(in);
@@ -1453,6 +1644,10 @@ test_corpus_responses(void **state)
 /* ---- hand-written requests, decided by route_decide() ---- */
 
 #define BR	"z9hG4bK0123456789abcdef.fedcba9876543210"
+/* H1 made right by seal() where route_decide() is asked */
+#define OURS_V	"SIP/2.0/UDP 127.0.0.1:5060;branch=" \
+		"z9hG4bK0000000000000000.0000000000000000"
+
 #define OURVIA	"Via: SIP/2.0/UDP 127.0.0.1:5060;branch=" BR "\r\n"
 #define VIA_H	"Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKv1\r\n"
 #define VIA_RX	"Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKv1;" \
@@ -1765,7 +1960,7 @@ run_tcase(const struct tcase *t)
 	struct fwd_ctx c;
 	struct sipmsg m;
 	const char *why;
-	char what[64], *raw, *out;
+	char what[64], *raw, *out, *golden;
 	size_t len;
 	ssize_t rc, n;
 
@@ -1810,7 +2005,14 @@ run_tcase(const struct tcase *t)
 	    &c.hop, out, OUTMAX, &why);
 	if (n < 0)
 		fail_msg("%s: -1 (%s)", what, why);
-	same_bytes(what, t->golden, strlen(t->golden), out, (size_t)n);
+	/* BR's H1 stands for the one of the second Via as written */
+	len = strlen(t->golden);
+	golden = malloc(len);
+	assert_non_null(golden);
+	memcpy(golden, t->golden, len);
+	seal(what, golden, len, &m, t->ci);
+	same_bytes(what, golden, len, out, (size_t)n);
+	free(golden);
 	free(out);
 	free(raw);
 }
@@ -1876,7 +2078,7 @@ test_near_buffer_size(void **state)
 		direct(&d, true, 7);
 		raw = sized_request(65000, cl);
 		model_parse(raw, 65000, &md);
-		want = expect_request(&md, &d, &c, ALICE_T, &wl);
+		want = expect_request(&md, &m, &d, &c, ALICE_T, &wl);
 		delta = wl - 65000;
 		free(want);
 		free(raw);
@@ -1890,7 +2092,7 @@ test_near_buffer_size(void **state)
 			assert_true(sipmsg_scan(raw, len, SIPMSG_DGRAM, &m) ==
 			    (ssize_t)len);
 			model_parse(raw, len, &md);
-			want = expect_request(&md, &d, &c, ALICE_T, &wl);
+			want = expect_request(&md, &m, &d, &c, ALICE_T, &wl);
 			assert_int_equal(wl, len + delta);
 			check_request(what, raw, len, &d, ALICE_T, &c, 0,
 			    &out);
@@ -1912,7 +2114,7 @@ static void
 test_response_near_buffer_size(void **state)
 {
 	static const char head[] = "SIP/2.0 200 OK\r\n"
-	    "Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKo, "
+	    "Via: " OURS_V ", "
 	    "SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKv1\r\n"
 	    FROM_H TO_H CID_H "CSeq: 20 INVITE\r\n";
 	char *raw, *out;
@@ -1931,9 +2133,8 @@ test_response_near_buffer_size(void **state)
 	for (i = sizeof(head) - 1 + 25; i < len; i++)
 		raw[i] = (char)(i % 253);
 	n = check_response("65535-byte response", raw, len, C_PLAIN,
-	    CHK_DECIDE | CHK_HOP, &out);
-	assert_int_equal(n, len - strlen("SIP/2.0/UDP 127.0.0.1:5060;"
-	    "branch=z9hG4bKo, "));
+	    CHK_DECIDE | CHK_SEAL | CHK_HOP, &out);
+	assert_int_equal(n, len - strlen(OURS_V ", "));
 	free(out);
 	free(raw);
 }
@@ -1996,7 +2197,7 @@ test_edit_limits(void **state)
 			fail_msg("%s: %s", what, route_rule_name(d.rule));
 		ctx_make(&c, C_RR, 1, 2, SRC4);
 		model_parse(raw, len, &md);
-		want = expect_request(&md, &d, &c, NULL, &wl);
+		want = expect_request(&md, &m, &d, &c, NULL, &wl);
 		out = malloc(wl + GUARD);
 		assert_non_null(out);
 		memset(out, 0x5a, wl + GUARD);
@@ -2029,7 +2230,6 @@ test_edit_limits(void **state)
 
 /* ---- hand-written responses ---- */
 
-#define OURS_V	"SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKours"
 #define RESP_T	FROM_H TO_H CID_H "CSeq: 1 INVITE\r\n" END_H
 
 static const struct {
@@ -2074,7 +2274,8 @@ static const struct {
 	  CID_H "CSeq: 1 INVITE\r\n" END_H },
 	/* odd spacing around ours */
 	{ L, "SIP/2.0 486 Busy Here\r\n"
-	  "Via  :  SIP / 2.0 / UDP 127.0.0.1:5060 ;branch=z9hG4bKx  ,\t"
+	  "Via  :  SIP / 2.0 / UDP 127.0.0.1:5060 ;branch="
+	  "z9hG4bK0000000000000000.0000000000000000  ,\t"
 	  "SIP/2.0/UDP 10.0.0.5;received=10.0.0.6;rport=7000\r\n" RESP_T,
 	  "SIP/2.0 486 Busy Here\r\n"
 	  "Via  :  SIP/2.0/UDP 10.0.0.5;received=10.0.0.6;rport=7000\r\n"
@@ -2142,7 +2343,8 @@ test_responses(void **state)
 			assert_non_null(why);
 		} else {
 			n = check_response(what, raw, len, C_PLAIN,
-			    CHK_SWEEP | CHK_OSIP | CHK_DECIDE | CHK_HOP, &out);
+			    CHK_SWEEP | CHK_OSIP | CHK_DECIDE | CHK_SEAL |
+			    CHK_HOP, &out);
 			same_bytes(what, rcases[i].golden,
 			    strlen(rcases[i].golden), out, n);
 		}
@@ -2335,6 +2537,91 @@ teardown(void **state)
 	return 0;
 }
 
+/*
+ * SPEC §6, §7: over TCP the receiver frames by Content-Length. A response
+ * that came over UDP without one gets it (the rest of the datagram), and a
+ * body holding a whole SIP message stays body; bytes past Content-Length
+ * are never copied, to any hop.
+ */
+static void
+test_stream_framing(void **state)
+{
+	static const char inner[] = "SIP/2.0 200 OK\r\n"
+	    "Via: SIP/2.0/TCP 10.6.6.6:5060;branch=z9hG4bKevil\r\n"
+	    FROM_H TO_H CID_H "CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+	static const char head[] = "SIP/2.0 200 OK\r\n"
+	    "Via: " OURS_V "\r\n"
+	    "Via: SIP/2.0/TCP 10.0.0.5:5070;branch=z9hG4bKa\r\n"
+	    FROM_H TO_H CID_H "CSeq: 1 INVITE\r\n";
+	struct route_decision d;
+	struct fwd_hop hop;
+	struct fwd_ctx c;
+	struct sipmsg m, m2;
+	const char *why = NULL, *cl;
+	char raw[2048], out[4096], want[64];
+	size_t len;
+	ssize_t n;
+	int tcp;
+
+	(void)state;
+	/* no Content-Length: to a TCP client, one for the whole rest */
+	len = (size_t)snprintf(raw, sizeof(raw), "%s\r\n%s", head, inner);
+	assert_true(sipmsg_scan(raw, len, SIPMSG_DGRAM, &m) == (ssize_t)len);
+	n = forward_response(&m, confs[C_PLAIN], &hop, out, sizeof(out), &why);
+	assert_true(n > 0);
+	assert_int_equal(hop.tp, SIP_TP_TCP);
+	snprintf(want, sizeof(want), "\r\nContent-Length: %zu\r\n",
+	    sizeof(inner) - 1);
+	cl = memmem(out, (size_t)n, want, strlen(want));
+	if (cl == NULL)
+		fail_msg("no \"Content-Length: %zu\" in the relayed response",
+		    sizeof(inner) - 1);
+	/* one message on the stream, the forged one only its body */
+	assert_int_equal(sipmsg_scan(out, (size_t)n, SIPMSG_STREAM, &m2), n);
+	assert_int_equal(m2.content_length, (long)sizeof(inner) - 1);
+	assert_int_equal(m2.nvia, 1);
+	assert_memory_equal(m2.buf + m2.body_off, inner, sizeof(inner) - 1);
+
+	/* the same to a UDP client: the datagram is the frame, nothing
+	 * added (the golden of test_responses says so too) */
+	len = (size_t)snprintf(raw, sizeof(raw), "%s\r\n%s", head, inner);
+	memcpy(strstr(raw, "TCP 10.0.0.5"), "UDP", 3);
+	assert_true(sipmsg_scan(raw, len, SIPMSG_DGRAM, &m) == (ssize_t)len);
+	n = forward_response(&m, confs[C_PLAIN], &hop, out, sizeof(out), &why);
+	assert_int_equal(hop.tp, SIP_TP_UDP);
+	assert_true(n > (ssize_t)sizeof(inner));
+	assert_null(memmem(out, (size_t)n - (sizeof(inner) - 1),
+	    "Content-Length", 14));
+
+	/* Content-Length 4 and a forged message after it: never copied */
+	len = (size_t)snprintf(raw, sizeof(raw), "%sContent-Length: 4\r\n"
+	    "\r\nv=0\n%s", head, inner);
+	assert_true(sipmsg_scan(raw, len, SIPMSG_DGRAM, &m) > 0);
+	n = forward_response(&m, confs[C_PLAIN], &hop, out, sizeof(out), &why);
+	assert_true(n > 0);
+	assert_null(memmem(out, (size_t)n, "z9hG4bKevil", 10));
+	assert_memory_equal(out + n - 4, "v=0\n", 4);
+	assert_int_equal(sipmsg_scan(out, (size_t)n, SIPMSG_STREAM, &m2), n);
+
+	/* a request likewise, over UDP and over TCP */
+	for (tcp = 0; tcp < 2; tcp++) {
+		len = (size_t)snprintf(raw, sizeof(raw),
+		    "MESSAGE sip:alice@usher.test SIP/2.0\r\n" VIA_H FROM_H
+		    TO_H CID_H "CSeq: 1 MESSAGE\r\n" MF_H
+		    "Content-Length: 3\r\n\r\nabc%s", inner);
+		assert_true(sipmsg_scan(raw, len, SIPMSG_DGRAM, &m) > 0);
+		direct(&d, true, 3);
+		ctx_make(&c, C_PLAIN, 0, tcp ? 1 : 0, SRC4);
+		n = forward_request(&m, &d, confs[C_PLAIN], c.src_ip,
+		    c.src_port, c.in, &c.hop, out, sizeof(out), &why);
+		assert_true(n > 0);
+		assert_null(memmem(out, (size_t)n, "z9hG4bKevil", 10));
+		assert_memory_equal(out + n - 3, "abc", 3);
+		assert_int_equal(sipmsg_scan(out, (size_t)n, SIPMSG_STREAM,
+		    &m2), n);
+	}
+}
+
 int
 main(void)
 {
@@ -2349,6 +2636,7 @@ main(void)
 		cmocka_unit_test(test_hop_not_unicast),
 		cmocka_unit_test(test_host_addr),
 		cmocka_unit_test(test_hop_transport),
+		cmocka_unit_test(test_stream_framing),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -21,6 +21,7 @@
 
 #include "config.h"
 #include "forward.h"
+#include "hash.h"
 #include "route.h"
 #include "sipmsg.h"
 #include "slice.h"
@@ -798,32 +799,34 @@ static const struct raw raws[] = {
 	{ L, "SIP/2.0 200 OK\r\n" RESP_HDRS "Content-Length: 0\r\n\r\n",
 	  ROUTE_DROP, RULE_UNPARSABLE, 0, "parse", true },
 
-	/* responses: relayed when the top Via is ours */
+	/* responses under a Via that names us but whose branch we did not
+	 * make: a guessed H1 is not ours (SPEC §7), whatever form our
+	 * address takes; test_response_h1 relays the real ones */
 	{ L, "SIP/2.0 200 OK\r\n" VIA_US VIA_UA RESP_HDRS
 	  "Content-Length: 0\r\n\r\n",
-	  ROUTE_RELAY, RULE_RESPONSE_OURS, 0, NULL, false },
+	  ROUTE_DROP, RULE_RESPONSE_NOT_OURS, 0, "not_ours", false },
 	{ L, "SIP/2.0 180 Ringing\r\n"
 	  "Via: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bK1a2b.3c4d\r\n"
 	  VIA_UA RESP_HDRS "Content-Length: 0\r\n\r\n",
-	  ROUTE_RELAY, RULE_RESPONSE_OURS, 0, NULL, false },
+	  ROUTE_DROP, RULE_RESPONSE_NOT_OURS, 0, "not_ours", false },
 	{ L, "SIP/2.0 486 Busy Here\r\n"
 	  "Via: SIP/2.0/TCP 127.0.0.1:5060;branch=z9hG4bK1a2b.3c4d\r\n"
 	  VIA_UA RESP_HDRS "Content-Length: 0\r\n\r\n",
-	  ROUTE_RELAY, RULE_RESPONSE_OURS, 0, NULL, false },
+	  ROUTE_DROP, RULE_RESPONSE_NOT_OURS, 0, "not_ours", false },
 	{ L, "SIP/2.0 200 OK\r\n"
 	  "Via: SIP/2.0/UDP proxy.example.com;branch=z9hG4bK1a2b.3c4d\r\n"
 	  VIA_UA RESP_HDRS "Content-Length: 0\r\n\r\n",
-	  ROUTE_RELAY, RULE_RESPONSE_OURS, 0, NULL, false },
+	  ROUTE_DROP, RULE_RESPONSE_NOT_OURS, 0, "not_ours", false },
 	{ L, "SIP/2.0 200 OK\r\n"
 	  "Via: SIP/2.0/UDP [::1]:5060;branch=z9hG4bK1a2b.3c4d\r\n"
 	  "Via: SIP/2.0/UDP [2001:db8:2::7]:5060;branch=z9hG4bK74bf9\r\n"
 	  RESP_HDRS "Content-Length: 0\r\n\r\n",
-	  ROUTE_RELAY, RULE_RESPONSE_OURS, 0, NULL, false },
+	  ROUTE_DROP, RULE_RESPONSE_NOT_OURS, 0, "not_ours", false },
 	{ L, "SIP/2.0 200 OK\r\n"
 	  "Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK1a2b.3c4d, "
 	  "SIP/2.0/UDP 198.51.100.7:5060;branch=z9hG4bK74bf9\r\n"
 	  RESP_HDRS "Content-Length: 0\r\n\r\n",
-	  ROUTE_RELAY, RULE_RESPONSE_OURS, 0, NULL, false },
+	  ROUTE_DROP, RULE_RESPONSE_NOT_OURS, 0, "not_ours", false },
 	/* responses that are not ours */
 	{ L, "SIP/2.0 200 OK\r\n" VIA_UA RESP_HDRS "Content-Length: 0\r\n\r\n",
 	  ROUTE_DROP, RULE_RESPONSE_NOT_OURS, 0, "not_ours", false },
@@ -1347,6 +1350,211 @@ test_branch(void **state)
 	assert_int_equal(nfail, 0);
 }
 
+/* ---- SPEC §7: a response is relayed only under the H1 we made ---- */
+
+#define FWD_MAX	4096
+
+/* Forward q from src:port that came in on listener in; out gets the bytes. */
+static size_t
+fwd_spec(const struct msgspec *q, const char *src, uint16_t port, int in,
+    const struct conf *conf, char *out)
+{
+	static struct run r;
+	struct fwd_hop hop;
+	const char *why = NULL;
+	char text[FWD_MAX];
+	ssize_t n;
+
+	run_bytes(&r, text, build_msg(text, sizeof(text), q), src, port,
+	    conf);
+	assert_int_equal(r.d.action, ROUTE_FORWARD);
+	assert_int_equal(forward_hop(conf, &r.d.next_hop_uri, NULL, r.m.len,
+	    &hop, &why), 0);
+	n = forward_request(&r.m, &r.d, conf, src, port, in, &hop, out,
+	    FWD_MAX, &why);
+	if (n <= 0)
+		fail_msg("forward_request: %s", why);
+	return (size_t)n;
+}
+
+/* The forwarded request fwd as its callee's 200 answers it. */
+static size_t
+answer(const char *fwd, size_t n, char *out)
+{
+	static const char sl[] = "SIP/2.0 200 OK\r\n";
+	const char *nl = memchr(fwd, '\n', n);
+
+	assert_non_null(nl);
+	n -= (size_t)(nl + 1 - fwd);
+	assert_true(n + sizeof(sl) < FWD_MAX);
+	memcpy(out, sl, sizeof(sl) - 1);
+	memcpy(out + sizeof(sl) - 1, nl + 1, n);
+	return n + sizeof(sl) - 1;
+}
+
+/* in with its first `from` replaced by `to`, into out. */
+static size_t
+mutate(const char *in, size_t n, const char *from, const char *to,
+    char *out)
+{
+	const char *p = memmem(in, n, from, strlen(from));
+	size_t a, fl = strlen(from), tl = strlen(to);
+
+	if (p == NULL)
+		fail_msg("mutate: no \"%s\" in the response", from);
+	a = (size_t)(p - in);
+	assert_true(n - fl + tl < FWD_MAX);
+	memcpy(out, in, a);
+	memcpy(out + a, to, tl);
+	memcpy(out + a + tl, p + fl, n - a - fl);
+	return n - fl + tl;
+}
+
+/* The top branch of a message: 40 bytes of ours. */
+static const char *
+top_branch(const char *b, size_t n)
+{
+	const char *p = memmem(b, n, ";branch=z9hG4bK", 15);
+
+	assert_non_null(p);
+	return p + 8;
+}
+
+static void
+expect_relay(int line, const char *what, const char *resp, size_t n,
+    const struct conf *conf, bool ours)
+{
+	static struct run run;
+	struct run *r = &run;
+
+	run_bytes(r, resp, n, "10.0.0.5", 5060, conf);
+	if (ours)
+		CHECK(r->d.action == ROUTE_RELAY &&
+		    r->d.rule == RULE_RESPONSE_OURS, "not relayed");
+	else
+		CHECK(r->d.action == ROUTE_DROP &&
+		    r->d.rule == RULE_RESPONSE_NOT_OURS &&
+		    strcmp(r->d.drop_reason, "not_ours") == 0,
+		    "relayed, or dropped for another reason");
+}
+
+static void
+test_response_h1(void **state)
+{
+	static const struct {
+		const char *from, *to, *what;
+	} forged[] = {
+		{ "192.0.2.33:5060;rport", "192.0.2.34:5060;rport",
+		  "second Via sent-by host changed" },
+		{ "192.0.2.33:5060;rport", "192.0.2.33:5061;rport",
+		  "second Via sent-by port changed" },
+		{ "received=198.51.100.7", "received=198.51.100.8",
+		  "second Via received changed" },
+		{ ";received=198.51.100.7", "", "second Via received removed" },
+		{ "rport=5072", "rport=5073", "second Via rport changed" },
+		{ "rport=5072", "rport", "second Via rport emptied" },
+		{ "z9hG4bKh1test", "z9hG4bKh1tesu",
+		  "second Via branch changed" },
+		{ "SIP/2.0/UDP 192.0.2.33", "SIP/2.0/TCP 192.0.2.33",
+		  "second Via transport changed" },
+		{ "SIP/2.0/UDP proxy.example.com:5060",
+		  "SIP/2.0/UDP 10.9.9.9:5060", "top Via not ours" },
+	};
+	static const char via[] = "Via: SIP/2.0/UDP 192.0.2.33:5060;"
+	    "rport;branch=z9hG4bKh1test\r\n";
+	char fwd[FWD_MAX], resp[FWD_MAX], bad[FWD_MAX], b1[ROUTE_BRANCH_LEN];
+	char hex[17];
+	struct msgspec q = { .method = "INVITE",
+	    .ruri = "sip:alice@example.com", .via = via, .cseq_num = 1 };
+	static struct run none;
+	struct run *r = &none;
+	struct msgspec c;
+	const char *what = "response H1", *br;
+	size_t n, rn, bn, i;
+	uint64_t h;
+	int line;
+
+	(void)state;
+	nfail = 0;
+	/* the genuine answer is relayed; each forgery of it is not */
+	n = fwd_spec(&q, UNTR, 5072, 0, conf_proxy, fwd);
+	rn = answer(fwd, n, resp);
+	line = __LINE__;
+	expect_relay(line, "genuine", resp, rn, conf_proxy, true);
+	for (i = 0; i < sizeof(forged) / sizeof(forged[0]); i++) {
+		bn = mutate(resp, rn, forged[i].from, forged[i].to, bad);
+		expect_relay(line, forged[i].what, bad, bn, conf_proxy, false);
+	}
+	/* another key (branch_secret) does not know it */
+	expect_relay(line, "under another key", resp, rn, conf_secret, false);
+
+	/* guessed H1s: a made-up one, and the old unkeyed FNV of the top
+	 * branch (what any reader of the source could compute) */
+	br = top_branch(resp, rn);
+	memcpy(bad, resp, rn);
+	memcpy(bad + (br - resp) + 7, "0123456789abcdef", 16);
+	expect_relay(line, "made-up H1", bad, rn, conf_proxy, false);
+	h = hash_bytes(HASH_SEED, "", 0);
+	h = hash_bytes(h, "z9hG4bKh1test", 13);
+	h = hash_final(hash_bytes(h, "\0", 1));
+	snprintf(hex, sizeof(hex), "%016llx", (unsigned long long)h);
+	memcpy(bad + (br - resp) + 7, hex, 16);
+	expect_relay(line, "old FNV H1", bad, rn, conf_proxy, false);
+
+	/* CANCEL and the ACK of a non-2xx: the INVITE's branch */
+	memcpy(b1, top_branch(fwd, n), sizeof(b1));
+	c = q;
+	c.method = "CANCEL";
+	n = fwd_spec(&c, UNTR, 5072, 0, conf_proxy, fwd);
+	CHECK(memcmp(top_branch(fwd, n), b1, sizeof(b1)) == 0,
+	    "CANCEL branch differs from the INVITE's");
+	c.method = "ACK";
+	c.to_tag = "as83kd9bs";
+	n = fwd_spec(&c, UNTR, 5072, 0, conf_proxy, fwd);
+	CHECK(memcmp(top_branch(fwd, n), b1, sizeof(b1)) == 0,
+	    "ACK branch differs from the INVITE's");
+	/* ... but not from another port: rport says where it goes */
+	n = fwd_spec(&q, UNTR, 5073, 0, conf_proxy, fwd);
+	CHECK(memcmp(top_branch(fwd, n), b1, sizeof(b1)) != 0,
+	    "another rport, the same H1");
+
+	/* over TCP, where we add rport ourselves */
+	q.via = "Via: SIP/2.0/TCP 192.0.2.33:5060;branch=z9hG4bKh1tcp\r\n";
+	n = fwd_spec(&q, UNTR, 40001, 1, conf_proxy, fwd);
+	rn = answer(fwd, n, resp);
+	expect_relay(line, "TCP genuine", resp, rn, conf_proxy, true);
+	bn = mutate(resp, rn, "rport=40001", "rport=40002", bad);
+	expect_relay(line, "TCP rport changed", bad, bn, conf_proxy, false);
+
+	/* RFC 2543: no branch; Call-ID, From tag and CSeq stand for it */
+	q.via = "Via: SIP/2.0/UDP 192.0.2.33:5060\r\n";
+	n = fwd_spec(&q, UNTR, 5072, 0, conf_proxy, fwd);
+	memcpy(b1, top_branch(fwd, n), sizeof(b1));
+	rn = answer(fwd, n, resp);
+	expect_relay(line, "RFC 2543 genuine", resp, rn, conf_proxy, true);
+	bn = mutate(resp, rn, "Call-ID: 38", "Call-ID: 39", bad);
+	expect_relay(line, "RFC 2543 Call-ID changed", bad, bn, conf_proxy,
+	    false);
+	bn = mutate(resp, rn, "CSeq: 1 ", "CSeq: 2 ", bad);
+	expect_relay(line, "RFC 2543 CSeq changed", bad, bn, conf_proxy,
+	    false);
+	c = q;
+	c.method = "CANCEL";
+	n = fwd_spec(&c, UNTR, 5072, 0, conf_proxy, fwd);
+	CHECK(memcmp(top_branch(fwd, n), b1, sizeof(b1)) == 0,
+	    "RFC 2543 CANCEL branch differs from the INVITE's");
+
+	/* IPv6, from a source that is its own sent-by: no received */
+	q.via = "Via: SIP/2.0/UDP [2001:db8:2::7]:5060;branch=z9hG4bK6\r\n";
+	n = fwd_spec(&q, UNTR6, 5060, 2, conf_proxy, fwd);
+	rn = answer(fwd, n, resp);
+	expect_relay(line, "IPv6 genuine", resp, rn, conf_proxy, true);
+	bn = mutate(resp, rn, "[2001:db8:2::7]:5060;", "[2001:db8:2::7]:5060;"
+	    "received=2001:db8:2::8;", bad);
+	expect_relay(line, "IPv6 received added", bad, bn, conf_proxy, false);
+	assert_int_equal(nfail, 0);
+}
+
 static void
 test_loop(void **state)
 {
@@ -1735,6 +1943,7 @@ main(void)
 		cmocka_unit_test(test_rows),
 		cmocka_unit_test(test_raw),
 		cmocka_unit_test(test_branch),
+		cmocka_unit_test(test_response_h1),
 		cmocka_unit_test(test_loop),
 		cmocka_unit_test(test_target_uri),
 		cmocka_unit_test(test_needs_tls),
