@@ -42,8 +42,9 @@ static const char *rule_names[RULE__COUNT] = {
 	[RULE_UNPARSABLE] = "unparsable message",
 	[RULE_SCANNER] = "blocked User-Agent",
 	[RULE_RESPONSE_OURS] = "response to a request we forwarded",
-	[RULE_RESPONSE_NOT_OURS] = "response whose top Via is not ours "
-	    "(not our address, or an H1 we did not make)",
+	/* one literal in parentheses: clang warns of a missing comma */
+	[RULE_RESPONSE_NOT_OURS] = ("response whose top Via is not ours "
+	    "(not our address, or an H1 we did not make)"),
 };
 
 const char *
