@@ -209,9 +209,16 @@ int	sipmsg_edit(struct sip_edits *ed, size_t off, size_t del,
 ssize_t	sipmsg_splice(const struct sipmsg *m, const struct sip_edits *ed,
 	    char *out, size_t outlen);
 
-/* Record the received/rport edits RFC 3261 §18.2.1 / RFC 3581 ask for on the
- * top Via, given the source of the message. 0 or -1 (edit list full). */
+/*
+ * Record the received/rport edits RFC 3261 §18.2.1 / RFC 3581 ask for on the
+ * top Via, given the source of the message. When sent is not NULL it gets
+ * that Via as it will leave: m's, with received and rport as written (its
+ * slices point into m, src_ip and port_text, which must outlive it). 0 or
+ * -1 (edit list full).
+ */
+#define SIPMSG_PORT_TEXT	6	/* "65535" and its NUL */
 int	sipmsg_edit_via_received(const struct sipmsg *m, struct sip_edits *ed,
-	    const char *src_ip, uint16_t src_port);
+	    const char *src_ip, uint16_t src_port, struct sip_via *sent,
+	    char port_text[SIPMSG_PORT_TEXT]);
 
 #endif

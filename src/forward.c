@@ -311,42 +311,6 @@ add_content_length(const struct sipmsg *m, struct sip_edits *ed, size_t at,
 	return sipmsg_edit(ed, at, 0, buf, (size_t)(p - buf));
 }
 
-/*
- * The top Via of m as it leaves with the edits in ed (received, rport):
- * parsed into *v, over bytes kept in buf. This, not what arrived, is the
- * second Via a response brings back, so H1 is made of it (SPEC §7).
- */
-static int
-via_as_sent(const struct sipmsg *m, const struct sip_edits *ed,
-    struct sip_via *v, char *buf, size_t len)
-{
-	const struct slice in = m->via[0].value;
-	size_t from, to, pos, i;
-	const struct sip_edit *e;
-	const char *fault;
-	char *p = buf;
-
-	if (m->nvia == 0)
-		return -1;
-	from = pos = off_of(m, in.p);
-	to = from + in.len;
-	for (i = 0; i < ed->n; i++) {
-		e = &ed->e[i];
-		if (e->off < from || e->off > to)
-			continue;
-		if (e->off + e->del > to || (size_t)(p - buf) +
-		    (e->off - pos) + e->ins.len > len)
-			return -1;
-		p = cpymem(p, m->buf + pos, e->off - pos);
-		p = cpymem(p, e->ins.p, e->ins.len);
-		pos = e->off + e->del;
-	}
-	if ((size_t)(p - buf) + (to - pos) > len)
-		return -1;
-	p = cpymem(p, m->buf + pos, to - pos);
-	return sipmsg_via_parse(slice_make(buf, (size_t)(p - buf)), v, &fault);
-}
-
 ssize_t
 forward_request(const struct sipmsg *m, const struct route_decision *d,
     const struct conf *conf, const char *src_ip, uint16_t src_port,
@@ -357,7 +321,7 @@ forward_request(const struct sipmsg *m, const struct route_decision *d,
 	struct sip_via sent;
 	bool gone[SIPMSG_MAX_ROUTE] = { false };
 	char buf[1100], hp[300], branch[ROUTE_BRANCH_LEN], *p;
-	char vbuf[SIPMSG_EDIT_SPACE];
+	char rport[SIPMSG_PORT_TEXT];
 	size_t at, i;
 	ssize_t n;
 	int k;
@@ -406,8 +370,9 @@ forward_request(const struct sipmsg *m, const struct route_decision *d,
 	}
 
 	/* received/rport first: our branch is made of that Via as it
-	 * leaves (SPEC §7). */
-	if (sipmsg_edit_via_received(m, &ed, src_ip, src_port) == -1)
+	 * leaves (SPEC §7), which sent becomes. */
+	if (m->nvia == 0 || sipmsg_edit_via_received(m, &ed, src_ip, src_port,
+	    &sent, rport) == -1)
 		return -1;
 	/* The response must go back on the connection the request came in on
 	 * (RFC 3261 §18.2.2), and that connection is known to us only by the
@@ -420,9 +385,10 @@ forward_request(const struct sipmsg *m, const struct route_decision *d,
 		if (sipmsg_edit(&ed, off_of(m, m->via[0].value.p +
 		    m->via[0].value.len), 0, buf, (size_t)(p - buf)) == -1)
 			return -1;
+		sent.has_rport = true;
+		sent.rport = slice_make(rport,
+		    (size_t)(put_uint(rport, src_port) - rport));
 	}
-	if (via_as_sent(m, &ed, &sent, vbuf, sizeof(vbuf)) == -1)
-		return -1;
 
 	/* Our Via on top. */
 	route_branch_text(route_via_h1(m, &sent, conf), d->branch_h2, branch);

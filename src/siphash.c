@@ -46,25 +46,47 @@ siphash_init(struct siphash *st, const uint8_t key[SIPHASH_KEY_LEN])
 	st->total = 0;
 }
 
+/* The bytes p[0..len) (len < 8) as the low bytes of a little-endian word. */
+static inline uint64_t
+load_tail(const uint8_t *p, size_t len)
+{
+	uint64_t w = 0;
+
+	switch (len) {
+	case 7: w |= (uint64_t)p[6] << 48;	/* FALLTHROUGH */
+	case 6: w |= (uint64_t)p[5] << 40;	/* FALLTHROUGH */
+	case 5: w |= (uint64_t)p[4] << 32;	/* FALLTHROUGH */
+	case 4: w |= (uint64_t)p[3] << 24;	/* FALLTHROUGH */
+	case 3: w |= (uint64_t)p[2] << 16;	/* FALLTHROUGH */
+	case 2: w |= (uint64_t)p[1] << 8;	/* FALLTHROUGH */
+	case 1: w |= (uint64_t)p[0];
+	}
+	return w;
+}
+
 void
 siphash_update(struct siphash *st, const void *p, size_t len)
 {
 	const uint8_t *s = p;
+	size_t take;
 
 	st->total += len;
-	while (len > 0 && st->ntail > 0) {
-		st->tail |= (uint64_t)*s++ << (8 * st->ntail);
-		len--;
-		if (++st->ntail == 8) {
-			compress(st, st->tail);
-			st->tail = 0;
-			st->ntail = 0;
-		}
+	if (st->ntail > 0) {
+		take = 8 - st->ntail < len ? 8 - st->ntail : len;
+		st->tail |= load_tail(s, take) << (8 * st->ntail);
+		st->ntail += take;
+		s += take;
+		len -= take;
+		if (st->ntail < 8)
+			return;
+		compress(st, st->tail);
+		st->tail = 0;
+		st->ntail = 0;
 	}
 	for (; len >= 8; s += 8, len -= 8)
 		compress(st, load64_le(s));
-	while (len-- > 0)
-		st->tail |= (uint64_t)*s++ << (8 * st->ntail++);
+	st->tail = load_tail(s, len);
+	st->ntail = len;
 }
 
 uint64_t

@@ -1237,12 +1237,15 @@ host_is_ip(struct slice host, const char *ip, size_t iplen)
 
 int
 sipmsg_edit_via_received(const struct sipmsg *m, struct sip_edits *ed,
-    const char *src_ip, uint16_t src_port)
+    const char *src_ip, uint16_t src_port, struct sip_via *sent,
+    char port_text[SIPMSG_PORT_TEXT])
 {
 	const struct sip_via *v = &m->via[0];
 	char txt[sizeof(";received=") + 64], *o;
 	size_t iplen;
 
+	if (sent != NULL && m->nvia > 0)
+		*sent = *v;
 	if (m->nvia == 0 || src_ip == NULL)
 		return 0;
 	if ((iplen = strlen(src_ip)) == 0 || iplen > 64)
@@ -1255,15 +1258,21 @@ sipmsg_edit_via_received(const struct sipmsg *m, struct sip_edits *ed,
 		if (sipmsg_edit(ed, (size_t)(end_of(v->rport_param) - m->buf),
 		    0, txt, (size_t)(o - txt)) == -1)
 			return -1;
+		if (sent != NULL)
+			sent->rport = slice_make(port_text,
+			    (size_t)(put_uint(port_text, src_port) - port_text));
 	}
 	/* RFC 3261 §18.2.1: received when the sent-by is not the source, and
 	 * always with rport (RFC 3581 §4). One already there is replaced
 	 * (RFC 5118 §4.5: an IPv6 value needs no brackets). */
+	if (v->received.len == 0 && !v->has_rport &&
+	    host_is_ip(v->host, src_ip, iplen))
+		return 0;
+	if (sent != NULL)
+		sent->received = slice_make(src_ip, iplen);
 	if (v->received.len > 0)
 		return sipmsg_edit(ed, (size_t)(v->received.p - m->buf),
 		    v->received.len, src_ip, iplen);
-	if (!v->has_rport && host_is_ip(v->host, src_ip, iplen))
-		return 0;
 	o = cpymem(txt, ";received=", sizeof(";received=") - 1);
 	o = cpymem(o, src_ip, iplen);
 	return sipmsg_edit(ed, (size_t)(end_of(v->value) - m->buf), 0, txt,
@@ -1302,7 +1311,8 @@ sipmsg_reply(const struct sipmsg *req, const struct sip_reply *r, char *out,
 	/* The top Via gets the edits a forwarded request would get: one
 	 * implementation of RFC 3261 §18.2.1 / RFC 3581 for both. */
 	sipmsg_edits_init(&ed);
-	if (sipmsg_edit_via_received(req, &ed, r->src_ip, r->src_port) == -1)
+	if (sipmsg_edit_via_received(req, &ed, r->src_ip, r->src_port,
+	    NULL, NULL) == -1)
 		return -1;
 	for (i = 0; i < req->nvia_hdr; i++) {
 		h = &req->via_hdr[i];

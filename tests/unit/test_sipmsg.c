@@ -1035,6 +1035,8 @@ test_edit_via_received(void **state)
 	    "Via: SIP/2.0/UDP h.example.com;rport;branch=b\r\n"
 	    "Via: SIP/2.0/UDP 10.0.0.1\r\n" FROM1 TO1 CID1 CSEQ1 "\r\n";
 	struct sip_edits ed;
+	struct sip_via sent;
+	char port[SIPMSG_PORT_TEXT];
 	struct sipmsg m;
 	char out[1024];
 	ssize_t n;
@@ -1043,8 +1045,14 @@ test_edit_via_received(void **state)
 	assert_true(scan(req, SIPMSG_DGRAM, &m) > 0);
 	sipmsg_edits_init(&ed);
 	assert_int_equal(sipmsg_edit_via_received(&m, &ed, "203.0.113.5",
-	    1234), 0);
+	    1234, &sent, port), 0);
 	assert_int_equal(ed.n, 2);
+	/* the Via as it leaves: what a response brings back, H1's input */
+	assert_true(sent.has_rport);
+	assert_true(slice_eq(sent.rport, SLICE("1234")));
+	assert_true(slice_eq(sent.received, SLICE("203.0.113.5")));
+	assert_true(slice_eq(sent.branch, SLICE("b")));
+	assert_true(slice_eq(sent.host, SLICE("h.example.com")));
 	n = sipmsg_splice(&m, &ed, out, sizeof(out));
 	assert_true(n > 0);
 	out[n] = '\0';
@@ -1056,19 +1064,21 @@ test_edit_via_received(void **state)
 	/* sent-by is the source, no rport: nothing to record */
 	assert_true(scan(RLINE BASE_HDRS "\r\n", SIPMSG_DGRAM, &m) > 0);
 	sipmsg_edits_init(&ed);
-	assert_int_equal(sipmsg_edit_via_received(&m, &ed, "192.0.2.1", 1),
-	    0);
+	assert_int_equal(sipmsg_edit_via_received(&m, &ed, "192.0.2.1", 1,
+	    &sent, port), 0);
 	assert_int_equal(ed.n, 0);
+	assert_int_equal(sent.received.len, 0);
+	assert_false(sent.has_rport);
 	/* IPv4-mapped source against an IPv4 sent-by */
 	assert_int_equal(sipmsg_edit_via_received(&m, &ed,
-	    "::ffff:192.0.2.1", 1), 0);
+	    "::ffff:192.0.2.1", 1, NULL, NULL), 0);
 	assert_int_equal(ed.n, 0);
 
 	/* a full edit list is reported */
 	sipmsg_edits_init(&ed);
 	ed.n = SIPMSG_MAX_EDITS;
-	assert_int_equal(sipmsg_edit_via_received(&m, &ed, "10.9.9.9", 1),
-	    -1);
+	assert_int_equal(sipmsg_edit_via_received(&m, &ed, "10.9.9.9", 1,
+	    NULL, NULL), -1);
 }
 
 /* ---- edits and splicing ---- */
