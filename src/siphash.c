@@ -70,6 +70,8 @@ siphash_update(struct siphash *st, const void *p, size_t len)
 	const uint8_t *s = p;
 	size_t take;
 
+	if (len == 0)
+		return;		/* p may be NULL: an empty slice */
 	st->total += len;
 	if (st->ntail > 0) {
 		take = 8 - st->ntail < len ? 8 - st->ntail : len;

@@ -73,6 +73,27 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
+/*
+ * What usher sends must scan again as one whole message of exactly the
+ * length written: as a datagram always, and framed by its Content-Length
+ * when it goes over a stream (SPEC §7: a body must never become a second
+ * message on a connection). Local replies may go over TCP, so they are
+ * held to both; only those to requests that scanned clean, since a 400
+ * carries the faulty Via or CSeq it answers.
+ */
+static void
+rescan(const char *out, ssize_t n, enum sip_transport tp)
+{
+	struct sipmsg m;
+
+	if (sipmsg_scan(out, (size_t)n, SIPMSG_DGRAM, &m) != n ||
+	    m.fault != NULL)
+		abort();
+	if (tp == SIP_TP_TCP &&
+	    sipmsg_scan(out, (size_t)n, SIPMSG_STREAM, &m) != n)
+		abort();
+}
+
 static void
 one(const uint8_t *data, size_t size, int mode, const struct conf *c,
     const struct sockaddr *src, char *out, size_t outlen)
@@ -114,6 +135,11 @@ one(const uint8_t *data, size_t size, int mode, const struct conf *c,
 		for (i = 0; i < n; i++)
 			sink ^= out[i];
 		(void)sink;
+		/* A 400 copies the faulty headers it answers: only an
+		 * answer to a clean request must scan clean. */
+		if (d.action != ROUTE_REPLY || (rc > 0 && m.fault == NULL))
+			rescan(out, n, d.action == ROUTE_REPLY ? SIP_TP_TCP :
+			    hop.tp);
 	}
 }
 
