@@ -26,7 +26,6 @@
 #include "hash.h"
 #include "log.h"
 #include "metrics.h"
-#include "proxy.h"
 #include "resolve.h"
 #include "siphash.h"
 #include "sipmsg.h"
@@ -301,22 +300,6 @@ transport_send(struct worker *w, const struct tp_source *src,
 	return transport_send_udp(w, src->fd, dst, dstlen, buf, len);
 }
 
-int
-transport_listener(const struct server *srv, enum sip_transport tp,
-    int family, int *listener)
-{
-	size_t i;
-
-	for (i = 0; i < srv->nlisten; i++)
-		if (srv->listen[i].transport == tp &&
-		    srv->listen[i].ss.ss_family == family) {
-			if (listener != NULL)
-				*listener = (int)i;
-			return sock_of(srv, 0, i);
-		}
-	return -1;
-}
-
 /* ---- UDP ---- */
 
 static bool
@@ -378,11 +361,11 @@ udp_read(evutil_socket_t fd, short what, void *arg)
 			if (len > w->srv->max_message_size) {
 				metrics_inc(&w->metrics.dropped[DROP_TOO_LARGE]);
 				rc = sipmsg_scan(buf, len, SIPMSG_DGRAM, &m);
-				proxy_too_large(w, &src, &m);
+				w->srv->h.on_too_large(w, &src, &m);
 				continue;
 			}
 			rc = sipmsg_scan(buf, len, SIPMSG_DGRAM, &m);
-			proxy_message(w, &src, &m, rc);
+			w->srv->h.on_message(w, &src, &m, rc);
 		}
 		if (w->ntx > 0)
 			transport_flush(w);
@@ -720,7 +703,7 @@ tcp_undeliverable(struct tp_conn *c, char *q, size_t len, const char *cause)
 	if (q != NULL && len > 0) {
 		snprintf(why, sizeof(why), "Cannot Connect To Next Hop (%s)",
 		    cause);
-		proxy_undeliverable(c->w, q, len, why);
+		c->w->srv->h.on_undeliverable(c->w, q, len, why);
 	}
 	free(q);
 }
@@ -851,7 +834,7 @@ tcp_frame(struct tp_conn *c, const char *buf, size_t buflen)
 			    m.body_off + (size_t)m.content_length > max) {
 				/* SPEC §4: answer 513, then close. */
 				metrics_inc(&w->metrics.dropped[DROP_TOO_LARGE]);
-				proxy_too_large(w, &src, &m);
+				w->srv->h.on_too_large(w, &src, &m);
 				return -1;
 			}
 			if (len >= max) {
@@ -860,7 +843,7 @@ tcp_frame(struct tp_conn *c, const char *buf, size_t buflen)
 			}
 			break;
 		}
-		proxy_message(w, &src, &m, rc);
+		w->srv->h.on_message(w, &src, &m, rc);
 		if (rc < 0) {
 			/* A bad header with sound framing costs only that
 			 * message; past a framing fault nothing can be trusted
@@ -1001,22 +984,6 @@ tcp_take_slot(struct worker *w, atomic_uint *pool, unsigned max)
 	return true;
 }
 
-/*
- * Sources in `trusted` are held to tcp_max_connections only, not to the
- * per-source cap, as they are exempt from rate_per_source: they are our
- * own PBXs and SBCs, and one SBC may hold a connection for each phone
- * behind it. The global cap still bounds them.
- */
-static bool
-is_trusted(const struct sockaddr *sa)
-{
-	struct conf *conf = proxy_current();
-	bool yes = config_trusted_find(conf, sa) >= 0;
-
-	config_unref(conf);
-	return yes;
-}
-
 static void
 tcp_accept(struct evconnlistener *lev, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
@@ -1035,7 +1002,10 @@ tcp_accept(struct evconnlistener *lev, evutil_socket_t fd,
 		return;
 	}
 	/* SPEC §7: so is one over its source's share. */
-	if (srv->tcp_max_per_source > 0 && !is_trusted(sa) &&
+	/* Exempt sources (the handlers say which: trusted ones, our PBXs
+	 * and SBCs, one of which may hold a connection per phone behind it)
+	 * are held to the global cap only. */
+	if (srv->tcp_max_per_source > 0 && !srv->h.is_trusted(w, sa) &&
 	    (src = src_take(sa, srv->tcp_max_per_source)) == NULL) {
 		addr_text((const struct sockaddr_storage *)(void *)sa, ip,
 		    sizeof(ip), &port);
@@ -1180,9 +1150,12 @@ out:
 static void
 worker_wake(evutil_socket_t fd, short what, void *arg)
 {
+	struct worker *w = arg;
+
 	(void)fd;
 	(void)what;
-	proxy_worker_refresh(arg);
+	if (w->srv->h.on_wake != NULL)
+		w->srv->h.on_wake(w);
 }
 
 void
@@ -1195,12 +1168,14 @@ transport_wake(struct server *srv)
 }
 
 int
-transport_workers(struct server *srv, int nworkers, char *err, size_t errlen)
+transport_workers(struct server *srv, int nworkers,
+    const struct tp_handlers *h, char *err, size_t errlen)
 {
 	struct worker *w;
 	size_t i;
 	int k;
 
+	srv->h = *h;
 	evthread_use_pthreads();
 	if ((srv->workers = calloc((size_t)nworkers, sizeof(*w))) == NULL)
 		goto oom;
@@ -1226,7 +1201,8 @@ transport_workers(struct server *srv, int nworkers, char *err, size_t errlen)
 		if (w->base == NULL || w->ev_wake == NULL ||
 		    w->ev_accept == NULL || w->rx == NULL || w->tx == NULL ||
 		    w->txmsg == NULL || w->txiov == NULL || w->txaddr == NULL ||
-		    w->events == NULL || w->listeners == NULL)
+		    w->events == NULL || w->listeners == NULL ||
+		    (h->on_init != NULL && h->on_init(w) == -1))
 			goto oom;
 		for (i = 0; i < srv->nlisten; i++) {
 			if (srv->listen[i].transport == SIP_TP_UDP) {
@@ -1309,7 +1285,8 @@ transport_free(struct server *srv)
 		w = &srv->workers[k];
 		while (w->conns != NULL)
 			tcp_free(w->conns);
-		proxy_worker_free(w);
+		if (srv->h.on_free != NULL)
+			srv->h.on_free(w);
 		if (w->ev_wake != NULL)
 			event_free(w->ev_wake);
 		if (w->ev_accept != NULL)
@@ -1320,7 +1297,6 @@ transport_free(struct server *srv)
 			evconnlistener_free(w->listeners[i]);
 		if (w->base != NULL)
 			event_base_free(w->base);
-		config_unref(w->conf);
 		free(w->events);
 		free(w->listeners);
 		free(w->rx);
