@@ -321,7 +321,7 @@ udp_read(evutil_socket_t fd, short what, void *arg)
 	struct iovec iov[TRANSPORT_BATCH];
 	struct sockaddr_storage from[TRANSPORT_BATCH];
 	struct tp_source src;
-	struct sipmsg m;
+	struct sipmsg *m = w->msg;	/* 18 KB: not on the stack */
 	ssize_t rc;
 	int n, i, round, li = -1;
 	size_t k;
@@ -360,12 +360,12 @@ udp_read(evutil_socket_t fd, short what, void *arg)
 			src.listener = li;
 			if (len > w->srv->max_message_size) {
 				metrics_inc(&w->metrics.dropped[DROP_TOO_LARGE]);
-				rc = sipmsg_scan(buf, len, SIPMSG_DGRAM, &m);
-				w->srv->h.on_too_large(w, &src, &m);
+				rc = sipmsg_scan(buf, len, SIPMSG_DGRAM, m);
+				w->srv->h.on_too_large(w, &src, m);
 				continue;
 			}
-			rc = sipmsg_scan(buf, len, SIPMSG_DGRAM, &m);
-			w->srv->h.on_message(w, &src, &m, rc);
+			rc = sipmsg_scan(buf, len, SIPMSG_DGRAM, m);
+			w->srv->h.on_message(w, &src, m, rc);
 		}
 		if (w->ntx > 0)
 			transport_flush(w);
@@ -804,7 +804,7 @@ tcp_frame(struct tp_conn *c, const char *buf, size_t buflen)
 {
 	struct worker *w = c->w;
 	struct tp_source src;
-	struct sipmsg m;
+	struct sipmsg *m = w->msg;
 	size_t off = 0, max = w->srv->max_message_size;
 	ssize_t rc;
 
@@ -828,13 +828,13 @@ tcp_frame(struct tp_conn *c, const char *buf, size_t buflen)
 			continue;
 		}
 		tcp_source(c, &src);
-		rc = sipmsg_scan(p, len, SIPMSG_STREAM, &m);
+		rc = sipmsg_scan(p, len, SIPMSG_STREAM, m);
 		if (rc == -2) {
-			if (m.hdr_complete && m.content_length >= 0 &&
-			    m.body_off + (size_t)m.content_length > max) {
+			if (m->hdr_complete && m->content_length >= 0 &&
+			    m->body_off + (size_t)m->content_length > max) {
 				/* SPEC §4: answer 513, then close. */
 				metrics_inc(&w->metrics.dropped[DROP_TOO_LARGE]);
-				w->srv->h.on_too_large(w, &src, &m);
+				w->srv->h.on_too_large(w, &src, m);
 				return -1;
 			}
 			if (len >= max) {
@@ -843,16 +843,16 @@ tcp_frame(struct tp_conn *c, const char *buf, size_t buflen)
 			}
 			break;
 		}
-		w->srv->h.on_message(w, &src, &m, rc);
+		w->srv->h.on_message(w, &src, m, rc);
 		if (rc < 0) {
 			/* A bad header with sound framing costs only that
 			 * message; past a framing fault nothing can be trusted
 			 * (SPEC §6: 400, then close). */
-			if (m.hdr_complete && m.content_length >= 0 &&
-			    m.body_off + (size_t)m.content_length <=
-			    len - (size_t)(m.buf - p)) {
-				off += (size_t)(m.buf - p) + m.body_off +
-				    (size_t)m.content_length;
+			if (m->hdr_complete && m->content_length >= 0 &&
+			    m->body_off + (size_t)m->content_length <=
+			    len - (size_t)(m->buf - p)) {
+				off += (size_t)(m->buf - p) + m->body_off +
+				    (size_t)m->content_length;
 				tcp_arm_timer(c);
 				continue;
 			}
@@ -1189,6 +1189,7 @@ transport_workers(struct server *srv, int nworkers,
 		if (w->base != NULL)
 			w->ev_wake = event_new(w->base, -1, 0, worker_wake, w);
 		w->rx = malloc((size_t)TRANSPORT_BATCH * TRANSPORT_UDP_MAX);
+		w->msg = malloc(sizeof(*w->msg));
 		w->tx = malloc((size_t)TRANSPORT_BATCH * TRANSPORT_UDP_MAX);
 		w->txmsg = calloc(TRANSPORT_BATCH, sizeof(*w->txmsg));
 		w->txiov = calloc(TRANSPORT_BATCH, sizeof(*w->txiov));
@@ -1201,7 +1202,7 @@ transport_workers(struct server *srv, int nworkers,
 		if (w->base == NULL || w->ev_wake == NULL ||
 		    w->ev_accept == NULL || w->rx == NULL || w->tx == NULL ||
 		    w->txmsg == NULL || w->txiov == NULL || w->txaddr == NULL ||
-		    w->events == NULL || w->listeners == NULL ||
+		    w->events == NULL || w->listeners == NULL || w->msg == NULL ||
 		    (h->on_init != NULL && h->on_init(w) == -1))
 			goto oom;
 		for (i = 0; i < srv->nlisten; i++) {
@@ -1300,6 +1301,7 @@ transport_free(struct server *srv)
 		free(w->events);
 		free(w->listeners);
 		free(w->rx);
+		free(w->msg);
 		free(w->tx);
 		free(w->txmsg);
 		free(w->txiov);
