@@ -794,7 +794,7 @@ tcp_writable(evutil_socket_t fd, short what, void *arg)
 	socklen_t sl = sizeof(soerr);
 
 	(void)what;
-	if (!c->connected && !c->closing) {
+	if (!c->connected) {
 		/* An outgoing connect finished, one way or the other. */
 		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == -1)
 			soerr = errno;
@@ -949,6 +949,18 @@ tcp_readable(evutil_socket_t fd, short what, void *arg)
 	n = recv(fd, buf + c->inlen, cap - c->inlen, MSG_DONTWAIT);
 	if (n == 0 || (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK &&
 	    errno != EINTR)) {
+		if (!c->connected) {
+			/* A connect refused, seen here before the write
+			 * event: its requests are answered all the same. */
+			const char *why = n == 0 ? "Connection Closed" :
+			    strerror(errno);
+			size_t qlen;
+			char *q = tcp_take_queue(c, &qlen);
+
+			tcp_free(c);
+			tcp_undeliverable(w, q, qlen, why);
+			return;
+		}
 		tcp_close(c);
 		return;
 	}
