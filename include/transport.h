@@ -52,7 +52,7 @@ struct tp_handlers {
 	bool	(*is_trusted)(struct worker *w, const struct sockaddr *sa);
 	/* The worker goes away (transport_free): free w->ctx. */
 	void	(*on_free)(struct worker *w);
-	void	*arg;
+	void	*arg;		/* theirs, as w->srv->h.arg; proxy: unused */
 };
 
 /* Where a message came from, and how to answer it. */

@@ -48,7 +48,6 @@ usage(FILE *f)
 	    "  -h          this help\n");
 }
 
-
 struct runtime {
 	struct server	 srv;
 	const char	*path;
