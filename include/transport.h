@@ -91,6 +91,8 @@ struct worker {
 	 * list is guarded (inbox_mu), ev_inbox wakes the owner, who writes. */
 	pthread_mutex_t		 inbox_mu;
 	struct tp_inbox_item	*inbox, **inbox_tail;
+	struct tp_inbox_item	*spare;		/* items to reuse, inbox_mu */
+	unsigned		 nspare;
 	struct event		*ev_inbox;
 	struct event		*ev_wake;	/* transport_wake() */
 	struct event		*ev_accept;	/* ends an accept() rest */

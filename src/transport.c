@@ -41,6 +41,10 @@
 /* Bytes written to one connection per writable event, then the others get
  * their turn (redis networking.c: NET_MAX_WRITES_PER_EVENT). */
 #define TCP_WRITE_MAX	(64 * 1024)
+/* Inbox items (see inbox_post) of this size are kept for reuse, up to
+ * INBOX_SPARE per worker: a handed-over SIP message allocates nothing. */
+#define INBOX_ITEM_SIZE	4096
+#define INBOX_SPARE	64
 
 struct tp_src;
 
@@ -76,9 +80,11 @@ struct tp_inbox_item {
 	struct tp_inbox_item	*next;
 	struct sockaddr_storage	 dst;
 	socklen_t		 dstlen;
-	size_t			 len;
+	size_t			 len, cap;	/* cap: room in buf */
 	char			 buf[];
 };
+
+#define INBOX_ROOM	(INBOX_ITEM_SIZE - sizeof(struct tp_inbox_item))
 
 
 static void
@@ -1224,8 +1230,21 @@ inbox_post(struct worker *self, struct worker *owner,
 		metrics_inc(&self->metrics.dropped[DROP_TCP_LIMIT]);
 		return -1;
 	}
-	if ((it = malloc(sizeof(*it) + len)) == NULL)
-		return -1;
+	it = NULL;
+	if (len <= INBOX_ROOM) {
+		pthread_mutex_lock(&owner->inbox_mu);
+		if ((it = owner->spare) != NULL) {
+			owner->spare = it->next;
+			owner->nspare--;
+		}
+		pthread_mutex_unlock(&owner->inbox_mu);
+	}
+	if (it == NULL) {
+		if ((it = malloc(sizeof(*it) + (len <= INBOX_ROOM ? INBOX_ROOM :
+		    len))) == NULL)
+			return -1;
+		it->cap = len <= INBOX_ROOM ? INBOX_ROOM : len;
+	}
 	it->next = NULL;
 	memcpy(&it->dst, dst, dstlen);
 	it->dstlen = dstlen;
@@ -1275,7 +1294,8 @@ static void
 inbox_drain(evutil_socket_t fd, short what, void *arg)
 {
 	struct worker *w = arg;
-	struct tp_inbox_item *it, *list;
+	struct tp_inbox_item *it, *list, *keep = NULL, **kt = &keep;
+	unsigned nkeep = 0;
 
 	(void)fd;
 	(void)what;
@@ -1291,6 +1311,27 @@ inbox_drain(evutil_socket_t fd, short what, void *arg)
 		    it->dstlen, it->buf, it->len) == -1)
 			w->srv->h.on_undeliverable(w, it->buf, it->len,
 			    "Cannot Connect To Next Hop");
+		if (it->cap == INBOX_ROOM && nkeep < INBOX_SPARE) {
+			it->next = NULL;
+			*kt = it;
+			kt = &it->next;
+			nkeep++;
+		} else
+			free(it);
+	}
+	if (keep == NULL)
+		return;
+	/* Back to the spares, as many as there is room for. */
+	pthread_mutex_lock(&w->inbox_mu);
+	while ((it = keep) != NULL && w->nspare < INBOX_SPARE) {
+		keep = it->next;
+		it->next = w->spare;
+		w->spare = it;
+		w->nspare++;
+	}
+	pthread_mutex_unlock(&w->inbox_mu);
+	while ((it = keep) != NULL) {
+		keep = it->next;
 		free(it);
 	}
 }
@@ -1445,6 +1486,10 @@ transport_free(struct server *srv)
 		while ((it = w->inbox) != NULL) {
 			w->inbox = it->next;
 			atomic_fetch_sub(&tcp_queued, it->len);
+			free(it);
+		}
+		while ((it = w->spare) != NULL) {
+			w->spare = it->next;
 			free(it);
 		}
 		if (w->ev_inbox != NULL)
