@@ -21,14 +21,20 @@ void	proxy_publish(struct conf *conf, struct resolve_map *map);
 /* The currently published conf, referenced: config_unref() it. */
 struct conf *proxy_current(void);
 
-/* Called by the transport for each framed message (scan_rc as returned by
- * sipmsg_scan, with m filled). */
-void	proxy_message(struct worker *w, const struct tp_source *src,
-	    const struct sipmsg *m, ssize_t scan_rc);
+/*
+ * What the transport calls (main.c wires them with transport_workers()):
+ * per framed message decide and act, 513 for one too large, 503 for
+ * requests a TCP next hop did not take, pick up a new configuration on a
+ * wake-up. Per worker, proxy keeps its state (the configuration held, the
+ * DNS cache, scratch buffers) behind w->ctx: made by on_init, freed by
+ * on_free (after proxy_dns_stop()).
+ */
+extern const struct tp_handlers proxy_handlers;
 
-/* Free what proxy keeps per worker (the DNS cache, answers not yet
- * used). After proxy_dns_stop(). */
-void	proxy_worker_free(struct worker *w);
+/* The per-source rate table (a policy, so proxy's): made whether or not
+ * a limit is set now, as a reload may set one. 0 or -1 (errno). */
+int	proxy_init(void);
+void	proxy_fini(void);
 
 /* The DNS servers of conf (dns.servers) as the resolver takes them; none:
  * the system's. */
@@ -50,22 +56,10 @@ int	proxy_dns_start(void);
 /* Stop both, before the workers are freed. */
 void	proxy_dns_stop(void);
 
-/* Take the configuration published last, dropping the one held. */
-void	proxy_worker_refresh(struct worker *w);
-
-/* A message over max_message_size: 513 when it can be answered (SPEC §4). */
-void	proxy_too_large(struct worker *w, const struct tp_source *src,
-	    const struct sipmsg *m);
-
 /*
  * The bytes of a local answer for decision d (ROUTE_REPLY), as the daemon
  * sends them and -T prints them. Returns the length or -1.
  */
-/* Requests queued for a next hop that could not be reached (buf: whole
- * forwarded messages): each non-ACK one answered 503 why, via the Vias. */
-void	proxy_undeliverable(struct worker *w, const char *buf, size_t len,
-	    const char *why);
-
 ssize_t	proxy_reply(const struct sipmsg *m, const struct route_decision *d,
 	    const struct conf *conf, const char *src_ip, uint16_t src_port,
 	    char *out, size_t outlen);

@@ -1,6 +1,8 @@
 /* transport.h: UDP and TCP sockets on libevent, one event_base per worker
  * thread, TCP framing by Content-Length, connection limits and idle
- * timeouts. Every framed message goes to proxy_message(). */
+ * timeouts, connection ownership. Every framed message goes up through the
+ * handler table the transport is given (struct tp_handlers): it knows
+ * nothing of what sits above it. */
 #ifndef USHER_TRANSPORT_H
 #define USHER_TRANSPORT_H
 
@@ -19,7 +21,39 @@
 #define TRANSPORT_UDP_MAX	65536
 
 struct tp_conn;
+struct tp_inbox_item;
+struct tp_source;
 struct server;
+struct worker;
+
+/*
+ * What the transport calls, set up once by whoever wires it (main.c hands
+ * it proxy's). Called in the worker's own thread, from its event loop,
+ * never nested in another handler; the pointers and slices they get are
+ * valid until they return. As unbound's comm_point takes a callback.
+ */
+struct tp_handlers {
+	/* Per worker, in transport_workers() (the main thread): set up
+	 * w->ctx. 0, or -1 to fail the set-up. */
+	int	(*on_init)(struct worker *w);
+	/* A framed message (scan_rc as sipmsg_scan returned it, m filled). */
+	void	(*on_message)(struct worker *w, const struct tp_source *src,
+		    const struct sipmsg *m, ssize_t scan_rc);
+	/* A message over max_message_size (m as far as it was scanned). */
+	void	(*on_too_large)(struct worker *w, const struct tp_source *src,
+		    const struct sipmsg *m);
+	/* Bytes handed to transport_send_tcp() that could not go out (an
+	 * outgoing connection that did not come up): whole messages. */
+	void	(*on_undeliverable)(struct worker *w, const char *buf,
+		    size_t len, const char *why);
+	/* transport_wake() reached the worker. */
+	void	(*on_wake)(struct worker *w);
+	/* Whether sa is exempt from the per-source connection cap. */
+	bool	(*is_trusted)(struct worker *w, const struct sockaddr *sa);
+	/* The worker goes away (transport_free): free w->ctx. */
+	void	(*on_free)(struct worker *w);
+	void	*arg;		/* theirs, as w->srv->h.arg; proxy: unused */
+};
 
 /* Where a message came from, and how to answer it. */
 struct tp_source {
@@ -39,8 +73,7 @@ struct worker {
 	struct event_base	*base;
 	struct server		*srv;
 	int			*fds;		/* its socket per conf->listen */
-	struct conf		*conf;		/* held reference, see proxy.c */
-	unsigned		 conf_gen;
+	void			*ctx;		/* the handlers' own, per worker */
 	struct metrics		 metrics;
 
 	/* UDP batch: receive buffers and the replies queued for sendmmsg. */
@@ -52,8 +85,15 @@ struct worker {
 	int			 txfd;		/* socket the queue goes out on */
 	unsigned		 ntx;
 
+	struct sipmsg		*msg;		/* what udp_read/tcp_frame scan */
 	struct tp_conn		*conns;		/* TCP connections it owns */
-	struct proxy_dns	*dns;		/* resolver and cache, see proxy.c */
+	/* Bytes other workers send on connections this one owns: only the
+	 * list is guarded (inbox_mu), ev_inbox wakes the owner, who writes. */
+	pthread_mutex_t		 inbox_mu;
+	struct tp_inbox_item	*inbox, **inbox_tail;
+	struct tp_inbox_item	*spare;		/* items to reuse, inbox_mu */
+	unsigned		 nspare;
+	struct event		*ev_inbox;
 	struct event		*ev_wake;	/* transport_wake() */
 	struct event		*ev_accept;	/* ends an accept() rest */
 	struct event		**events;	/* UDP read events */
@@ -79,7 +119,7 @@ struct server {
 	int			 nworkers;
 	atomic_uint		 tcp_in;	/* accepted and open */
 	atomic_uint		 tcp_out;	/* connected by us and open */
-	struct ratelimit	*rl;		/* per-source buckets, shared */
+	struct tp_handlers	 h;
 };
 
 /* Bind every listener of conf: one TCP socket that every worker accepts
@@ -99,9 +139,10 @@ int	transport_bind(struct server *srv, struct conf *conf, int nworkers,
 int	transport_nofile(const struct conf *conf, int nworkers, bool raise,
 	    char *err, size_t errlen);
 
-/* Create nworkers event bases and their events. 0 or -1 (err). */
-int	transport_workers(struct server *srv, int nworkers, char *err,
-	    size_t errlen);
+/* Create nworkers event bases and their events, each worker handing what
+ * it receives to h (copied). 0 or -1 (err). */
+int	transport_workers(struct server *srv, int nworkers,
+	    const struct tp_handlers *h, char *err, size_t errlen);
 
 /* Run worker 1..n-1 in threads and worker 0 in the calling thread until
  * transport_stop(). Returns when every worker has stopped. */
@@ -113,11 +154,6 @@ void	transport_stop(struct server *srv);
 void	transport_wake(struct server *srv);
 void	transport_free(struct server *srv);
 
-/* The first listening socket of transport tp and address family, or -1;
- * *listener gets its index into conf->listen. */
-int	transport_listener(const struct server *srv, enum sip_transport tp,
-	    int family, int *listener);
-
 /* Send a datagram from our listening socket fd (never an ephemeral port:
  * SPEC §4). Queued for sendmmsg until the batch ends. 0 or -1. */
 int	transport_send_udp(struct worker *w, int fd, const struct sockaddr *dst,
@@ -127,8 +163,9 @@ int	transport_send_udp(struct worker *w, int fd, const struct sockaddr *dst,
 void	transport_flush(struct worker *w);
 
 /* Send over TCP to dst: on an open connection to dst, whichever worker
- * owns it (incoming or outgoing: connections are reused), else on a new
- * outgoing connection owned by w. 0 or -1. */
+ * owns it (incoming or outgoing: connections are reused; another worker's
+ * gets the bytes through its inbox and writes them itself), else on a new
+ * outgoing connection owned by w. 0 or -1 (then nothing was queued). */
 int	transport_send_tcp(struct worker *w, const struct sockaddr *dst,
 	    socklen_t dstlen, const char *buf, size_t len);
 

@@ -23,7 +23,6 @@
 #include "table.h"
 #include "proxy.h"
 #include "resolve.h"
-#include "ratelimit.h"
 #include "transport.h"
 
 static void
@@ -48,8 +47,6 @@ usage(FILE *f)
 	    "  -V          print the version and exit\n"
 	    "  -h          this help\n");
 }
-
-#define RATELIMIT_SOURCES	65536	/* sources remembered, ~4 MB */
 
 struct runtime {
 	struct server	 srv;
@@ -322,11 +319,10 @@ main(int argc, char *argv[])
 		goto fail;
 	/* Sockets are bound (port 5060 may need root): now drop. */
 	if (daemon_privdrop(conf->user, conf->group, err, sizeof(err)) == -1 ||
-	    transport_workers(&rt.srv, workers_of(conf), err,
+	    transport_workers(&rt.srv, workers_of(conf), &proxy_handlers, err,
 	    sizeof(err)) == -1)
 		goto fail;
-	/* Made whether or not a limit is set now: a reload may set one. */
-	if ((rt.srv.rl = ratelimit_new(RATELIMIT_SOURCES)) == NULL) {
+	if (proxy_init() == -1) {
 		snprintf(err, sizeof(err), "rate table: %s", strerror(errno));
 		goto fail;
 	}
@@ -362,8 +358,8 @@ main(int argc, char *argv[])
 	event_free(rt.ev_int);
 	event_free(rt.ev_hup);
 	metrics_close();
-	ratelimit_free(rt.srv.rl);
 	transport_free(&rt.srv);
+	proxy_fini();
 	proxy_publish(NULL, NULL);
 	daemon_pidfile_remove();
 	log_info("stopped");
@@ -372,8 +368,8 @@ fail:
 	log_warnx("%s", err);
 	daemon_fail(err);
 	proxy_dns_stop();
-	ratelimit_free(rt.srv.rl);
 	transport_free(&rt.srv);
+	proxy_fini();
 	daemon_pidfile_remove();
 	config_unref(conf);
 	return 1;

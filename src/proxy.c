@@ -43,6 +43,8 @@
  * once the answer is in, and the answer is kept in a small per-worker
  * cache. The event loop never blocks on DNS.
  */
+#define RATELIMIT_SOURCES	65536	/* sources remembered, ~4 MB */
+
 #define DNS_SLOTS	256
 #define DNS_TTL_MIN	30
 #define DNS_TTL_MAX	3600
@@ -66,13 +68,53 @@ struct dns_wait {
 };
 
 struct proxy_dns {
-	struct resolve_map	*map;		/* held, renewed with w->conf */
+	struct resolve_map	*map;		/* held, renewed with pw->conf */
 	struct event		*ev;		/* answers are waiting */
 	pthread_mutex_t		 mu;
 	struct dns_wait		*done;		/* answered, newest first */
 	const struct dns_wait	*fresh;		/* the one processed now */
 	struct dns_slot		 slot[DNS_SLOTS];
 };
+
+/*
+ * What proxy keeps per worker, behind w->ctx (the transport's worker knows
+ * it only as a pointer). What goes out is built in out (TRANSPORT_UDP_MAX,
+ * made once): a 64 KB array per call made frames of 66 to 104 KB.
+ */
+struct proxy_worker {
+	struct conf		*conf;		/* held reference */
+	unsigned		 conf_gen;
+	struct proxy_dns	*dns;		/* resolver and cache */
+	char			*out;		/* reply or forwarded message */
+	char			*out503;	/* proxy_undeliverable's 503 */
+	struct sipmsg		 m_dns;		/* a request that waited */
+	struct sipmsg		 m_und, r_und;	/* proxy_undeliverable */
+};
+
+static inline struct proxy_worker *
+pw_of(struct worker *w)
+{
+	return w->ctx;
+}
+
+/* The rate table (SPEC §6, §7): one for all workers. */
+static struct ratelimit	*rate_table;
+
+int
+proxy_init(void)
+{
+	if (rate_table == NULL &&
+	    (rate_table = ratelimit_new(RATELIMIT_SOURCES)) == NULL)
+		return -1;
+	return 0;
+}
+
+void
+proxy_fini(void)
+{
+	ratelimit_free(rate_table);
+	rate_table = NULL;
+}
 
 /*
  * The published configuration, and beside it the map of the table's
@@ -142,34 +184,30 @@ current_map(void)
 	return m;
 }
 
-static void	dns_init(struct worker *w);
-
 static struct conf *
 worker_conf(struct worker *w)
 {
+	struct proxy_worker *pw = pw_of(w);
 	struct conf *old;
-	struct resolve_map *oldm = NULL;
+	struct resolve_map *oldm;
 
 	if (atomic_load_explicit(&pub_gen, memory_order_acquire) ==
-	    w->conf_gen)
-		return w->conf;
-	if (w->dns == NULL)
-		dns_init(w);
+	    pw->conf_gen)
+		return pw->conf;
 	pthread_mutex_lock(&pub_mu);
-	old = w->conf;
-	w->conf = config_ref(published);
-	if (w->dns != NULL) {
-		oldm = w->dns->map;
-		w->dns->map = resolve_map_ref(published_map);
-	}
-	w->conf_gen = atomic_load(&pub_gen);
+	old = pw->conf;
+	pw->conf = config_ref(published);
+	oldm = pw->dns->map;
+	pw->dns->map = resolve_map_ref(published_map);
+	pw->conf_gen = atomic_load(&pub_gen);
 	pthread_mutex_unlock(&pub_mu);
 	config_unref(old);
 	resolve_map_unref(oldm);
-	return w->conf;
+	return pw->conf;
 }
 
-void
+/* Take the configuration published last, dropping the one held. */
+static void
 proxy_worker_refresh(struct worker *w)
 {
 	(void)worker_conf(w);
@@ -273,11 +311,12 @@ send_reply(struct worker *w, const struct tp_source *src,
     const struct sipmsg *m, const struct route_decision *d,
     const struct conf *conf)
 {
-	char out[TRANSPORT_UDP_MAX];
+	char *out = pw_of(w)->out;
 	struct sockaddr_storage dst;
 	ssize_t n;
 
-	n = proxy_reply(m, d, conf, src->ip, src->port, out, sizeof(out));
+	n = proxy_reply(m, d, conf, src->ip, src->port, out,
+	    TRANSPORT_UDP_MAX);
 	if (n < 0) {
 		metrics_inc(&w->metrics.dropped[DROP_PARSE]);
 		return;
@@ -303,25 +342,24 @@ trace(const struct tp_source *src, const struct sipmsg *m,
 
 static void	dns_answers(evutil_socket_t fd, short what, void *arg);
 
-static void
-dns_init(struct worker *w)
+static struct proxy_dns *
+dns_new(struct worker *w)
 {
 	struct proxy_dns *pd;
 
 	if ((pd = calloc(1, sizeof(*pd))) == NULL)
-		return;
+		return NULL;
 	if ((pd->ev = event_new(w->base, -1, 0, dns_answers, w)) == NULL) {
 		free(pd);
-		return;
+		return NULL;
 	}
 	pthread_mutex_init(&pd->mu, NULL);
-	w->dns = pd;
+	return pd;
 }
 
-void
-proxy_worker_free(struct worker *w)
+static void
+dns_free(struct proxy_dns *pd)
 {
-	struct proxy_dns *pd = w->dns;
 	struct dns_wait *q;
 
 	if (pd == NULL)
@@ -334,7 +372,41 @@ proxy_worker_free(struct worker *w)
 	pthread_mutex_destroy(&pd->mu);
 	resolve_map_unref(pd->map);
 	free(pd);
-	w->dns = NULL;
+}
+
+/* Free what proxy keeps per worker (the DNS cache, answers not yet
+ * used). After proxy_dns_stop(). */
+static void
+proxy_worker_free(struct worker *w)
+{
+	struct proxy_worker *pw = pw_of(w);
+
+	if (pw == NULL)
+		return;
+	dns_free(pw->dns);
+	config_unref(pw->conf);
+	free(pw->out);
+	free(pw->out503);
+	free(pw);
+	w->ctx = NULL;
+}
+
+static int
+proxy_worker_init(struct worker *w)
+{
+	struct proxy_worker *pw;
+
+	if ((pw = calloc(1, sizeof(*pw))) == NULL)
+		return -1;
+	w->ctx = pw;
+	/* conf_gen 0 is never published: the first message takes it. */
+	if ((pw->dns = dns_new(w)) == NULL ||
+	    (pw->out = malloc(TRANSPORT_UDP_MAX)) == NULL ||
+	    (pw->out503 = malloc(TRANSPORT_UDP_MAX)) == NULL) {
+		proxy_worker_free(w);
+		return -1;
+	}
+	return 0;
 }
 
 static struct dns_slot *
@@ -358,7 +430,7 @@ static void
 dns_job_done(struct resolve_job *job)
 {
 	struct dns_wait *q = job->arg;
-	struct proxy_dns *pd = q->w->dns;
+	struct proxy_dns *pd = pw_of(q->w)->dns;
 
 	pthread_mutex_lock(&pd->mu);
 	q->next = pd->done;
@@ -368,13 +440,16 @@ dns_job_done(struct resolve_job *job)
 	event_active(pd->ev, EV_READ, 1);
 }
 
+static void	proxy_message(struct worker *w, const struct tp_source *src,
+		    const struct sipmsg *m, ssize_t scan_rc);
+
 static void
 dns_use(struct worker *w, struct dns_wait *q)
 {
-	struct proxy_dns *pd = w->dns;
+	struct proxy_worker *pw = pw_of(w);
+	struct proxy_dns *pd = pw->dns;
 	const struct resolve_answer *a = &q->job.answer;
 	struct dns_slot *s;
-	struct sipmsg m;
 	time_t ttl;
 	ssize_t rc;
 
@@ -391,8 +466,8 @@ dns_use(struct worker *w, struct dns_wait *q)
 	/* The request waited; now it goes as if it had just arrived, with
 	 * this answer whatever became of the slot meanwhile. */
 	pd->fresh = q;
-	rc = sipmsg_scan(q->msg, q->len, SIPMSG_DGRAM, &m);
-	proxy_message(w, &q->src, &m, rc);
+	rc = sipmsg_scan(q->msg, q->len, SIPMSG_DGRAM, &pw->m_dns);
+	proxy_message(w, &q->src, &pw->m_dns, rc);
 	pd->fresh = NULL;
 }
 
@@ -400,7 +475,7 @@ static void
 dns_answers(evutil_socket_t fd, short what, void *arg)
 {
 	struct worker *w = arg;
-	struct proxy_dns *pd = w->dns;
+	struct proxy_dns *pd = pw_of(w)->dns;
 	struct dns_wait *q, *list, *fifo = NULL;
 
 	(void)fd;
@@ -497,7 +572,7 @@ dns_next_hop(struct worker *w, const struct tp_source *src,
     struct sockaddr_storage *ss, const char **why, char *reason,
     size_t reasonlen)
 {
-	struct proxy_dns *pd = w->dns;
+	struct proxy_dns *pd = pw_of(w)->dns;
 	const struct resolve_answer *a;
 	const struct dns_slot *s;
 	enum resolve_kind kind;
@@ -510,10 +585,6 @@ dns_next_hop(struct worker *w, const struct tp_source *src,
 		return -1;
 	if (!resolve_name_ok(host)) {
 		*why = "Bad Next Hop Name";
-		return -1;
-	}
-	if (pd == NULL) {
-		*why = "Out Of Memory";
 		return -1;
 	}
 	if ((a = resolve_map_find(pd->map, host, kind)) != NULL) {
@@ -746,7 +817,7 @@ static void
 forward(struct worker *w, const struct tp_source *src, const struct sipmsg *m,
     struct route_decision *d, const struct conf *conf)
 {
-	char out[TRANSPORT_UDP_MAX], reason[160];
+	char *out = pw_of(w)->out, reason[160];
 	struct sockaddr_storage ss;
 	struct sip_uri uri = d->next_hop_uri;
 	struct fwd_hop hop;
@@ -776,7 +847,7 @@ forward(struct worker *w, const struct tp_source *src, const struct sipmsg *m,
 		return;
 	}
 	n = forward_request(m, d, conf, src->ip, src->port, src->listener,
-	    &hop, out, sizeof(out), &why);
+	    &hop, out, TRANSPORT_UDP_MAX, &why);
 	if (n < 0) {
 		unavailable(w, src, m, d, conf, why);
 		return;
@@ -792,12 +863,12 @@ forward(struct worker *w, const struct tp_source *src, const struct sipmsg *m,
 static void
 relay(struct worker *w, const struct sipmsg *m, const struct conf *conf)
 {
-	char out[TRANSPORT_UDP_MAX];
+	char *out = pw_of(w)->out;
 	struct fwd_hop hop;
 	const char *why;
 	ssize_t n;
 
-	n = forward_response(m, conf, &hop, out, sizeof(out), &why);
+	n = forward_response(m, conf, &hop, out, TRANSPORT_UDP_MAX, &why);
 	if (n < 0 || send_hop(w, &hop, out, (size_t)n) == -1) {
 		log_debug("relay %u response: %s", m->status,
 		    n < 0 ? why : "cannot send");
@@ -817,10 +888,10 @@ is_limited(struct worker *w, const struct tp_source *src,
 	const struct sockaddr *sa = (const struct sockaddr *)&src->addr;
 	struct timespec ts;
 
-	if (w->srv->rl == NULL || config_trusted_find(conf, sa) >= 0)
+	if (rate_table == NULL || config_trusted_find(conf, sa) >= 0)
 		return false;
 	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	switch (ratelimit_check(w->srv->rl, sa, conf->rate_per_source,
+	switch (ratelimit_check(rate_table, sa, conf->rate_per_source,
 	    conf->ban_time, (uint64_t)ts.tv_sec * 1000 +
 	    (uint64_t)ts.tv_nsec / 1000000)) {
 	case RATELIMIT_PASS:
@@ -835,7 +906,7 @@ is_limited(struct worker *w, const struct tp_source *src,
 	return false;
 }
 
-void
+static void
 proxy_message(struct worker *w, const struct tp_source *src,
     const struct sipmsg *m, ssize_t scan_rc)
 {
@@ -871,7 +942,8 @@ proxy_message(struct worker *w, const struct tp_source *src,
 	}
 }
 
-void
+/* A message over max_message_size: 513 when it can be answered (SPEC §4). */
+static void
 proxy_too_large(struct worker *w, const struct tp_source *src,
     const struct sipmsg *m)
 {
@@ -911,33 +983,52 @@ is_trusted_via(const struct sipmsg *m, const struct conf *conf)
  * ours, and relayed like a response from the next hop, so it finds its way
  * back to the caller without any state kept.
  */
-void
+static void
 proxy_undeliverable(struct worker *w, const char *buf, size_t len,
     const char *why)
 {
 	const struct conf *conf = worker_conf(w);
-	char out[TRANSPORT_UDP_MAX];
+	struct proxy_worker *pw = pw_of(w);
+	struct sipmsg *m = &pw->m_und, *r = &pw->r_und;
+	char *out = pw->out503;		/* relay() builds into pw->out */
 	struct route_decision d;
-	struct sipmsg m, r;
 	ssize_t rc, n;
 
-	while (len > 0 && (rc = sipmsg_scan(buf, len, SIPMSG_STREAM, &m)) > 0) {
+	while (len > 0 && (rc = sipmsg_scan(buf, len, SIPMSG_STREAM, m)) > 0) {
 		buf += rc;
 		len -= (size_t)rc;
-		if (!m.is_request || m.mid == SIP_ACK || !sipmsg_can_reply(&m))
+		if (!m->is_request || m->mid == SIP_ACK || !sipmsg_can_reply(m))
 			continue;
 		memset(&d, 0, sizeof(d));
 		d.action = ROUTE_REPLY;
 		d.code = 503;
-		d.reason = public_reason(is_trusted_via(&m, conf), why);
-		n = proxy_reply(&m, &d, conf, NULL, 0, out, sizeof(out));
-		if (n < 0 || sipmsg_scan(out, (size_t)n, SIPMSG_DGRAM, &r) < 0 ||
-		    r.nvia < 2) {
+		d.reason = public_reason(is_trusted_via(m, conf), why);
+		n = proxy_reply(m, &d, conf, NULL, 0, out, TRANSPORT_UDP_MAX);
+		if (n < 0 || sipmsg_scan(out, (size_t)n, SIPMSG_DGRAM, r) < 0 ||
+		    r->nvia < 2) {
 			metrics_inc(&w->metrics.dropped[DROP_PARSE]);
 			continue;
 		}
 		metrics_inc(&w->metrics.replies[503]);
-		relay(w, &r, conf);
+		relay(w, r, conf);
 	}
 	transport_flush(w);
 }
+
+/* SPEC §7: trusted sources (our PBXs and SBCs) are held to
+ * tcp_max_connections only, not to the per-source cap. */
+static bool
+proxy_is_trusted(struct worker *w, const struct sockaddr *sa)
+{
+	return config_trusted_find(worker_conf(w), sa) >= 0;
+}
+
+const struct tp_handlers proxy_handlers = {
+	.on_init = proxy_worker_init,
+	.on_message = proxy_message,
+	.on_too_large = proxy_too_large,
+	.on_undeliverable = proxy_undeliverable,
+	.on_wake = proxy_worker_refresh,
+	.is_trusted = proxy_is_trusted,
+	.on_free = proxy_worker_free,
+};

@@ -26,7 +26,6 @@
 #include "hash.h"
 #include "log.h"
 #include "metrics.h"
-#include "proxy.h"
 #include "resolve.h"
 #include "siphash.h"
 #include "sipmsg.h"
@@ -39,6 +38,13 @@
  * reload files; and one DNS socket per name a load resolves at once. */
 #define FD_RESERVE	(64 + RESOLVE_PARALLEL)
 #define OUT_KEEP	(64 * 1024)	/* queue buffer kept once drained */
+/* Bytes written to one connection per writable event, then the others get
+ * their turn (redis networking.c: NET_MAX_WRITES_PER_EVENT). */
+#define TCP_WRITE_MAX	(64 * 1024)
+/* Inbox items (see inbox_post) of this size are kept for reuse, up to
+ * INBOX_SPARE per worker: a handed-over SIP message allocates nothing. */
+#define INBOX_ITEM_SIZE	4096
+#define INBOX_SPARE	64
 
 struct tp_src;
 
@@ -58,14 +64,27 @@ struct tp_conn {
 	uint16_t		 port;
 	char			*in;
 	size_t			 inlen;		/* a message cut by a read */
+	/* Unsent: out[sentlen..outlen) (an offset, no memmove per write). */
 	char			*out;
-	size_t			 outlen, outcap;
+	size_t			 sentlen, outlen, outcap;
 	bool			 closing;	/* close once out is written */
 	bool			 connected;	/* outgoing: connect() done */
 	bool			 outgoing;	/* ours: counts in tcp_out */
+	bool			 registered;	/* in tcp_reg (owner's view) */
 	struct tp_src		*src;		/* its source, or NULL */
-	struct tp_conn		*hnext;		/* registry chain */
+	struct tp_conn		*hnext;		/* registry chain, reg_mu */
 };
+
+/* Bytes for a connection another worker owns, waiting in its inbox. */
+struct tp_inbox_item {
+	struct tp_inbox_item	*next;
+	struct sockaddr_storage	 dst;
+	socklen_t		 dstlen;
+	size_t			 len, cap;	/* cap: room in buf */
+	char			 buf[];
+};
+
+#define INBOX_ROOM	(INBOX_ITEM_SIZE - sizeof(struct tp_inbox_item))
 
 
 static void
@@ -257,8 +276,7 @@ transport_flush(struct worker *w)
 	w->ntx = 0;
 }
 
-static int	tcp_write(struct worker *self, struct tp_conn *c,
-		    const char *buf, size_t len);
+static int	tcp_queue(struct tp_conn *c, const char *buf, size_t len);
 
 int
 transport_send_udp(struct worker *w, int fd, const struct sockaddr *dst,
@@ -289,8 +307,10 @@ transport_send(struct worker *w, const struct tp_source *src,
     const struct sockaddr *dst, socklen_t dstlen, const char *buf,
     size_t len)
 {
-	if (src->conn != NULL)
-		return tcp_write(w, src->conn, buf, len);
+	/* The connection the message came in on, while its own worker is
+	 * handling it; otherwise found again by address. */
+	if (src->conn != NULL && src->conn->w == w)
+		return tcp_queue(src->conn, buf, len);
 	if (src->tp == SIP_TP_TCP)	/* answered later: find it again */
 		return transport_send_tcp(w, (const struct sockaddr *)
 		    &src->addr, src->addrlen, buf, len);
@@ -299,22 +319,6 @@ transport_send(struct worker *w, const struct tp_source *src,
 		dstlen = src->addrlen;
 	}
 	return transport_send_udp(w, src->fd, dst, dstlen, buf, len);
-}
-
-int
-transport_listener(const struct server *srv, enum sip_transport tp,
-    int family, int *listener)
-{
-	size_t i;
-
-	for (i = 0; i < srv->nlisten; i++)
-		if (srv->listen[i].transport == tp &&
-		    srv->listen[i].ss.ss_family == family) {
-			if (listener != NULL)
-				*listener = (int)i;
-			return sock_of(srv, 0, i);
-		}
-	return -1;
 }
 
 /* ---- UDP ---- */
@@ -338,7 +342,7 @@ udp_read(evutil_socket_t fd, short what, void *arg)
 	struct iovec iov[TRANSPORT_BATCH];
 	struct sockaddr_storage from[TRANSPORT_BATCH];
 	struct tp_source src;
-	struct sipmsg m;
+	struct sipmsg *m = w->msg;	/* 18 KB: not on the stack */
 	ssize_t rc;
 	int n, i, round, li = -1;
 	size_t k;
@@ -377,12 +381,12 @@ udp_read(evutil_socket_t fd, short what, void *arg)
 			src.listener = li;
 			if (len > w->srv->max_message_size) {
 				metrics_inc(&w->metrics.dropped[DROP_TOO_LARGE]);
-				rc = sipmsg_scan(buf, len, SIPMSG_DGRAM, &m);
-				proxy_too_large(w, &src, &m);
+				rc = sipmsg_scan(buf, len, SIPMSG_DGRAM, m);
+				w->srv->h.on_too_large(w, &src, m);
 				continue;
 			}
-			rc = sipmsg_scan(buf, len, SIPMSG_DGRAM, &m);
-			proxy_message(w, &src, &m, rc);
+			rc = sipmsg_scan(buf, len, SIPMSG_DGRAM, m);
+			w->srv->h.on_message(w, &src, m, rc);
 		}
 		if (w->ntx > 0)
 			transport_flush(w);
@@ -397,12 +401,21 @@ udp_read(evutil_socket_t fd, short what, void *arg)
  * Every connection, incoming or outgoing, of every worker is in one
  * registry keyed by the peer's address, so that a response relayed by any
  * worker goes back on the connection its request came in on, and outgoing
- * connections are reused. tcp_mu guards the registry and every connection's
- * output queue; reads and timers stay with the owning worker.
+ * connections are reused.
+ *
+ * A connection belongs to one worker (c->w), which alone reads, writes,
+ * queues, times out and frees it. reg_mu guards only the registry's chain
+ * pointers: it is held for a lookup or a link/unlink, never across a
+ * system call or an allocation. A worker that must send on a connection
+ * another owns hands the bytes to that owner's inbox (a list under the
+ * owner's inbox_mu, then event_active on its ev_inbox) and the owner
+ * writes them; it never touches the connection itself. A connection is
+ * unregistered as soon as it starts closing, so what a lookup finds is
+ * open; a lookup keeps no pointer past the lock but its owner's.
  */
 #define TCP_BUCKETS	4096
 
-static pthread_mutex_t	 tcp_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t	 reg_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct tp_conn	*tcp_reg[TCP_BUCKETS];
 
 static unsigned
@@ -439,7 +452,7 @@ addr_eq(const struct sockaddr_storage *a, const struct sockaddr *b)
 	    a4->sin_addr.s_addr == b4->sin_addr.s_addr;
 }
 
-/* With tcp_mu held. */
+/* With reg_mu held. */
 static struct tp_conn *
 tcp_find(const struct sockaddr *sa)
 {
@@ -447,9 +460,41 @@ tcp_find(const struct sockaddr *sa)
 
 	c = tcp_reg[addr_bucket((const struct sockaddr_storage *)sa)];
 	for (; c != NULL; c = c->hnext)
-		if (!c->closing && addr_eq(&c->addr, sa))
+		if (addr_eq(&c->addr, sa))
 			return c;
 	return NULL;
+}
+
+/* By its owner: c into the registry, or out of it (closing). */
+static void
+tcp_register(struct tp_conn *c)
+{
+	unsigned b = addr_bucket(&c->addr);
+
+	pthread_mutex_lock(&reg_mu);
+	c->hnext = tcp_reg[b];
+	tcp_reg[b] = c;
+	pthread_mutex_unlock(&reg_mu);
+	c->registered = true;
+}
+
+static void
+tcp_unregister(struct tp_conn *c)
+{
+	struct tp_conn **pp;
+	unsigned b;
+
+	if (!c->registered)
+		return;
+	b = addr_bucket(&c->addr);
+	pthread_mutex_lock(&reg_mu);
+	for (pp = &tcp_reg[b]; *pp != NULL; pp = &(*pp)->hnext)
+		if (*pp == c) {
+			*pp = c->hnext;
+			break;
+		}
+	pthread_mutex_unlock(&reg_mu);
+	c->registered = false;
 }
 
 /*
@@ -559,31 +604,31 @@ tcp_release(struct server *srv, bool outgoing, struct tp_src *src)
 	src_put(src);
 }
 
-/* Unsent bytes of every connection together, guarded by tcp_mu. */
-static size_t	tcp_queued;
+/*
+ * Unsent bytes of every connection together, and those waiting in the
+ * workers' inboxes: SPEC §7 caps them at CONFIG_TCP_QUEUE_TOTAL.
+ */
+static atomic_size_t	tcp_queued;
 
-/* With tcp_mu held: c's queue emptied. */
+static size_t
+tcp_pending(const struct tp_conn *c)
+{
+	return c->outlen - c->sentlen;
+}
+
+/* c's queue emptied (by its owner). */
 static void
 tcp_queue_clear(struct tp_conn *c)
 {
-	tcp_queued -= c->outlen;
-	c->outlen = 0;
+	atomic_fetch_sub(&tcp_queued, tcp_pending(c));
+	c->sentlen = c->outlen = 0;
 }
 
 static void
 tcp_free(struct tp_conn *c)
 {
-	struct tp_conn **pp;
-
-	pthread_mutex_lock(&tcp_mu);
-	for (pp = &tcp_reg[addr_bucket(&c->addr)]; *pp != NULL;
-	    pp = &(*pp)->hnext)
-		if (*pp == c) {
-			*pp = c->hnext;
-			break;
-		}
+	tcp_unregister(c);
 	tcp_queue_clear(c);
-	pthread_mutex_unlock(&tcp_mu);
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else
@@ -600,24 +645,31 @@ tcp_free(struct tp_conn *c)
 	free(c);
 }
 
+/* Closing from now on: no new bytes, out of the registry. */
+static void
+tcp_closing(struct tp_conn *c)
+{
+	c->closing = true;
+	tcp_unregister(c);
+}
+
 /*
- * Queue bytes on c, with tcp_mu held; any thread may call it, self being
- * the calling worker (whose counters it may bump). On failure the
- * connection is marked closing and its owner frees it. SPEC §7: a peer
- * that does not read cannot make us hold more than tcp_max_queue for it,
- * nor all peers together more than CONFIG_TCP_QUEUE_TOTAL: the connection
- * that would go over is closed and counted (tcp_limit).
+ * Queue bytes on c, by its owner (c->w's thread). On failure the
+ * connection is marked closing and freed from its write event. SPEC §7: a
+ * peer that does not read cannot make us hold more than tcp_max_queue for
+ * it, nor all peers together more than CONFIG_TCP_QUEUE_TOTAL: the
+ * connection that would go over is closed and counted (tcp_limit).
  */
 static int
-tcp_queue(struct worker *self, struct tp_conn *c, const char *buf,
-    size_t len)
+tcp_queue(struct tp_conn *c, const char *buf, size_t len)
 {
+	size_t pending = tcp_pending(c);
 	ssize_t n = 0;
 	char *p;
 
 	if (c->closing)
 		return -1;
-	if (c->outlen == 0 && c->connected) {
+	if (pending == 0 && c->connected) {
 		n = send(c->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK)
 			goto fail;
@@ -628,12 +680,19 @@ tcp_queue(struct worker *self, struct tp_conn *c, const char *buf,
 	}
 	buf += n;
 	len -= (size_t)n;
-	if (c->outlen + len > c->w->srv->tcp_max_queue ||
-	    tcp_queued + len > CONFIG_TCP_QUEUE_TOTAL) {
+	if (pending + len > c->w->srv->tcp_max_queue ||
+	    atomic_load_explicit(&tcp_queued, memory_order_relaxed) + len >
+	    CONFIG_TCP_QUEUE_TOTAL) {
 		log_debug("tcp %s:%u: %zu bytes unsent, over the queue limit, "
-		    "closing", c->ip, c->port, c->outlen + len);
-		metrics_inc(&self->metrics.dropped[DROP_TCP_LIMIT]);
+		    "closing", c->ip, c->port, pending + len);
+		metrics_inc(&c->w->metrics.dropped[DROP_TCP_LIMIT]);
 		goto fail;
+	}
+	if (c->outlen + len > c->outcap && c->sentlen > 0) {
+		/* Only when out of room: the unsent part to the front. */
+		memmove(c->out, c->out + c->sentlen, pending);
+		c->sentlen = 0;
+		c->outlen = pending;
 	}
 	if (c->outlen + len > c->outcap) {
 		size_t cap = c->outcap ? c->outcap * 2 : 4096;
@@ -647,39 +706,23 @@ tcp_queue(struct worker *self, struct tp_conn *c, const char *buf,
 	}
 	memcpy(c->out + c->outlen, buf, len);
 	c->outlen += len;
-	tcp_queued += len;
-	event_add(c->ev_write, NULL);
+	atomic_fetch_add(&tcp_queued, len);
+	if (pending == 0)
+		event_add(c->ev_write, NULL);
 	return 0;
 fail:
-	c->closing = true;
+	tcp_closing(c);
 	tcp_queue_clear(c);
 	event_active(c->ev_write, EV_WRITE, 0);
 	return -1;
-}
-
-static int
-tcp_write(struct worker *self, struct tp_conn *c, const char *buf,
-    size_t len)
-{
-	int rc;
-
-	pthread_mutex_lock(&tcp_mu);
-	rc = tcp_queue(self, c, buf, len);
-	pthread_mutex_unlock(&tcp_mu);
-	return rc;
 }
 
 /* Close now, or once what is queued has been written. */
 static void
 tcp_close(struct tp_conn *c)
 {
-	bool now;
-
-	pthread_mutex_lock(&tcp_mu);
-	c->closing = true;
-	now = c->outlen == 0;
-	pthread_mutex_unlock(&tcp_mu);
-	if (now)
+	tcp_closing(c);
+	if (tcp_pending(c) == 0)
 		tcp_free(c);
 	else
 		event_del(c->ev_read);
@@ -695,32 +738,34 @@ tcp_arm_timer(struct tp_conn *c)
 
 /*
  * An outgoing connection that never came up: the requests queued on it are
- * taken off (with tcp_mu held) and, once the lock is dropped, answered 503
- * by tcp_undeliverable(), so the caller learns at once instead of retrying
- * into silence. Nothing of them was sent: the queue starts at a message.
+ * taken off and answered 503 by tcp_undeliverable(), so the caller learns
+ * at once instead of retrying into silence. Nothing of them was sent: the
+ * queue starts at a message.
  */
 static char *
 tcp_take_queue(struct tp_conn *c, size_t *len)
 {
 	char *q = c->out;
 
-	*len = c->outlen;
-	tcp_queued -= c->outlen;
+	*len = tcp_pending(c);
+	if (c->sentlen > 0)
+		memmove(q, q + c->sentlen, *len);
+	atomic_fetch_sub(&tcp_queued, *len);
 	c->out = NULL;
-	c->outlen = c->outcap = 0;
-	c->closing = true;
+	c->sentlen = c->outlen = c->outcap = 0;
+	tcp_closing(c);
 	return q;
 }
 
 static void
-tcp_undeliverable(struct tp_conn *c, char *q, size_t len, const char *cause)
+tcp_undeliverable(struct worker *w, char *q, size_t len, const char *cause)
 {
 	char why[128];
 
 	if (q != NULL && len > 0) {
 		snprintf(why, sizeof(why), "Cannot Connect To Next Hop (%s)",
 		    cause);
-		proxy_undeliverable(c->w, q, len, why);
+		w->srv->h.on_undeliverable(w, q, len, why);
 	}
 	free(q);
 }
@@ -729,34 +774,32 @@ static void
 tcp_timeout(evutil_socket_t fd, short what, void *arg)
 {
 	struct tp_conn *c = arg;
+	struct worker *w = c->w;
 	char *q = NULL;
 	size_t qlen = 0;
 
 	(void)fd;
 	(void)what;
 	log_debug("tcp %s:%u: idle or incomplete for %us, closing", c->ip,
-	    c->port, c->w->srv->tcp_idle_timeout);
-	pthread_mutex_lock(&tcp_mu);
+	    c->port, w->srv->tcp_idle_timeout);
 	if (!c->connected)
 		q = tcp_take_queue(c, &qlen);
-	pthread_mutex_unlock(&tcp_mu);
-	tcp_undeliverable(c, q, qlen, "Connect Timed Out");
 	tcp_free(c);
+	tcp_undeliverable(w, q, qlen, "Connect Timed Out");
 }
 
 static void
 tcp_writable(evutil_socket_t fd, short what, void *arg)
 {
 	struct tp_conn *c = arg;
-	bool gone = false;
+	struct worker *w = c->w;
 	char *q = NULL;
-	size_t qlen = 0;
+	size_t qlen = 0, sent = 0, pending;
 	ssize_t n;
 	int soerr = 0;
 	socklen_t sl = sizeof(soerr);
 
 	(void)what;
-	pthread_mutex_lock(&tcp_mu);
 	if (!c->connected) {
 		/* An outgoing connect finished, one way or the other. */
 		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == -1)
@@ -768,33 +811,39 @@ tcp_writable(evutil_socket_t fd, short what, void *arg)
 		} else
 			c->connected = true;
 	}
-	if (c->outlen > 0) {
-		n = send(fd, c->out, c->outlen, MSG_NOSIGNAL | MSG_DONTWAIT);
+	while ((pending = tcp_pending(c)) > 0 && sent < TCP_WRITE_MAX) {
+		n = send(fd, c->out + c->sentlen, pending < TCP_WRITE_MAX -
+		    sent ? pending : TCP_WRITE_MAX - sent,
+		    MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n == -1 && errno == EINTR)
+			continue;
 		if (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK) {
-			c->closing = true;
+			tcp_closing(c);
 			tcp_queue_clear(c);
-		} else if (n > 0) {
-			memmove(c->out, c->out + n, c->outlen - (size_t)n);
-			c->outlen -= (size_t)n;
-			tcp_queued -= (size_t)n;
+			break;
 		}
+		if (n <= 0)
+			break;
+		c->sentlen += (size_t)n;
+		sent += (size_t)n;
+		atomic_fetch_sub(&tcp_queued, (size_t)n);
+	}
+	if (tcp_pending(c) == 0) {
+		c->sentlen = c->outlen = 0;
 		/* A peer that once fell behind does not keep up to
 		 * tcp_max_queue of our memory for the rest of its life. */
-		if (c->outlen == 0 && c->outcap > OUT_KEEP) {
+		if (c->outcap > OUT_KEEP) {
 			free(c->out);
 			c->out = NULL;
 			c->outcap = 0;
 		}
 	}
-	if (c->outlen > 0)
-		event_add(c->ev_write, NULL);
+	if (tcp_pending(c) > 0)
+		event_add(c->ev_write, NULL);	/* full, or its share used */
 	else if (c->closing)
-		gone = true;
-	pthread_mutex_unlock(&tcp_mu);
-	if (q != NULL)
-		tcp_undeliverable(c, q, qlen, strerror(soerr));
-	if (gone)
 		tcp_free(c);
+	if (q != NULL || qlen > 0)
+		tcp_undeliverable(w, q, qlen, strerror(soerr));
 }
 
 static void
@@ -821,7 +870,7 @@ tcp_frame(struct tp_conn *c, const char *buf, size_t buflen)
 {
 	struct worker *w = c->w;
 	struct tp_source src;
-	struct sipmsg m;
+	struct sipmsg *m = w->msg;
 	size_t off = 0, max = w->srv->max_message_size;
 	ssize_t rc;
 
@@ -833,7 +882,7 @@ tcp_frame(struct tp_conn *c, const char *buf, size_t buflen)
 		if (len >= 4 && memcmp(p, "\r\n\r\n", 4) == 0) {
 			/* Activity: an RFC 5626 client keeps its flow
 			 * open with these alone (SPEC §7). */
-			tcp_write(w, c, "\r\n", 2);
+			tcp_queue(c, "\r\n", 2);
 			tcp_arm_timer(c);
 			off += 4;
 			continue;
@@ -845,13 +894,13 @@ tcp_frame(struct tp_conn *c, const char *buf, size_t buflen)
 			continue;
 		}
 		tcp_source(c, &src);
-		rc = sipmsg_scan(p, len, SIPMSG_STREAM, &m);
+		rc = sipmsg_scan(p, len, SIPMSG_STREAM, m);
 		if (rc == -2) {
-			if (m.hdr_complete && m.content_length >= 0 &&
-			    m.body_off + (size_t)m.content_length > max) {
+			if (m->hdr_complete && m->content_length >= 0 &&
+			    m->body_off + (size_t)m->content_length > max) {
 				/* SPEC §4: answer 513, then close. */
 				metrics_inc(&w->metrics.dropped[DROP_TOO_LARGE]);
-				proxy_too_large(w, &src, &m);
+				w->srv->h.on_too_large(w, &src, m);
 				return -1;
 			}
 			if (len >= max) {
@@ -860,16 +909,16 @@ tcp_frame(struct tp_conn *c, const char *buf, size_t buflen)
 			}
 			break;
 		}
-		proxy_message(w, &src, &m, rc);
+		w->srv->h.on_message(w, &src, m, rc);
 		if (rc < 0) {
 			/* A bad header with sound framing costs only that
 			 * message; past a framing fault nothing can be trusted
 			 * (SPEC §6: 400, then close). */
-			if (m.hdr_complete && m.content_length >= 0 &&
-			    m.body_off + (size_t)m.content_length <=
-			    len - (size_t)(m.buf - p)) {
-				off += (size_t)(m.buf - p) + m.body_off +
-				    (size_t)m.content_length;
+			if (m->hdr_complete && m->content_length >= 0 &&
+			    m->body_off + (size_t)m->content_length <=
+			    len - (size_t)(m->buf - p)) {
+				off += (size_t)(m->buf - p) + m->body_off +
+				    (size_t)m->content_length;
 				tcp_arm_timer(c);
 				continue;
 			}
@@ -906,6 +955,18 @@ tcp_readable(evutil_socket_t fd, short what, void *arg)
 	n = recv(fd, buf + c->inlen, cap - c->inlen, MSG_DONTWAIT);
 	if (n == 0 || (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK &&
 	    errno != EINTR)) {
+		if (!c->connected) {
+			/* A connect refused, seen here before the write
+			 * event: its requests are answered all the same. */
+			const char *why = n == 0 ? "Connection Closed" :
+			    strerror(errno);
+			size_t qlen;
+			char *q = tcp_take_queue(c, &qlen);
+
+			tcp_free(c);
+			tcp_undeliverable(w, q, qlen, why);
+			return;
+		}
 		tcp_close(c);
 		return;
 	}
@@ -940,7 +1001,6 @@ tcp_conn_new(struct worker *w, int fd, const struct sockaddr *peer,
 {
 	struct server *srv = w->srv;
 	struct tp_conn *c;
-	unsigned b;
 	int on = 1;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL)
@@ -967,9 +1027,7 @@ tcp_conn_new(struct worker *w, int fd, const struct sockaddr *peer,
 	if ((c->next = w->conns) != NULL)
 		w->conns->prev = c;
 	w->conns = c;
-	b = addr_bucket(&c->addr);
-	c->hnext = tcp_reg[b];
-	tcp_reg[b] = c;		/* caller holds tcp_mu */
+	tcp_register(c);	/* made and set up without the lock */
 	return c;
 fail:
 	log_warnx("tcp %s: out of memory", listener >= 0 ? "accept" :
@@ -1001,22 +1059,6 @@ tcp_take_slot(struct worker *w, atomic_uint *pool, unsigned max)
 	return true;
 }
 
-/*
- * Sources in `trusted` are held to tcp_max_connections only, not to the
- * per-source cap, as they are exempt from rate_per_source: they are our
- * own PBXs and SBCs, and one SBC may hold a connection for each phone
- * behind it. The global cap still bounds them.
- */
-static bool
-is_trusted(const struct sockaddr *sa)
-{
-	struct conf *conf = proxy_current();
-	bool yes = config_trusted_find(conf, sa) >= 0;
-
-	config_unref(conf);
-	return yes;
-}
-
 static void
 tcp_accept(struct evconnlistener *lev, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
@@ -1035,7 +1077,10 @@ tcp_accept(struct evconnlistener *lev, evutil_socket_t fd,
 		return;
 	}
 	/* SPEC §7: so is one over its source's share. */
-	if (srv->tcp_max_per_source > 0 && !is_trusted(sa) &&
+	/* Exempt sources (the handlers say which: trusted ones, our PBXs
+	 * and SBCs, one of which may hold a connection per phone behind it)
+	 * are held to the global cap only. */
+	if (srv->tcp_max_per_source > 0 && !srv->h.is_trusted(w, sa) &&
 	    (src = src_take(sa, srv->tcp_max_per_source)) == NULL) {
 		addr_text((const struct sockaddr_storage *)(void *)sa, ip,
 		    sizeof(ip), &port);
@@ -1049,9 +1094,7 @@ tcp_accept(struct evconnlistener *lev, evutil_socket_t fd,
 	for (i = 0; i < srv->nlisten; i++)
 		if (w->fds[i] == evconnlistener_get_fd(lev))
 			listener = (int)i;
-	pthread_mutex_lock(&tcp_mu);
 	tcp_conn_new(w, fd, sa, (socklen_t)salen, listener, src);
-	pthread_mutex_unlock(&tcp_mu);
 }
 
 /*
@@ -1141,38 +1184,156 @@ transport_nofile(const struct conf *conf, int nworkers, bool raise,
 	return 0;
 }
 
+/*
+ * A new outgoing connection to dst, owned by w: made (socket, connect,
+ * calloc) with no lock held, then registered. Two workers connecting to
+ * the same destination at once both keep theirs: each is a sound
+ * connection, lookups find one of them, and the other closes when idle.
+ */
+static struct tp_conn *
+tcp_connect(struct worker *w, const struct sockaddr *dst, socklen_t dstlen)
+{
+	int fd;
+
+	/* Our own pool: inbound connections cannot use it up and keep us
+	 * from reaching a PBX (SPEC §7). */
+	if (!tcp_take_slot(w, &w->srv->tcp_out, w->srv->tcp_max_outgoing))
+		return NULL;
+	fd = socket(dst->sa_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	if (fd == -1) {
+		tcp_release(w->srv, true, NULL);
+		return NULL;
+	}
+	if (connect(fd, dst, dstlen) == -1 && errno != EINPROGRESS) {
+		log_debug("tcp connect: %s", strerror(errno));
+		tcp_release(w->srv, true, NULL);
+		close(fd);
+		return NULL;
+	}
+	return tcp_conn_new(w, fd, dst, dstlen, -1, NULL);
+}
+
+/*
+ * Hand bytes to the worker that owns the connection to dst. The copy is
+ * counted in tcp_queued at once, so the total cap holds for bytes on the
+ * way too; the owner applies the per-connection cap when it queues them.
+ */
+static int
+inbox_post(struct worker *self, struct worker *owner,
+    const struct sockaddr *dst, socklen_t dstlen, const char *buf, size_t len)
+{
+	struct tp_inbox_item *it;
+	bool was_empty;
+
+	if (atomic_load_explicit(&tcp_queued, memory_order_relaxed) + len >
+	    CONFIG_TCP_QUEUE_TOTAL) {
+		metrics_inc(&self->metrics.dropped[DROP_TCP_LIMIT]);
+		return -1;
+	}
+	it = NULL;
+	if (len <= INBOX_ROOM) {
+		pthread_mutex_lock(&owner->inbox_mu);
+		if ((it = owner->spare) != NULL) {
+			owner->spare = it->next;
+			owner->nspare--;
+		}
+		pthread_mutex_unlock(&owner->inbox_mu);
+	}
+	if (it == NULL) {
+		if ((it = malloc(sizeof(*it) + (len <= INBOX_ROOM ? INBOX_ROOM :
+		    len))) == NULL)
+			return -1;
+		it->cap = len <= INBOX_ROOM ? INBOX_ROOM : len;
+	}
+	it->next = NULL;
+	memcpy(&it->dst, dst, dstlen);
+	it->dstlen = dstlen;
+	it->len = len;
+	memcpy(it->buf, buf, len);
+	atomic_fetch_add(&tcp_queued, len);
+	pthread_mutex_lock(&owner->inbox_mu);
+	was_empty = owner->inbox == NULL;
+	*owner->inbox_tail = it;
+	owner->inbox_tail = &it->next;
+	pthread_mutex_unlock(&owner->inbox_mu);
+	/* Once per batch: the owner takes the whole list when it runs. */
+	if (was_empty)
+		event_active(owner->ev_inbox, EV_READ, 0);
+	return 0;
+}
+
 int
 transport_send_tcp(struct worker *w, const struct sockaddr *dst,
     socklen_t dstlen, const char *buf, size_t len)
 {
 	struct tp_conn *c;
-	int fd, rc = -1;
+	struct worker *owner = NULL;
 
-	pthread_mutex_lock(&tcp_mu);
-	if ((c = tcp_find(dst)) == NULL) {
-		/* Our own pool: inbound connections cannot use it up and
-		 * keep us from reaching a PBX (SPEC §7). */
-		if (!tcp_take_slot(w, &w->srv->tcp_out,
-		    w->srv->tcp_max_outgoing))
-			goto out;
-		fd = socket(dst->sa_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
-		if (fd == -1) {
-			tcp_release(w->srv, true, NULL);
-			goto out;
-		}
-		if (connect(fd, dst, dstlen) == -1 && errno != EINPROGRESS) {
-			log_debug("tcp connect: %s", strerror(errno));
-			tcp_release(w->srv, true, NULL);
-			close(fd);
-			goto out;
-		}
-		if ((c = tcp_conn_new(w, fd, dst, dstlen, -1, NULL)) == NULL)
-			goto out;
+	pthread_mutex_lock(&reg_mu);
+	if ((c = tcp_find(dst)) != NULL)
+		owner = c->w;
+	pthread_mutex_unlock(&reg_mu);
+	/* Ours: only this thread could have freed it since. */
+	if (owner == w)
+		return tcp_queue(c, buf, len);
+	if (owner != NULL)
+		return inbox_post(w, owner, dst, dstlen, buf, len);
+	if ((c = tcp_connect(w, dst, dstlen)) == NULL)
+		return -1;
+	return tcp_queue(c, buf, len);
+}
+
+/*
+ * The owner's side: bytes other workers handed over, in the order they
+ * came. The connection they were meant for may have closed meanwhile:
+ * they go to dst as any send would (a new connection, or another worker's
+ * now), and requests that cannot are answered 503 as after a failed
+ * connect, since their sender was told they went.
+ */
+static void
+inbox_drain(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	struct tp_inbox_item *it, *list, *keep = NULL, **kt = &keep;
+	unsigned nkeep = 0;
+
+	(void)fd;
+	(void)what;
+	pthread_mutex_lock(&w->inbox_mu);
+	list = w->inbox;
+	w->inbox = NULL;
+	w->inbox_tail = &w->inbox;
+	pthread_mutex_unlock(&w->inbox_mu);
+	while ((it = list) != NULL) {
+		list = it->next;
+		atomic_fetch_sub(&tcp_queued, it->len);
+		if (transport_send_tcp(w, (const struct sockaddr *)&it->dst,
+		    it->dstlen, it->buf, it->len) == -1)
+			w->srv->h.on_undeliverable(w, it->buf, it->len,
+			    "Cannot Connect To Next Hop");
+		if (it->cap == INBOX_ROOM && nkeep < INBOX_SPARE) {
+			it->next = NULL;
+			*kt = it;
+			kt = &it->next;
+			nkeep++;
+		} else
+			free(it);
 	}
-	rc = tcp_queue(w, c, buf, len);
-out:
-	pthread_mutex_unlock(&tcp_mu);
-	return rc;
+	if (keep == NULL)
+		return;
+	/* Back to the spares, as many as there is room for. */
+	pthread_mutex_lock(&w->inbox_mu);
+	while ((it = keep) != NULL && w->nspare < INBOX_SPARE) {
+		keep = it->next;
+		it->next = w->spare;
+		w->spare = it;
+		w->nspare++;
+	}
+	pthread_mutex_unlock(&w->inbox_mu);
+	while ((it = keep) != NULL) {
+		keep = it->next;
+		free(it);
+	}
 }
 
 /* ---- workers ---- */
@@ -1180,9 +1341,12 @@ out:
 static void
 worker_wake(evutil_socket_t fd, short what, void *arg)
 {
+	struct worker *w = arg;
+
 	(void)fd;
 	(void)what;
-	proxy_worker_refresh(arg);
+	if (w->srv->h.on_wake != NULL)
+		w->srv->h.on_wake(w);
 }
 
 void
@@ -1195,12 +1359,14 @@ transport_wake(struct server *srv)
 }
 
 int
-transport_workers(struct server *srv, int nworkers, char *err, size_t errlen)
+transport_workers(struct server *srv, int nworkers,
+    const struct tp_handlers *h, char *err, size_t errlen)
 {
 	struct worker *w;
 	size_t i;
 	int k;
 
+	srv->h = *h;
 	evthread_use_pthreads();
 	if ((srv->workers = calloc((size_t)nworkers, sizeof(*w))) == NULL)
 		goto oom;
@@ -1214,6 +1380,7 @@ transport_workers(struct server *srv, int nworkers, char *err, size_t errlen)
 		if (w->base != NULL)
 			w->ev_wake = event_new(w->base, -1, 0, worker_wake, w);
 		w->rx = malloc((size_t)TRANSPORT_BATCH * TRANSPORT_UDP_MAX);
+		w->msg = malloc(sizeof(*w->msg));
 		w->tx = malloc((size_t)TRANSPORT_BATCH * TRANSPORT_UDP_MAX);
 		w->txmsg = calloc(TRANSPORT_BATCH, sizeof(*w->txmsg));
 		w->txiov = calloc(TRANSPORT_BATCH, sizeof(*w->txiov));
@@ -1223,10 +1390,16 @@ transport_workers(struct server *srv, int nworkers, char *err, size_t errlen)
 		if (w->base != NULL)
 			w->ev_accept = evtimer_new(w->base, tcp_accept_resume,
 			    w);
+		pthread_mutex_init(&w->inbox_mu, NULL);
+		w->inbox_tail = &w->inbox;
+		if (w->base != NULL)
+			w->ev_inbox = event_new(w->base, -1, 0, inbox_drain,
+			    w);
 		if (w->base == NULL || w->ev_wake == NULL ||
-		    w->ev_accept == NULL || w->rx == NULL || w->tx == NULL ||
+		    w->ev_accept == NULL || w->ev_inbox == NULL || w->rx == NULL || w->tx == NULL ||
 		    w->txmsg == NULL || w->txiov == NULL || w->txaddr == NULL ||
-		    w->events == NULL || w->listeners == NULL)
+		    w->events == NULL || w->listeners == NULL || w->msg == NULL ||
+		    (h->on_init != NULL && h->on_init(w) == -1))
 			goto oom;
 		for (i = 0; i < srv->nlisten; i++) {
 			if (srv->listen[i].transport == SIP_TP_UDP) {
@@ -1301,6 +1474,7 @@ transport_stop(struct server *srv)
 void
 transport_free(struct server *srv)
 {
+	struct tp_inbox_item *it;
 	struct worker *w;
 	size_t i;
 	int k;
@@ -1309,7 +1483,21 @@ transport_free(struct server *srv)
 		w = &srv->workers[k];
 		while (w->conns != NULL)
 			tcp_free(w->conns);
-		proxy_worker_free(w);
+		while ((it = w->inbox) != NULL) {
+			w->inbox = it->next;
+			atomic_fetch_sub(&tcp_queued, it->len);
+			free(it);
+		}
+		while ((it = w->spare) != NULL) {
+			w->spare = it->next;
+			free(it);
+		}
+		if (w->ev_inbox != NULL)
+			event_free(w->ev_inbox);
+		if (w->inbox_tail != NULL)
+			pthread_mutex_destroy(&w->inbox_mu);
+		if (srv->h.on_free != NULL)
+			srv->h.on_free(w);
 		if (w->ev_wake != NULL)
 			event_free(w->ev_wake);
 		if (w->ev_accept != NULL)
@@ -1320,10 +1508,10 @@ transport_free(struct server *srv)
 			evconnlistener_free(w->listeners[i]);
 		if (w->base != NULL)
 			event_base_free(w->base);
-		config_unref(w->conf);
 		free(w->events);
 		free(w->listeners);
 		free(w->rx);
+		free(w->msg);
 		free(w->tx);
 		free(w->txmsg);
 		free(w->txiov);
