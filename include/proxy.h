@@ -30,10 +30,6 @@ void	proxy_message(struct worker *w, const struct tp_source *src,
  * used). After proxy_dns_stop(). */
 void	proxy_worker_free(struct worker *w);
 
-/* The DNS servers of conf (dns.servers) as the resolver takes them; none:
- * the system's. */
-void	proxy_dns_servers(const struct conf *conf, struct resolve_servers *sv);
-
 /*
  * Resolve the names of conf's active table targets (RFC 3263, blocking:
  * the loading thread calls it, never an event loop). A name that does not
@@ -57,22 +53,9 @@ void	proxy_worker_refresh(struct worker *w);
 void	proxy_too_large(struct worker *w, const struct tp_source *src,
 	    const struct sipmsg *m);
 
-/*
- * The bytes of a local answer for decision d (ROUTE_REPLY), as the daemon
- * sends them and -T prints them. Returns the length or -1.
- */
 /* Requests queued for a next hop that could not be reached (buf: whole
  * forwarded messages): each non-ACK one answered 503 why, via the Vias. */
 void	proxy_undeliverable(struct worker *w, const char *buf, size_t len,
 	    const char *why);
-
-ssize_t	proxy_reply(const struct sipmsg *m, const struct route_decision *d,
-	    const struct conf *conf, const char *src_ip, uint16_t src_port,
-	    char *out, size_t outlen);
-
-/* Where a UDP answer to m from src goes (RFC 3261 §18.2.2, RFC 3581):
- * with rport to the source port, else the top Via's sent-by port. */
-void	proxy_reply_dest(const struct sipmsg *m,
-	    const struct sockaddr_storage *src, struct sockaddr_storage *dst);
 
 #endif

@@ -23,6 +23,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "netaddr.h"
 #include "siphash.h"
 #include "sipmsg.h"
 #include "slice.h"
@@ -294,19 +295,18 @@ get_str_array(struct loader *ld, const config_setting_t *g, const char *name,
 static int
 parse_ip(const char *s, int *family, uint8_t addr[16])
 {
+	struct sockaddr_storage ss;
+	const uint8_t *a;
+	size_t n;
+
 	memset(addr, 0, 16);
-	/* Per request, for the Request-URI host: without inet_pton. */
-	if (ipv4_parse(s, strlen(s), addr)) {
-		*family = AF_INET;
-		return 0;
-	}
-	if (strchr(s, ':') == NULL)
+	if (s[0] == '[' || netaddr_parse(slice_make(s, strlen(s)), 0,
+	    &ss) == -1)
 		return -1;
-	if (inet_pton(AF_INET6, s, addr) == 1) {
-		*family = AF_INET6;
-		return 0;
-	}
-	return -1;
+	a = netaddr_bytes(&ss, &n);
+	memcpy(addr, a, n);
+	*family = ss.ss_family;
+	return 0;
 }
 
 static bool
@@ -319,29 +319,6 @@ is_wildcard(const struct conf_listen *l)
 		    INADDR_ANY;
 	return memcmp(&((const struct sockaddr_in6 *)&l->ss)->sin6_addr, zero,
 	    16) == 0;
-}
-
-static int
-make_sockaddr(const char *addr, uint16_t port, struct sockaddr_storage *ss,
-    socklen_t *sslen)
-{
-	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-
-	memset(ss, 0, sizeof(*ss));
-	if (inet_pton(AF_INET, addr, &sin->sin_addr) == 1) {
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(port);
-		*sslen = sizeof(*sin);
-		return 0;
-	}
-	if (inet_pton(AF_INET6, addr, &sin6->sin6_addr) == 1) {
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(port);
-		*sslen = sizeof(*sin6);
-		return 0;
-	}
-	return -1;
 }
 
 static int
@@ -395,7 +372,7 @@ parse_listen(struct loader *ld, const config_setting_t *root)
 		if (strlen(addr) >= sizeof(l->address))
 			return fail(ld, s, "listen.address \"%.70s\" too long",
 			    addr);
-		port = 5060;
+		port = SIP_DEFAULT_PORT;
 		if ((s = config_setting_get_member(e, "port")) != NULL) {
 			if (want_type(ld, s, "port", CONFIG_TYPE_INT) == -1)
 				return -1;
@@ -405,9 +382,11 @@ parse_listen(struct loader *ld, const config_setting_t *root)
 				    "(1..65535)", port);
 		}
 		s = config_setting_get_member(e, "address");
-		if (make_sockaddr(addr, (uint16_t)port, &l->ss, &l->sslen) == -1)
+		if (addr[0] == '[' || netaddr_parse(slice_make(addr,
+		    strlen(addr)), (uint16_t)port, &l->ss) == -1)
 			return fail(ld, s, "listen.address must be an IPv4 or "
 			    "IPv6 literal, not \"%s\"", addr);
+		l->sslen = netaddr_len(l->ss.ss_family);
 		snprintf(l->address, sizeof(l->address), "%s", addr);
 		l->port = (uint16_t)port;
 		for (i = 0; i < c->nlisten; i++) {
@@ -679,50 +658,6 @@ parse_metrics(struct loader *ld, const config_setting_t *root)
 	return 0;
 }
 
-/* "IP", "IP:port" or "[IPv6]:port" (port 53 when absent). */
-static int
-parse_hostport(const char *text, struct sockaddr_storage *ss)
-{
-	char buf[64], *end;
-	const char *host = text, *port = NULL, *close;
-	unsigned long p = 53;
-	socklen_t sl;
-	size_t len;
-
-	if (text[0] == '[') {
-		if ((close = strchr(text, ']')) == NULL)
-			return -1;
-		host = text + 1;
-		len = (size_t)(close - host);
-		if (close[1] == ':')
-			port = close + 2;
-		else if (close[1] != '\0')
-			return -1;
-		if (strchr(host, ':') == NULL || strchr(host, ':') > close)
-			return -1;	/* brackets are for IPv6 */
-	} else if ((port = strchr(text, ':')) != NULL &&
-	    strchr(port + 1, ':') == NULL) {
-		len = (size_t)(port - text);
-		port++;
-	} else {
-		port = NULL;		/* IPv4, or bare IPv6 */
-		len = strlen(text);
-	}
-	if (len >= sizeof(buf))
-		return -1;
-	memcpy(buf, host, len);
-	buf[len] = '\0';
-	if (port != NULL) {
-		if (!isdigit((unsigned char)*port))
-			return -1;
-		errno = 0;
-		p = strtoul(port, &end, 10);
-		if (*end != '\0' || errno != 0 || p < 1 || p > 65535)
-			return -1;
-	}
-	return make_sockaddr(buf, (uint16_t)p, ss, &sl);
-}
-
 static int
 parse_dns(struct loader *ld, const config_setting_t *root)
 {
@@ -749,7 +684,9 @@ parse_dns(struct loader *ld, const config_setting_t *root)
 	for (i = 0; i < n; i++) {
 		e = config_setting_get_elem(arr, i);
 		text = config_setting_get_string(e);
-		if (parse_hostport(text, &c->dns_servers[i]) == -1)
+		/* port 53 when absent */
+		if (netaddr_parse_hostport(slice_make(text, strlen(text)),
+		    53, &c->dns_servers[i]) == -1)
 			return fail(ld, e, "dns.servers: \"%.70s\" is not an "
 			    "IP address, IP:port or [IPv6]:port", text);
 	}
@@ -1480,7 +1417,7 @@ config_is_self(const struct conf *c, struct slice host, uint16_t port)
 	if (!named)
 		return false;
 	if (port == 0)
-		port = 5060;
+		port = SIP_DEFAULT_PORT;
 	for (i = 0; i < c->nlisten; i++)
 		if (c->listen[i].port == port)
 			return true;

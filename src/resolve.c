@@ -737,11 +737,18 @@ resolve_sip(const struct resolve_servers *sv, const char *host,
 		a->ttl = 0;
 }
 
+uint32_t
+resolve_ttl(const struct resolve_answer *a)
+{
+	if (a->n == 0)
+		return RESOLVE_TTL_NEGATIVE;
+	return a->ttl < RESOLVE_TTL_MIN ? RESOLVE_TTL_MIN :
+	    a->ttl > RESOLVE_TTL_MAX ? RESOLVE_TTL_MAX : a->ttl;
+}
+
 /* ---- the resolver thread ---- */
 
 #define CACHE_SLOTS	64
-#define CACHE_TTL_MIN	5	/* a TTL of 0 must not mean a query a job */
-#define CACHE_NEGATIVE	10
 
 /* Answers the thread gave lately, shared by every worker's jobs: only the
  * thread touches it. */
@@ -788,7 +795,6 @@ answer_job(struct resolve_job *job)
 {
 	struct cache_slot *s;
 	time_t now = time(NULL);
-	uint32_t ttl;
 
 	s = &rs.cache[(name_hash(job->host, strlen(job->host)) + job->kind) %
 	    CACHE_SLOTS];
@@ -799,13 +805,12 @@ answer_job(struct resolve_job *job)
 		return;
 	}
 	resolve_sip(&job->servers, job->host, job->kind, &job->answer);
-	ttl = job->answer.n == 0 ? CACHE_NEGATIVE :
-	    job->answer.ttl < CACHE_TTL_MIN ? CACHE_TTL_MIN : job->answer.ttl;
+
 	memcpy(s->host, job->host, sizeof(s->host));
 	s->kind = job->kind;
 	s->sv = job->servers;
 	s->a = job->answer;
-	s->expires = now + ttl;
+	s->expires = now + (time_t)resolve_ttl(&job->answer);
 }
 
 static void *

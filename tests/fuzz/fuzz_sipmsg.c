@@ -91,7 +91,7 @@ one(const uint8_t *data, size_t size, int mode, const struct conf *c,
 	route_decide(&m, (int)rc, src, c, &d);
 	switch (d.action) {
 	case ROUTE_REPLY:
-		n = proxy_reply(&m, &d, c, "198.51.100.7", 5060, out, outlen);
+		n = forward_reply(&m, &d, "198.51.100.7", 5060, out, outlen);
 		break;
 	case ROUTE_FORWARD:
 		if (forward_hop(c, &d.next_hop_uri, NULL, m.len, &hop,

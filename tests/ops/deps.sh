@@ -16,10 +16,6 @@ allow='
 # issue 12 item 1: transport calls proxy_message/_too_large/_undeliverable/
 # _worker_refresh/_worker_free until it takes a handler table (wt-house-t).
 transport proxy
-# issue 12 item 2: -T borrows proxy_reply/_reply_dest/_dns_servers.
-explain proxy
-# issue 12 items 2, 3: route borrows forward_host_addr to parse an IP.
-route forward
 '
 
 nm -A "$objdir"/*.o | python3 -c '

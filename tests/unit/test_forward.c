@@ -2413,54 +2413,6 @@ test_hop_transport(void **state)
 	}
 }
 
-/* forward_host_addr() against inet_pton(), which it stands in for. */
-static void
-test_host_addr(void **state)
-{
-	static const char *const hosts[] = {
-		"1.2.3.4", "255.255.255.255", "0.0.0.0", "10.0.0.1",
-		"256.1.1.1", "1.2.3.256", "999.1.1.1", "01.2.3.4", "1.2.3.04",
-		"00.1.2.3", "1.2.3", "1.2.3.4.5", "1..2.3", "", ".1.2.3",
-		"1.2.3.", "a.b.c.d", "1.2.3.4 ", " 1.2.3.4", "1.2.3.4x",
-		"1234.1.1.1", "1.2.3.0000", "example.com", "[::1]", "::1",
-		"2001:db8::1", "[2001:db8::1]", "[1.2.3.4]", "::ffff:1.2.3.4",
-		"1:2", "[", "[]",
-	};
-	struct sockaddr_storage ss;
-	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-	unsigned char want[16];
-	char buf[64];
-	socklen_t sl;
-	size_t i, n;
-	bool got, v4, v6;
-
-	(void)state;
-	for (i = 0; i < NELEM(hosts); i++) {
-		n = strlen(hosts[i]);
-		if (n >= 2 && hosts[i][0] == '[' && hosts[i][n - 1] == ']')
-			snprintf(buf, sizeof(buf), "%.*s", (int)n - 2,
-			    hosts[i] + 1);
-		else
-			snprintf(buf, sizeof(buf), "%s", hosts[i]);
-		v4 = inet_pton(AF_INET, buf, want) == 1;
-		v6 = !v4 && inet_pton(AF_INET6, buf, want) == 1;
-		got = forward_host_addr(slice_make(hosts[i], n), 5061, &ss,
-		    &sl);
-		if (got != (v4 || v6))
-			fail_msg("%s: forward_host_addr says %d, inet_pton %d",
-			    hosts[i], got, v4 || v6);
-		if (v4) {
-			assert_int_equal(ss.ss_family, AF_INET);
-			assert_memory_equal(&sin->sin_addr, want, 4);
-			assert_int_equal(ntohs(sin->sin_port), 5061);
-		} else if (v6) {
-			assert_int_equal(ss.ss_family, AF_INET6);
-			assert_memory_equal(&sin6->sin6_addr, want, 16);
-		}
-	}
-}
-
 /* ---- set-up ---- */
 
 static int
@@ -2634,7 +2586,6 @@ main(void)
 		cmocka_unit_test(test_response_near_buffer_size),
 		cmocka_unit_test(test_edit_limits),
 		cmocka_unit_test(test_hop_not_unicast),
-		cmocka_unit_test(test_host_addr),
 		cmocka_unit_test(test_hop_transport),
 		cmocka_unit_test(test_stream_framing),
 	};
