@@ -22,6 +22,7 @@
 #include <libconfig.h>
 
 #include "config.h"
+#include "hash.h"
 #include "log.h"
 #include "netaddr.h"
 #include "siphash.h"
@@ -46,8 +47,10 @@ struct host_key {
 /* What the header does not show: the lookup keys live beside the conf. */
 struct conf_priv {
 	struct conf	 pub;
-	struct host_key	*keys;		/* domain names and aliases, then self */
+	struct host_key	*keys;		/* domain names and aliases */
 	size_t		 nkeys;
+	uint32_t	*slots;		/* open addressing: keys index + 1 */
+	size_t		 mask;		/* slots - 1, a power of two - 1 */
 	struct host_key	*self;		/* listen addresses, advertise */
 	size_t		 nself;
 	char		*adv_key;	/* advertise, lower case, no brackets */
@@ -758,23 +761,52 @@ key_eq(const struct host_key *a, const struct host_key *b)
 	return a->len == b->len && strcasecmp(a->name, b->name) == 0;
 }
 
+/* Agrees with key_eq: an IP literal by its address, a name by its
+ * letters in either case. */
+static uint64_t
+key_hash(const struct host_key *k)
+{
+	uint64_t h = hash_bytes(HASH_SEED, &k->family, sizeof(k->family));
+
+	if (k->family != 0)
+		return hash_final(hash_bytes(h, k->addr,
+		    k->family == AF_INET ? 4 : 16));
+	return hash_final(hash_bytes_nocase(h, k->name, k->len));
+}
+
+/* The slot that holds a key equal to k, or the empty one it would go to:
+ * per request, with up to 65,535 domains and their aliases (half full at
+ * most, so the probe is short whatever the query). */
+static uint32_t *
+key_slot(const struct conf_priv *pv, const struct host_key *k)
+{
+	size_t i;
+
+	for (i = (size_t)key_hash(k) & pv->mask; pv->slots[i] != 0;
+	    i = (i + 1) & pv->mask)
+		if (key_eq(&pv->keys[pv->slots[i] - 1], k))
+			break;
+	return &pv->slots[i];
+}
+
 /* Add a domain name or alias, refusing one that is already taken. */
 static int
 add_key(struct loader *ld, const config_setting_t *s, const char *name,
     int domain, bool by_alias)
 {
 	struct conf_priv *pv = PRIV(ld->c);
-	struct host_key *k = &pv->keys[pv->nkeys];
-	size_t i;
+	struct host_key *k = &pv->keys[pv->nkeys], *o;
+	uint32_t *slot;
 
 	key_set(k, name, domain, by_alias);
-	for (i = 0; i < pv->nkeys; i++)
-		if (key_eq(&pv->keys[i], k))
-			return fail(ld, s, "duplicate domain name or alias "
-			    "\"%s\" (already %s of \"%s\")", name,
-			    pv->keys[i].by_alias ? "an alias" : "the name",
-			    ld->c->domains[pv->keys[i].domain].name);
-	pv->nkeys++;
+	if (*(slot = key_slot(pv, k)) != 0) {
+		o = &pv->keys[*slot - 1];
+		return fail(ld, s, "duplicate domain name or alias "
+		    "\"%s\" (already %s of \"%s\")", name,
+		    o->by_alias ? "an alias" : "the name",
+		    ld->c->domains[o->domain].name);
+	}
+	*slot = (uint32_t)++pv->nkeys;
 	return 0;
 }
 
@@ -833,7 +865,7 @@ parse_domains(struct loader *ld, const config_setting_t *root)
 	struct conf *c = ld->c;
 	struct conf_priv *pv = PRIV(c);
 	config_setting_t *list, *e, *arr;
-	size_t nkeys;
+	size_t nkeys, nslots;
 	int i, n;
 
 	if (get_list(ld, root, "domains", &list) == -1)
@@ -851,9 +883,13 @@ parse_domains(struct loader *ld, const config_setting_t *root)
 		    (arr = config_setting_get_member(e, "aliases")) != NULL)
 			nkeys += (size_t)config_setting_length(arr);
 	}
+	for (nslots = 16; nslots < 2 * nkeys; nslots *= 2)
+		;
 	if ((c->domains = calloc((size_t)n, sizeof(*c->domains))) == NULL ||
-	    (pv->keys = calloc(nkeys, sizeof(*pv->keys))) == NULL)
+	    (pv->keys = calloc(nkeys, sizeof(*pv->keys))) == NULL ||
+	    (pv->slots = calloc(nslots, sizeof(*pv->slots))) == NULL)
 		return fail(ld, list, "out of memory");
+	pv->mask = nslots - 1;
 	for (i = 0; i < n; i++) {
 		c->ndomains++;
 		if (parse_domain(ld, config_setting_get_elem(list, i), i) == -1)
@@ -1256,6 +1292,7 @@ conf_free(struct conf *c)
 	free(c->users_file);
 	free(c->path);
 	free(pv->keys);
+	free(pv->slots);
 	free(pv->self);
 	free(pv->adv_key);
 	free(pv);
@@ -1377,16 +1414,21 @@ int
 config_domain_find(const struct conf *c, struct slice host, bool *by_alias)
 {
 	const struct conf_priv *pv;
+	const struct host_key *f;
 	struct host_key k;
 	char buf[256];
+	uint32_t slot;
 	size_t i;
 
 	if (c == NULL || !host_key_of(host, &k, buf, sizeof(buf)))
 		return -1;
 	pv = PRIV(c);
-	for (i = 0; i < pv->nkeys; i++)
-		if (key_eq(&pv->keys[i], &k))
-			goto found;
+	if (pv->slots != NULL && (slot = *key_slot(pv, &k)) != 0) {
+		f = &pv->keys[slot - 1];
+		if (by_alias != NULL)
+			*by_alias = f->by_alias;
+		return f->domain;
+	}
 	for (i = 0; i < pv->nself; i++)
 		if (!pv->self[i].self_only && key_eq(&pv->self[i], &k)) {
 			if (by_alias != NULL)
@@ -1394,10 +1436,6 @@ config_domain_find(const struct conf *c, struct slice host, bool *by_alias)
 			return 0;
 		}
 	return -1;
-found:
-	if (by_alias != NULL)
-		*by_alias = pv->keys[i].by_alias;
-	return pv->keys[i].domain;
 }
 
 bool
