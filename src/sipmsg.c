@@ -971,23 +971,10 @@ scan_field(struct sipmsg *m, struct scan *st, struct slice line)
 static void
 init(struct sipmsg *m)
 {
-	/* The arrays (about 20 KB) are only read up to their counts, so only
-	 * what precedes and follows them is cleared, not the whole struct. */
-	_Static_assert(offsetof(struct sipmsg, via_hdr) >
-	    offsetof(struct sipmsg, reason), "sipmsg layout");
-	_Static_assert(offsetof(struct sipmsg, from) >
-	    offsetof(struct sipmsg, nvia), "sipmsg layout");
-	_Static_assert(offsetof(struct sipmsg, route_hdr) >
-	    offsetof(struct sipmsg, max_forwards), "sipmsg layout");
+	/* Everything before the arrays, counts included (sipmsg.h). */
+	_Static_assert(offsetof(struct sipmsg, npreq) <
+	    offsetof(struct sipmsg, via_hdr), "sipmsg layout");
 	memset(m, 0, offsetof(struct sipmsg, via_hdr));
-	m->nvia_hdr = 0;
-	m->nvia = 0;
-	memset(&m->from, 0, offsetof(struct sipmsg, route_hdr) -
-	    offsetof(struct sipmsg, from));
-	m->nroute_hdr = 0;
-	m->nroute = 0;
-	m->npreq = 0;
-	m->fault = NULL;
 	m->content_length = -1;
 	m->max_forwards = -1;
 }
