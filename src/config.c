@@ -189,7 +189,9 @@ get_str(struct loader *ld, const config_setting_t *g, const char *name,
 		return 0;
 	if (want_type(ld, s, name, CONFIG_TYPE_STRING) == -1)
 		return -1;
-	*out = config_setting_get_string(s);
+	/* libconfig 1.5 keeps a string whose strdup() failed as NULL. */
+	if ((*out = config_setting_get_string(s)) == NULL)
+		return fail(ld, s, "out of memory");
 	if (where != NULL)
 		*where = s;
 	return 0;
@@ -287,6 +289,8 @@ get_str_array(struct loader *ld, const config_setting_t *g, const char *name,
 	for (i = 0; (e = config_setting_get_elem(s, i)) != NULL; i++) {
 		if (config_setting_type(e) != CONFIG_TYPE_STRING)
 			return fail(ld, e, "%s must hold strings", name);
+		if (config_setting_get_string(e) == NULL)	/* as above */
+			return fail(ld, e, "out of memory");
 		if (config_setting_get_string(e)[0] == '\0')
 			return fail(ld, e, "empty string in %s", name);
 	}
@@ -1070,6 +1074,7 @@ read_machine_id(char *buf, size_t len, size_t *n)
 	while (k > 0 && isspace((unsigned char)buf[k - 1]))
 		k--;
 	*n = k;
+	errno = 0;		/* there, but empty */
 	return k > 0 ? 0 : -1;
 }
 
@@ -1103,6 +1108,13 @@ make_branch_key(struct loader *ld, const char *secret)
 		explicit_bzero(id, sizeof(id));
 		return 0;
 	}
+	/* A machine without one gets a random key; a transient failure
+	 * (out of memory or files) must not, or a reload would change the
+	 * key and drop the responses of calls under way. */
+	if (errno != 0 && errno != ENOENT && errno != ENOTDIR &&
+	    errno != EACCES && errno != EPERM)
+		return fail(ld, NULL, "branch key: %s: %s", machine_id_path,
+		    strerror(errno));
 	if (getrandom(c->branch_key, sizeof(c->branch_key), 0) !=
 	    (ssize_t)sizeof(c->branch_key))
 		return fail(ld, NULL, "branch key: no randomness: %s",
