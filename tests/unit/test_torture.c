@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -363,7 +364,7 @@ libconfig_record(const char *what)
 {
 	struct conf *c;
 	char err[512];
-	unsigned n, clean = 0, died = 0, total = 0;
+	unsigned n, clean = 0, died = 0, exited = 0, total = 0;
 	int status, fd;
 	pid_t pid;
 
@@ -372,6 +373,12 @@ libconfig_record(const char *what)
 	for (n = 1; n < 10000; n++) {
 		fflush(NULL);
 		if ((pid = fork()) == 0) {
+			/* cmocka's handlers would carry on with the tests */
+			signal(SIGSEGV, SIG_DFL);
+			signal(SIGBUS, SIG_DFL);
+			signal(SIGABRT, SIG_DFL);
+			signal(SIGILL, SIG_DFL);
+			signal(SIGFPE, SIG_DFL);
 			/* quiet: ASan and libconfig report on stderr */
 			if ((fd = open("/dev/null", O_WRONLY)) >= 0)
 				dup2(fd, 2);
@@ -394,12 +401,14 @@ libconfig_record(const char *what)
 		total++;
 		if (WIFEXITED(status) && WEXITSTATUS(status) <= 1)
 			clean++;
-		else
+		else if (WIFSIGNALED(status))
 			died++;
+		else
+			exited++;	/* flex's "out of dynamic memory" */
 	}
 	print_message("%s: libconfig's %u allocations, each failed in a "
-	    "child: %u clean, %u crashed or exited\n", what, total, clean,
-	    died);
+	    "child: %u clean, %u killed by a signal, %u exited\n", what,
+	    total, clean, died, exited);
 }
 
 static void
