@@ -39,6 +39,10 @@
 
 /* ---- the interposed allocator: a countdown that fails one call ---- */
 
+/* Called while ASan itself starts up, before its shadow memory exists:
+ * not instrumented. */
+#define NOSAN	__attribute__((no_sanitize("address", "undefined")))
+
 static void	*(*real_malloc)(size_t);
 static void	*(*real_calloc)(size_t, size_t);
 static void	*(*real_realloc)(void *, size_t);
@@ -50,6 +54,17 @@ static unsigned	fail_at;	/* the call that fails, 1-based */
 static unsigned	calls;		/* allocations of that kind since armed */
 static unsigned	others;		/* and of the other kind */
 static long	live;		/* allocations not yet freed, while armed */
+
+/*
+ * ASan intercepts getline, strndup and others in the C library and
+ * allocates for them past malloc(): the count would be off, and
+ * LeakSanitizer checks instead (at exit).
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#define COUNT_LIVE	0
+#else
+#define COUNT_LIVE	1
+#endif
 static void	*libconfig_base;
 static const void *failed_caller;	/* who got the NULL */
 
@@ -58,7 +73,7 @@ static const void *failed_caller;	/* who got the NULL */
 static char	boot[4096];
 static size_t	boot_used;
 
-static void *
+NOSAN static void *
 boot_alloc(size_t n)
 {
 	void *p;
@@ -71,13 +86,13 @@ boot_alloc(size_t n)
 	return p;
 }
 
-static bool
+NOSAN static bool
 is_boot(const void *p)
 {
 	return (const char *)p >= boot && (const char *)p < boot + sizeof(boot);
 }
 
-static void
+NOSAN static void
 resolve(void)
 {
 	static bool busy;
@@ -93,7 +108,7 @@ resolve(void)
 	busy = false;
 }
 
-static bool
+NOSAN static bool
 from_libconfig(const void *caller)
 {
 	static bool busy;
@@ -108,8 +123,32 @@ from_libconfig(const void *caller)
 	return r;
 }
 
+/* TORTURE_TRACE=1: each counted allocation's caller, on stderr. */
+static bool	trace;
+
+NOSAN static void
+trace_caller(const void *caller)
+{
+	static bool busy;
+	char line[256];
+	Dl_info info;
+	int n;
+
+	if (busy)
+		return;
+	busy = true;
+	if (caller == NULL || dladdr(caller, &info) == 0)
+		info.dli_sname = info.dli_fname = NULL;
+	n = snprintf(line, sizeof(line), "alloc %u: %s (%s)\n", calls + 1,
+	    info.dli_sname ? info.dli_sname : "strdup/strndup",
+	    info.dli_fname ? info.dli_fname : "");
+	if (n > 0)
+		(void)!write(2, line, (size_t)n);
+	busy = false;
+}
+
 /* true when this allocation (called from caller) is the one to fail. */
-static bool
+NOSAN static bool
 fails(const void *caller)
 {
 	if (!armed)
@@ -118,6 +157,8 @@ fails(const void *caller)
 		others++;
 		return false;
 	}
+	if (trace)
+		trace_caller(caller);
 	if (++calls == fail_at) {
 		failed_caller = caller;
 		errno = ENOMEM;
@@ -126,7 +167,7 @@ fails(const void *caller)
 	return false;
 }
 
-void *
+NOSAN void *
 malloc(size_t n)
 {
 	void *p;
@@ -141,7 +182,7 @@ malloc(size_t n)
 	return p;
 }
 
-void *
+NOSAN void *
 calloc(size_t k, size_t n)
 {
 	void *p;
@@ -156,7 +197,7 @@ calloc(size_t k, size_t n)
 	return p;
 }
 
-void *
+NOSAN void *
 realloc(void *old, size_t n)
 {
 	void *p;
@@ -170,7 +211,7 @@ realloc(void *old, size_t n)
 	return p;
 }
 
-void
+NOSAN void
 free(void *p)
 {
 	if (p == NULL || is_boot(p))
@@ -182,8 +223,10 @@ free(void *p)
 }
 
 /* Under ASan its own strdup would allocate past malloc(): ours goes
- * through it, so the countdown sees it in either build. */
-static void *
+ * through it, so the countdown sees it in either build. A strdup() is the
+ * C library's allocation whoever calls it, libconfig included (it keeps a
+ * failed one as a NULL string, which config.c must catch). */
+NOSAN static void *
 alloc_for(size_t n, const void *caller)
 {
 	void *p;
@@ -196,22 +239,30 @@ alloc_for(size_t n, const void *caller)
 	return p;
 }
 
-char *
+NOSAN char *
 strdup(const char *s)
 {
 	size_t n = strlen(s) + 1;
-	char *p = alloc_for(n, __builtin_return_address(0));
+	char *p = alloc_for(n, NULL);
 
 	if (p != NULL)
 		memcpy(p, s, n);
 	return p;
 }
 
-char *
+/* libconfig 1.5 was built against a glibc whose <string.h> turned
+ * strdup() into __strdup(). */
+NOSAN char *
+__strdup(const char *s)
+{
+	return strdup(s);
+}
+
+NOSAN char *
 strndup(const char *s, size_t max)
 {
 	size_t n = strnlen(s, max);
-	char *p = alloc_for(n + 1, __builtin_return_address(0));
+	char *p = alloc_for(n + 1, NULL);
 
 	if (p != NULL) {
 		memcpy(p, s, n);
@@ -243,6 +294,7 @@ setup(void **state)
 	if (dladdr((void *)config_init, &info) == 0)
 		return -1;
 	libconfig_base = info.dli_fbase;
+	trace = getenv("TORTURE_TRACE") != NULL;
 	snprintf(dir, sizeof(dir), "/tmp/usher-test-torture-XXXXXX");
 	if (mkdtemp(dir) == NULL)
 		return -1;
@@ -325,7 +377,7 @@ torture(const char *what)
 			config_unref(c);
 			armed = false;
 		}
-		if (live != 0)
+		if (COUNT_LIVE && live != 0)
 			fail_msg("%s, allocation %u failed: %ld allocations "
 			    "left (rc %d: %s)", what, n, live, rc, err);
 		if (rc == 0 && calls < n)
@@ -484,7 +536,8 @@ test_bad_config(void **state)
 		armed = false;
 		assert_null(c);
 		assert_true(err[0] != '\0');
-		assert_int_equal(live, 0);
+		if (COUNT_LIVE)
+			assert_int_equal(live, 0);
 		if (calls < n)
 			break;
 	}
