@@ -22,6 +22,7 @@
  * one byte more so that a longer name cut to fit (snprintf) is still seen
  * as too long by resolve_name_ok() rather than passed as another name. */
 #define RESOLVE_HOST_MAX	256
+#define RESOLVE_DNS_PORT	53	/* a server's port when none is given */
 #define RESOLVE_QUEUE_MAX	256	/* lookups waiting for the thread */
 #define RESOLVE_TTL_HOSTS	60	/* getaddrinfo() says no TTL */
 /* How long an answer is kept, by the resolver thread and by the workers

@@ -25,6 +25,7 @@
 #include "hash.h"
 #include "log.h"
 #include "netaddr.h"
+#include "resolve.h"
 #include "siphash.h"
 #include "sipmsg.h"
 #include "slice.h"
@@ -691,9 +692,8 @@ parse_dns(struct loader *ld, const config_setting_t *root)
 	for (i = 0; i < n; i++) {
 		e = config_setting_get_elem(arr, i);
 		text = config_setting_get_string(e);
-		/* port 53 when absent */
 		if (netaddr_parse_hostport(slice_make(text, strlen(text)),
-		    53, &c->dns_servers[i]) == -1)
+		    RESOLVE_DNS_PORT, &c->dns_servers[i]) == -1)
 			return fail(ld, e, "dns.servers: \"%.70s\" is not an "
 			    "IP address, IP:port or [IPv6]:port", text);
 	}

@@ -26,7 +26,6 @@
 
 #define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
 
-#define DNS_PORT	53
 #define DNS_TRIES	2	/* rounds over the servers */
 #define DNS_WAIT_MS	1000	/* per server and round */
 #define DNS_MSG_MAX	65535
@@ -353,13 +352,13 @@ servers_default(struct resolve_servers *sv)
 			if (sscanf(line, " nameserver %63s", addr) != 1)
 				continue;
 			if (netaddr_parse(slice_make(addr, strlen(addr)),
-			    DNS_PORT, &sv->addr[sv->n]) == 0)
+			    RESOLVE_DNS_PORT, &sv->addr[sv->n]) == 0)
 				sv->n++;
 		}
 		fclose(fp);
 	}
 	if (sv->n == 0) {
-		(void)netaddr_parse(SLICE("127.0.0.1"), DNS_PORT,
+		(void)netaddr_parse(SLICE("127.0.0.1"), RESOLVE_DNS_PORT,
 		    &sv->addr[0]);
 		sv->n = 1;
 	}
