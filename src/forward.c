@@ -142,31 +142,30 @@ forward_next_hop(const struct conf *conf, const struct sipmsg *m,
 		*why = FORWARD_NO_TLS;
 		return FWD_NEXT_FAIL;
 	}
-	/* An IP literal: port 5060 unless the URI names one. */
-	if (netaddr_is_ip(uri.host))
-		goto hop;
-	if (resolve_kind_of(&uri, m->len > FORWARD_UDP_MTU_LIMIT, kind,
-	    why) == -1)
-		return FWD_NEXT_FAIL;
-	if (!resolve_name_ok(uri.host)) {
-		*why = "Bad Next Hop Name";
-		return FWD_NEXT_FAIL;
+	/* An IP literal is parsed once, here: port 5060 unless the URI
+	 * names one (forward_hop). Anything else is a name, RFC 3263. */
+	if (netaddr_parse(uri.host, SIP_DEFAULT_PORT, &ss) == -1) {
+		if (resolve_kind_of(&uri, m->len > FORWARD_UDP_MTU_LIMIT,
+		    kind, why) == -1)
+			return FWD_NEXT_FAIL;
+		if (!resolve_name_ok(uri.host)) {
+			*why = "Bad Next Hop Name";
+			return FWD_NEXT_FAIL;
+		}
+		if (a == NULL)
+			return FWD_NEXT_DNS;
+		/* The same branch picks the same target. */
+		if ((i = resolve_pick(a->t, a->n, d->branch_h1)) < 0) {
+			*why = name_reason(reason, reasonlen, target ?
+			    "Target" : "Next Hop", uri.host, a->why ? a->why :
+			    "Does Not Resolve");
+			return FWD_NEXT_FAIL;
+		}
+		ss = a->t[i].addr;
+		if (a->t[i].tp != SIP_TP_NONE)
+			uri.transport = a->t[i].tp;	/* §4.1: SRV's */
 	}
-	if (a == NULL)
-		return FWD_NEXT_DNS;
-	/* RFC 3263 §4: the same branch picks the same target. */
-	if ((i = resolve_pick(a->t, a->n, d->branch_h1)) < 0) {
-		*why = name_reason(reason, reasonlen, target ? "Target" :
-		    "Next Hop", uri.host, a->why ? a->why : "Does Not Resolve");
-		return FWD_NEXT_FAIL;
-	}
-	ss = a->t[i].addr;
-	if (a->t[i].tp != SIP_TP_NONE)
-		uri.transport = a->t[i].tp;	/* RFC 3263 §4.1: SRV's */
 	return forward_hop(conf, &uri, &ss, m->len, hop, why) == 0 ?
-	    FWD_NEXT_HOP : FWD_NEXT_FAIL;
-hop:
-	return forward_hop(conf, &uri, NULL, m->len, hop, why) == 0 ?
 	    FWD_NEXT_HOP : FWD_NEXT_FAIL;
 }
 
