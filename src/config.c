@@ -321,12 +321,11 @@ static bool
 is_wildcard(const struct conf_listen *l)
 {
 	static const uint8_t zero[16];
+	const uint8_t *a;
+	size_t n;
 
-	if (l->ss.ss_family == AF_INET)
-		return ((const struct sockaddr_in *)&l->ss)->sin_addr.s_addr ==
-		    INADDR_ANY;
-	return memcmp(&((const struct sockaddr_in6 *)&l->ss)->sin6_addr, zero,
-	    16) == 0;
+	a = netaddr_bytes(&l->ss, &n);
+	return memcmp(a, zero, n) == 0;
 }
 
 static int
