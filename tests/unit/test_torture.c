@@ -514,6 +514,47 @@ test_users_file(void **state)
 	libconfig_record("config_load, users_file");
 }
 
+/* Enough entries and target hosts that the table's hashes, host set and
+ * prefix lists grow while loading (from 16 slots), inline and from the
+ * file: each growth step failed in turn. */
+static void
+test_growth(void **state)
+{
+	char *conf, *users, *p, *q;
+	int i;
+
+	(void)state;
+	conf = malloc(16384);
+	users = malloc(8192);
+	assert_non_null(conf);
+	assert_non_null(users);
+	p = conf + sprintf(conf, "listen = ( { transport = \"udp\"; "
+	    "address = \"127.0.0.1\"; } );\n"
+	    "domains = ( { name = \"example.com\"; }, "
+	    "{ name = \"b.net\"; } );\nusers_file = \"users.txt\";\n"
+	    "users = (\n");
+	for (i = 0; i < 40; i++)
+		p += sprintf(p, "%s{ user = \"u%d\"; domain = \"example.com\"; "
+		    "target = \"sip:u%d@10.0.%d.%d:%d\"; }", i ? ",\n" : "", i,
+		    i, i / 8, i % 8 + 1, 5060 + i % 3);
+	for (i = 0; i < 20; i++)
+		p += sprintf(p, ",\n{ prefix = \"+1%03d\"; domain = \"b.net\"; "
+		    "target = \"sip:pbx%d.example.net\"; }", i, i);
+	sprintf(p, "\n);\n");
+	write_file(conf_path, conf);
+	q = users;
+	for (i = 0; i < 40; i++)
+		q += sprintf(q, "f%d@b.net %s\n", i, i % 2 ? "gone" :
+		    "unavailable retry_after=5");
+	for (i = 0; i < 20; i++)
+		q += sprintf(q, "+44%02d*@example.com active sip:10.1.0.%d\n",
+		    i, i + 1);
+	write_file(users_path, users);
+	free(conf);
+	free(users);
+	(void)torture("config_load, tables that grow");
+}
+
 /* A file libconfig refuses: its error path under failures too. */
 static void
 test_bad_config(void **state)
@@ -551,6 +592,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_config),
 		cmocka_unit_test(test_users_file),
+		cmocka_unit_test(test_growth),
 		cmocka_unit_test(test_bad_config),
 	};
 
