@@ -337,6 +337,19 @@ say_caller(const char *what, unsigned n)
  * succeeds without reaching N. Every failed load must say why and leave
  * nothing allocated. Returns how many N failed the load.
  */
+static const struct conf *running;	/* set: a reload of it */
+
+static int
+load(struct conf **c, char *err, size_t errlen)
+{
+	char changed[256];
+
+	if (running == NULL)
+		return config_load(conf_path, c, err, errlen);
+	return config_reload(conf_path, running, c, changed, sizeof(changed),
+	    err, errlen);
+}
+
 static unsigned
 torture(const char *what)
 {
@@ -350,7 +363,7 @@ torture(const char *what)
 
 	assert_int_not_equal(dladdr((void *)config_load, &self), 0);
 	/* What a load with no failure gives, for the ones that succeed. */
-	if (config_load(conf_path, &want, err, sizeof(err)) != 0)
+	if (load(&want, err, sizeof(err)) != 0)
 		fail_msg("%s: %s", what, err);
 
 	for (n = 1; n < 100000; n++) {
@@ -360,7 +373,7 @@ torture(const char *what)
 		live = 0;
 		fail_at = n;
 		armed = true;
-		rc = config_load(conf_path, &c, err, sizeof(err));
+		rc = load(&c, err, sizeof(err));
 		armed = false;
 		/* Succeeding after a failure is fine only with the same
 		 * result: not without the users file, not with a random
@@ -555,6 +568,40 @@ test_growth(void **state)
 	(void)torture("config_load, tables that grow");
 }
 
+/* SIGHUP: a reload beside the running configuration (the branch key
+ * kept, settings that need a restart listed). */
+static void
+test_reload(void **state)
+{
+	struct conf *run = NULL;
+	char err[512];
+
+	(void)state;
+	write_file(conf_path,
+	    "listen = ( { transport = \"udp\"; address = \"127.0.0.1\"; } );\n"
+	    "branch_secret = \"s3cret\";\n"
+	    "domains = ( { name = \"example.com\"; } );\n"
+	    "users_file = \"users.txt\";\n");
+	write_file(users_path, "bob@example.com gone\n");
+	if (config_load(conf_path, &run, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	write_file(conf_path,
+	    "listen = ( { transport = \"udp\"; address = \"127.0.0.1\"; "
+	    "port = 5070; } );\n"
+	    "branch_secret = \"s3cret\";\n"
+	    "domains = ( { name = \"example.com\"; aliases = "
+	    "[ \"sip.example.com\" ]; } );\n"
+	    "users = ( { user = \"alice\"; domain = \"example.com\"; "
+	    "target = \"sip:a@10.0.0.1\"; } );\n"
+	    "users_file = \"users.txt\";\n");
+	write_file(users_path, "bob@example.com gone\n"
+	    "carol@example.com active sip:carol@pbx.example.net\n");
+	running = run;
+	(void)torture("config_reload");
+	running = NULL;
+	config_unref(run);
+}
+
 /* A file libconfig refuses: its error path under failures too. */
 static void
 test_bad_config(void **state)
@@ -593,6 +640,7 @@ main(void)
 		cmocka_unit_test(test_config),
 		cmocka_unit_test(test_users_file),
 		cmocka_unit_test(test_growth),
+		cmocka_unit_test(test_reload),
 		cmocka_unit_test(test_bad_config),
 	};
 
