@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "log.h"
 #include "siphash.h"
 #include "slice.h"
 #include "sipmsg.h"
@@ -26,13 +27,6 @@
 enum conf_mode {
 	MODE_PROXY = 0,
 	MODE_REDIRECT,
-};
-
-enum log_level {
-	LOG_LEVEL_ERROR = 0,
-	LOG_LEVEL_WARNING,
-	LOG_LEVEL_INFO,
-	LOG_LEVEL_DEBUG,
 };
 
 struct conf_listen {

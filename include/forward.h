@@ -1,7 +1,8 @@
-/* forward.h: the bytes of a forwarded request and of a relayed response,
- * as the received message with splices (RFC 3261 §16.6, §16.11, RFC 3581):
- * pure functions of the message, the decision and the configuration, so
- * the daemon and -T share them and the edit engine is unit-tested. */
+/* forward.h: what goes out: the bytes of a forwarded request and of a
+ * relayed response, as the received message with splices (RFC 3261 §16.6,
+ * §16.11, RFC 3581), of a local reply, and the next hop and reply address:
+ * pure functions of the message, the decision, the configuration (and a
+ * DNS answer the caller got), so the daemon and -T run the same code. */
 #ifndef USHER_FORWARD_H
 #define USHER_FORWARD_H
 
@@ -9,6 +10,7 @@
 #include <sys/socket.h>
 
 #include "config.h"
+#include "resolve.h"
 #include "route.h"
 #include "sipmsg.h"
 
@@ -34,6 +36,50 @@ int	forward_hop(const struct conf *conf, const struct sip_uri *uri,
 	    const struct sockaddr_storage *resolved, size_t msglen,
 	    struct fwd_hop *hop, const char **why);
 
+/* The conf->listen index of the first listener of transport tp and address
+ * family, or -1. */
+int	forward_listener(const struct conf *conf, enum sip_transport tp,
+	    int family);
+
+enum fwd_next {
+	FWD_NEXT_HOP,		/* *hop is where it goes */
+	FWD_NEXT_DNS,		/* ask DNS for (next hop host, *kind), again */
+	FWD_NEXT_FAIL,		/* cannot go: 503 *why */
+};
+
+/*
+ * The next hop of the request of decision d (ROUTE_FORWARD): TLS refused
+ * (sips:), an IP literal's address, or a name's address picked from a,
+ * the DNS answer for the next hop's host and *kind (RFC 3263; SRV's
+ * transport wins; d's H1 picks among equals), NULL when the caller has none
+ * yet; target says a came from the table targets' map (the 503 reason then
+ * says "Target"). The caller only gets the answer: the daemon from its
+ * cache or the resolver thread, -T by a blocking lookup. *why may point
+ * into reason (reasonlen: 160 is enough).
+ */
+enum fwd_next forward_next_hop(const struct conf *conf, const struct sipmsg *m,
+	    const struct route_decision *d, const struct resolve_answer *a,
+	    bool target, struct fwd_hop *hop, enum resolve_kind *kind,
+	    const char **why, char *reason, size_t reasonlen);
+
+/* The DNS servers of conf (dns.servers) as the resolver takes them; none:
+ * the system's. */
+void	forward_dns_servers(const struct conf *conf,
+	    struct resolve_servers *sv);
+
+/*
+ * The bytes of a local answer for decision d (ROUTE_REPLY) to m from
+ * src_ip:src_port (NULL: none to note in received=), as the daemon sends
+ * them and -T prints them. Returns the length or -1.
+ */
+ssize_t	forward_reply(const struct sipmsg *m, const struct route_decision *d,
+	    const char *src_ip, uint16_t src_port, char *out, size_t outlen);
+
+/* Where a UDP answer to m from src goes (RFC 3261 §18.2.2, RFC 3581):
+ * with rport to the source port, else the top Via's sent-by port. */
+void	forward_reply_addr(const struct sipmsg *m,
+	    const struct sockaddr_storage *src, struct sockaddr_storage *dst);
+
 /* SPEC §7: the reason of the 503 when a sips: request has no TLS hop. */
 #define FORWARD_NO_TLS	"No TLS For sips Next Hop"
 
@@ -45,10 +91,6 @@ int	forward_hop(const struct conf *conf, const struct sip_uri *uri,
  */
 bool	forward_needs_tls(const struct sipmsg *m,
 	    const struct route_decision *d);
-
-/* true when host is an IP literal (IPv6 may be bracketed); fills ss. */
-bool	forward_host_addr(struct slice host, uint16_t port,
-	    struct sockaddr_storage *ss, socklen_t *sslen);
 
 /*
  * The forwarded request: Request-URI rewritten (or restored, strict route),

@@ -6,10 +6,16 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* Levels match enum log_level in config.h. */
+enum log_level {
+	LOG_LEVEL_ERROR = 0,
+	LOG_LEVEL_WARNING,
+	LOG_LEVEL_INFO,
+	LOG_LEVEL_DEBUG,
+};
+
+/* The level may be set from any thread (a reload) while workers log. */
 void	log_init(bool to_stderr, int level);
 void	log_setlevel(int level);
-int	log_getlevel(void);
 bool	log_debug_enabled(void);
 
 void	log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -36,10 +36,6 @@ extern const struct tp_handlers proxy_handlers;
 int	proxy_init(void);
 void	proxy_fini(void);
 
-/* The DNS servers of conf (dns.servers) as the resolver takes them; none:
- * the system's. */
-void	proxy_dns_servers(const struct conf *conf, struct resolve_servers *sv);
-
 /*
  * Resolve the names of conf's active table targets (RFC 3263, blocking:
  * the loading thread calls it, never an event loop). A name that does not
@@ -56,17 +52,5 @@ int	proxy_dns_start(void);
 /* Stop both, before the workers are freed. */
 void	proxy_dns_stop(void);
 
-/*
- * The bytes of a local answer for decision d (ROUTE_REPLY), as the daemon
- * sends them and -T prints them. Returns the length or -1.
- */
-ssize_t	proxy_reply(const struct sipmsg *m, const struct route_decision *d,
-	    const struct conf *conf, const char *src_ip, uint16_t src_port,
-	    char *out, size_t outlen);
-
-/* Where a UDP answer to m from src goes (RFC 3261 §18.2.2, RFC 3581):
- * with rport to the source port, else the top Via's sent-by port. */
-void	proxy_reply_dest(const struct sipmsg *m,
-	    const struct sockaddr_storage *src, struct sockaddr_storage *dst);
 
 #endif

@@ -22,8 +22,16 @@
  * one byte more so that a longer name cut to fit (snprintf) is still seen
  * as too long by resolve_name_ok() rather than passed as another name. */
 #define RESOLVE_HOST_MAX	256
+#define RESOLVE_DNS_PORT	53	/* a server's port when none is given */
 #define RESOLVE_QUEUE_MAX	256	/* lookups waiting for the thread */
 #define RESOLVE_TTL_HOSTS	60	/* getaddrinfo() says no TTL */
+/* How long an answer is kept, by the resolver thread and by the workers
+ * alike: its TTL within these bounds (a TTL of 0 must not mean a query per
+ * request), a name that did not resolve RESOLVE_TTL_NEGATIVE seconds (its
+ * requests get 503 meanwhile). */
+#define RESOLVE_TTL_MIN		30
+#define RESOLVE_TTL_MAX		3600
+#define RESOLVE_TTL_NEGATIVE	10
 #define RESOLVE_PARALLEL	64	/* names in flight at load */
 
 /*
@@ -75,6 +83,9 @@ int	resolve_kind_of(const struct sip_uri *uri, bool big,
 /* true when host is a name DNS can be asked for (labels of letters,
  * digits, '-' and '_', at most 63 bytes each, 253 in all). */
 bool	resolve_name_ok(struct slice host);
+
+/* Seconds to keep answer a (RESOLVE_TTL_MIN..MAX, or _NEGATIVE). */
+uint32_t resolve_ttl(const struct resolve_answer *a);
 
 /*
  * RFC 2782 selection: among the targets of the lowest priority, the one

@@ -99,11 +99,6 @@ struct sipmsg {
 	unsigned	 status;
 	struct slice	 reason;
 
-	struct sip_hdr	 via_hdr[SIPMSG_MAX_VIA];	/* Via lines, in order */
-	size_t		 nvia_hdr;
-	struct sip_via	 via[SIPMSG_MAX_VIA];		/* Via values; [0] is top */
-	size_t		 nvia;
-
 	struct sip_hdr	 from, to, callid, cseq, max_fwd, user_agent;
 	struct slice	 from_tag, to_tag;	/* empty when absent */
 	struct sip_uri	 to_uri;		/* REGISTER looks its user up */
@@ -111,16 +106,21 @@ struct sipmsg {
 	struct slice	 cseq_method;
 	int		 max_forwards;		/* -1 when absent */
 
+	const char	*fault;		/* first fault found, a static reason */
+
+	/* How much of each array below is filled. */
+	size_t		 nvia_hdr, nvia, nroute_hdr, nroute, npreq;
+
+	/*
+	 * The arrays (about 20 KB) last: they are read only up to their
+	 * counts, so a scan clears everything above them and not them.
+	 */
+	struct sip_hdr	 via_hdr[SIPMSG_MAX_VIA];	/* Via lines, in order */
+	struct sip_via	 via[SIPMSG_MAX_VIA];		/* Via values; [0] is top */
 	struct sip_hdr	 route_hdr[SIPMSG_MAX_ROUTE];	/* Route lines */
-	size_t		 nroute_hdr;
 	struct slice	 route[SIPMSG_MAX_ROUTE];	/* route-param values */
 	struct sip_uri	 route_uri[SIPMSG_MAX_ROUTE];	/* the URI inside <> */
-	size_t		 nroute;
-
 	struct slice	 proxy_require[SIPMSG_MAX_PREQ];	/* option tags */
-	size_t		 npreq;
-
-	const char	*fault;		/* first fault found, a static reason */
 };
 
 #define SIPMSG_DGRAM	0	/* UDP: the datagram is the whole message */

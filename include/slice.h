@@ -34,19 +34,6 @@ slice_caseeq(struct slice a, struct slice b)
 	return a.len == b.len && (a.len == 0 || strncasecmp(a.p, b.p, a.len) == 0);
 }
 
-/* Case-insensitive comparison with a NUL-terminated string. */
-static inline bool
-slice_caseeq_str(struct slice a, const char *s)
-{
-	return slice_caseeq(a, slice_make(s, strlen(s)));
-}
-
-static inline bool
-slice_empty(struct slice a)
-{
-	return a.len == 0;
-}
-
 /* nginx's ngx_cpymem: copy and return the end, for one-pass writers. */
 static inline char *
 cpymem(char *dst, const void *src, size_t n)
@@ -55,6 +42,9 @@ cpymem(char *dst, const void *src, size_t n)
 		memcpy(dst, src, n);
 	return dst + n;
 }
+
+/* cpymem of a string literal, its length counted by the compiler. */
+#define CPYLIT(dst, lit)	cpymem((dst), "" lit "", sizeof(lit) - 1)
 
 /* v in decimal at p; returns the end. No NUL. */
 static inline char *
@@ -84,36 +74,6 @@ put_hex64(char *p, unsigned long long v)
 		v >>= 4;
 	}
 	return p + 16;
-}
-
-/*
- * A dotted-quad IPv4 literal, as inet_pton(AF_INET) takes it (four decimal
- * octets, no leading zeros), without needing a NUL-terminated copy: host
- * names and addresses are told apart per request.
- */
-static inline bool
-ipv4_parse(const char *p, size_t len, unsigned char out[4])
-{
-	size_t i = 0;
-	unsigned v;
-	int k, digits;
-
-	for (k = 0; k < 4; k++) {
-		if (k > 0 && (i >= len || p[i++] != '.'))
-			return false;
-		v = 0;
-		digits = 0;
-		while (i < len && p[i] >= '0' && p[i] <= '9' && digits < 4) {
-			if (digits == 1 && v == 0)
-				return false;		/* leading zero */
-			v = v * 10 + (unsigned)(p[i++] - '0');
-			digits++;
-		}
-		if (digits == 0 || v > 255)
-			return false;
-		out[k] = (unsigned char)v;
-	}
-	return i == len;
 }
 
 /* ASCII lower case, whatever the locale. */

@@ -22,7 +22,10 @@
 #include <libconfig.h>
 
 #include "config.h"
+#include "hash.h"
 #include "log.h"
+#include "netaddr.h"
+#include "resolve.h"
 #include "siphash.h"
 #include "sipmsg.h"
 #include "slice.h"
@@ -45,8 +48,10 @@ struct host_key {
 /* What the header does not show: the lookup keys live beside the conf. */
 struct conf_priv {
 	struct conf	 pub;
-	struct host_key	*keys;		/* domain names and aliases, then self */
+	struct host_key	*keys;		/* domain names and aliases */
 	size_t		 nkeys;
+	uint32_t	*slots;		/* open addressing: keys index + 1 */
+	size_t		 mask;		/* slots - 1, a power of two - 1 */
 	struct host_key	*self;		/* listen addresses, advertise */
 	size_t		 nself;
 	char		*adv_key;	/* advertise, lower case, no brackets */
@@ -185,7 +190,9 @@ get_str(struct loader *ld, const config_setting_t *g, const char *name,
 		return 0;
 	if (want_type(ld, s, name, CONFIG_TYPE_STRING) == -1)
 		return -1;
-	*out = config_setting_get_string(s);
+	/* libconfig 1.5 keeps a string whose strdup() failed as NULL. */
+	if ((*out = config_setting_get_string(s)) == NULL)
+		return fail(ld, s, "out of memory");
 	if (where != NULL)
 		*where = s;
 	return 0;
@@ -283,6 +290,8 @@ get_str_array(struct loader *ld, const config_setting_t *g, const char *name,
 	for (i = 0; (e = config_setting_get_elem(s, i)) != NULL; i++) {
 		if (config_setting_type(e) != CONFIG_TYPE_STRING)
 			return fail(ld, e, "%s must hold strings", name);
+		if (config_setting_get_string(e) == NULL)	/* as above */
+			return fail(ld, e, "out of memory");
 		if (config_setting_get_string(e)[0] == '\0')
 			return fail(ld, e, "empty string in %s", name);
 	}
@@ -294,54 +303,29 @@ get_str_array(struct loader *ld, const config_setting_t *g, const char *name,
 static int
 parse_ip(const char *s, int *family, uint8_t addr[16])
 {
+	struct sockaddr_storage ss;
+	const uint8_t *a;
+	size_t n;
+
 	memset(addr, 0, 16);
-	/* Per request, for the Request-URI host: without inet_pton. */
-	if (ipv4_parse(s, strlen(s), addr)) {
-		*family = AF_INET;
-		return 0;
-	}
-	if (strchr(s, ':') == NULL)
+	if (s[0] == '[' || netaddr_parse(slice_make(s, strlen(s)), 0,
+	    &ss) == -1)
 		return -1;
-	if (inet_pton(AF_INET6, s, addr) == 1) {
-		*family = AF_INET6;
-		return 0;
-	}
-	return -1;
+	a = netaddr_bytes(&ss, &n);
+	memcpy(addr, a, n);
+	*family = ss.ss_family;
+	return 0;
 }
 
 static bool
 is_wildcard(const struct conf_listen *l)
 {
 	static const uint8_t zero[16];
+	const uint8_t *a;
+	size_t n;
 
-	if (l->ss.ss_family == AF_INET)
-		return ((const struct sockaddr_in *)&l->ss)->sin_addr.s_addr ==
-		    INADDR_ANY;
-	return memcmp(&((const struct sockaddr_in6 *)&l->ss)->sin6_addr, zero,
-	    16) == 0;
-}
-
-static int
-make_sockaddr(const char *addr, uint16_t port, struct sockaddr_storage *ss,
-    socklen_t *sslen)
-{
-	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-
-	memset(ss, 0, sizeof(*ss));
-	if (inet_pton(AF_INET, addr, &sin->sin_addr) == 1) {
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(port);
-		*sslen = sizeof(*sin);
-		return 0;
-	}
-	if (inet_pton(AF_INET6, addr, &sin6->sin6_addr) == 1) {
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(port);
-		*sslen = sizeof(*sin6);
-		return 0;
-	}
-	return -1;
+	a = netaddr_bytes(&l->ss, &n);
+	return memcmp(a, zero, n) == 0;
 }
 
 static int
@@ -395,7 +379,7 @@ parse_listen(struct loader *ld, const config_setting_t *root)
 		if (strlen(addr) >= sizeof(l->address))
 			return fail(ld, s, "listen.address \"%.70s\" too long",
 			    addr);
-		port = 5060;
+		port = SIP_DEFAULT_PORT;
 		if ((s = config_setting_get_member(e, "port")) != NULL) {
 			if (want_type(ld, s, "port", CONFIG_TYPE_INT) == -1)
 				return -1;
@@ -405,9 +389,11 @@ parse_listen(struct loader *ld, const config_setting_t *root)
 				    "(1..65535)", port);
 		}
 		s = config_setting_get_member(e, "address");
-		if (make_sockaddr(addr, (uint16_t)port, &l->ss, &l->sslen) == -1)
+		if (addr[0] == '[' || netaddr_parse(slice_make(addr,
+		    strlen(addr)), (uint16_t)port, &l->ss) == -1)
 			return fail(ld, s, "listen.address must be an IPv4 or "
 			    "IPv6 literal, not \"%s\"", addr);
+		l->sslen = netaddr_len(l->ss.ss_family);
 		snprintf(l->address, sizeof(l->address), "%s", addr);
 		l->port = (uint16_t)port;
 		for (i = 0; i < c->nlisten; i++) {
@@ -679,50 +665,6 @@ parse_metrics(struct loader *ld, const config_setting_t *root)
 	return 0;
 }
 
-/* "IP", "IP:port" or "[IPv6]:port" (port 53 when absent). */
-static int
-parse_hostport(const char *text, struct sockaddr_storage *ss)
-{
-	char buf[64], *end;
-	const char *host = text, *port = NULL, *close;
-	unsigned long p = 53;
-	socklen_t sl;
-	size_t len;
-
-	if (text[0] == '[') {
-		if ((close = strchr(text, ']')) == NULL)
-			return -1;
-		host = text + 1;
-		len = (size_t)(close - host);
-		if (close[1] == ':')
-			port = close + 2;
-		else if (close[1] != '\0')
-			return -1;
-		if (strchr(host, ':') == NULL || strchr(host, ':') > close)
-			return -1;	/* brackets are for IPv6 */
-	} else if ((port = strchr(text, ':')) != NULL &&
-	    strchr(port + 1, ':') == NULL) {
-		len = (size_t)(port - text);
-		port++;
-	} else {
-		port = NULL;		/* IPv4, or bare IPv6 */
-		len = strlen(text);
-	}
-	if (len >= sizeof(buf))
-		return -1;
-	memcpy(buf, host, len);
-	buf[len] = '\0';
-	if (port != NULL) {
-		if (!isdigit((unsigned char)*port))
-			return -1;
-		errno = 0;
-		p = strtoul(port, &end, 10);
-		if (*end != '\0' || errno != 0 || p < 1 || p > 65535)
-			return -1;
-	}
-	return make_sockaddr(buf, (uint16_t)p, ss, &sl);
-}
-
 static int
 parse_dns(struct loader *ld, const config_setting_t *root)
 {
@@ -749,7 +691,8 @@ parse_dns(struct loader *ld, const config_setting_t *root)
 	for (i = 0; i < n; i++) {
 		e = config_setting_get_elem(arr, i);
 		text = config_setting_get_string(e);
-		if (parse_hostport(text, &c->dns_servers[i]) == -1)
+		if (netaddr_parse_hostport(slice_make(text, strlen(text)),
+		    RESOLVE_DNS_PORT, &c->dns_servers[i]) == -1)
 			return fail(ld, e, "dns.servers: \"%.70s\" is not an "
 			    "IP address, IP:port or [IPv6]:port", text);
 	}
@@ -821,23 +764,52 @@ key_eq(const struct host_key *a, const struct host_key *b)
 	return a->len == b->len && strcasecmp(a->name, b->name) == 0;
 }
 
+/* Agrees with key_eq: an IP literal by its address, a name by its
+ * letters in either case. */
+static uint64_t
+key_hash(const struct host_key *k)
+{
+	uint64_t h = hash_bytes(HASH_SEED, &k->family, sizeof(k->family));
+
+	if (k->family != 0)
+		return hash_final(hash_bytes(h, k->addr,
+		    k->family == AF_INET ? 4 : 16));
+	return hash_final(hash_bytes_nocase(h, k->name, k->len));
+}
+
+/* The slot that holds a key equal to k, or the empty one it would go to:
+ * per request, with up to 65,535 domains and their aliases (half full at
+ * most, so the probe is short whatever the query). */
+static uint32_t *
+key_slot(const struct conf_priv *pv, const struct host_key *k)
+{
+	size_t i;
+
+	for (i = (size_t)key_hash(k) & pv->mask; pv->slots[i] != 0;
+	    i = (i + 1) & pv->mask)
+		if (key_eq(&pv->keys[pv->slots[i] - 1], k))
+			break;
+	return &pv->slots[i];
+}
+
 /* Add a domain name or alias, refusing one that is already taken. */
 static int
 add_key(struct loader *ld, const config_setting_t *s, const char *name,
     int domain, bool by_alias)
 {
 	struct conf_priv *pv = PRIV(ld->c);
-	struct host_key *k = &pv->keys[pv->nkeys];
-	size_t i;
+	struct host_key *k = &pv->keys[pv->nkeys], *o;
+	uint32_t *slot;
 
 	key_set(k, name, domain, by_alias);
-	for (i = 0; i < pv->nkeys; i++)
-		if (key_eq(&pv->keys[i], k))
-			return fail(ld, s, "duplicate domain name or alias "
-			    "\"%s\" (already %s of \"%s\")", name,
-			    pv->keys[i].by_alias ? "an alias" : "the name",
-			    ld->c->domains[pv->keys[i].domain].name);
-	pv->nkeys++;
+	if (*(slot = key_slot(pv, k)) != 0) {
+		o = &pv->keys[*slot - 1];
+		return fail(ld, s, "duplicate domain name or alias "
+		    "\"%s\" (already %s of \"%s\")", name,
+		    o->by_alias ? "an alias" : "the name",
+		    ld->c->domains[o->domain].name);
+	}
+	*slot = (uint32_t)++pv->nkeys;
 	return 0;
 }
 
@@ -896,7 +868,7 @@ parse_domains(struct loader *ld, const config_setting_t *root)
 	struct conf *c = ld->c;
 	struct conf_priv *pv = PRIV(c);
 	config_setting_t *list, *e, *arr;
-	size_t nkeys;
+	size_t nkeys, nslots;
 	int i, n;
 
 	if (get_list(ld, root, "domains", &list) == -1)
@@ -914,9 +886,13 @@ parse_domains(struct loader *ld, const config_setting_t *root)
 		    (arr = config_setting_get_member(e, "aliases")) != NULL)
 			nkeys += (size_t)config_setting_length(arr);
 	}
+	for (nslots = 16; nslots < 2 * nkeys; nslots *= 2)
+		;
 	if ((c->domains = calloc((size_t)n, sizeof(*c->domains))) == NULL ||
-	    (pv->keys = calloc(nkeys, sizeof(*pv->keys))) == NULL)
+	    (pv->keys = calloc(nkeys, sizeof(*pv->keys))) == NULL ||
+	    (pv->slots = calloc(nslots, sizeof(*pv->slots))) == NULL)
 		return fail(ld, list, "out of memory");
+	pv->mask = nslots - 1;
 	for (i = 0; i < n; i++) {
 		c->ndomains++;
 		if (parse_domain(ld, config_setting_get_elem(list, i), i) == -1)
@@ -1097,6 +1073,7 @@ read_machine_id(char *buf, size_t len, size_t *n)
 	while (k > 0 && isspace((unsigned char)buf[k - 1]))
 		k--;
 	*n = k;
+	errno = 0;		/* there, but empty */
 	return k > 0 ? 0 : -1;
 }
 
@@ -1130,6 +1107,13 @@ make_branch_key(struct loader *ld, const char *secret)
 		explicit_bzero(id, sizeof(id));
 		return 0;
 	}
+	/* A machine without one gets a random key; a transient failure
+	 * (out of memory or files) must not, or a reload would change the
+	 * key and drop the responses of calls under way. */
+	if (errno != 0 && errno != ENOENT && errno != ENOTDIR &&
+	    errno != EACCES && errno != EPERM)
+		return fail(ld, NULL, "branch key: %s: %s", machine_id_path,
+		    strerror(errno));
 	if (getrandom(c->branch_key, sizeof(c->branch_key), 0) !=
 	    (ssize_t)sizeof(c->branch_key))
 		return fail(ld, NULL, "branch key: no randomness: %s",
@@ -1319,6 +1303,7 @@ conf_free(struct conf *c)
 	free(c->users_file);
 	free(c->path);
 	free(pv->keys);
+	free(pv->slots);
 	free(pv->self);
 	free(pv->adv_key);
 	free(pv);
@@ -1440,16 +1425,21 @@ int
 config_domain_find(const struct conf *c, struct slice host, bool *by_alias)
 {
 	const struct conf_priv *pv;
+	const struct host_key *f;
 	struct host_key k;
 	char buf[256];
+	uint32_t slot;
 	size_t i;
 
 	if (c == NULL || !host_key_of(host, &k, buf, sizeof(buf)))
 		return -1;
 	pv = PRIV(c);
-	for (i = 0; i < pv->nkeys; i++)
-		if (key_eq(&pv->keys[i], &k))
-			goto found;
+	if (pv->slots != NULL && (slot = *key_slot(pv, &k)) != 0) {
+		f = &pv->keys[slot - 1];
+		if (by_alias != NULL)
+			*by_alias = f->by_alias;
+		return f->domain;
+	}
 	for (i = 0; i < pv->nself; i++)
 		if (!pv->self[i].self_only && key_eq(&pv->self[i], &k)) {
 			if (by_alias != NULL)
@@ -1457,10 +1447,6 @@ config_domain_find(const struct conf *c, struct slice host, bool *by_alias)
 			return 0;
 		}
 	return -1;
-found:
-	if (by_alias != NULL)
-		*by_alias = pv->keys[i].by_alias;
-	return pv->keys[i].domain;
 }
 
 bool
@@ -1480,7 +1466,7 @@ config_is_self(const struct conf *c, struct slice host, uint16_t port)
 	if (!named)
 		return false;
 	if (port == 0)
-		port = 5060;
+		port = SIP_DEFAULT_PORT;
 	for (i = 0; i < c->nlisten; i++)
 		if (c->listen[i].port == port)
 			return true;

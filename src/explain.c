@@ -12,7 +12,7 @@
 #include "config.h"
 #include "explain.h"
 #include "forward.h"
-#include "proxy.h"
+#include "netaddr.h"
 #include "resolve.h"
 #include "route.h"
 #include "sipmsg.h"
@@ -126,19 +126,11 @@ static void
 dest_text(enum sip_transport tp, const struct sockaddr_storage *ss,
     char *buf, size_t len)
 {
-	char ip[INET6_ADDRSTRLEN];
-	const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
-	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+	char hp[NETADDR_STRLEN];
 
-	if (ss->ss_family == AF_INET6) {
-		inet_ntop(AF_INET6, &sin6->sin6_addr, ip, sizeof(ip));
-		snprintf(buf, len, "%s [%s]:%u", config_transport_name(tp), ip,
-		    ntohs(sin6->sin6_port));
-	} else {
-		inet_ntop(AF_INET, &sin->sin_addr, ip, sizeof(ip));
-		snprintf(buf, len, "%s %s:%u", config_transport_name(tp), ip,
-		    ntohs(sin->sin_port));
-	}
+	if (netaddr_format(ss, NETADDR_PORT, hp, sizeof(hp)) == -1)
+		snprintf(hp, sizeof(hp), "?");
+	snprintf(buf, len, "%s %s", config_transport_name(tp), hp);
 }
 
 /* The outcome of a decision, one phrase; -T and the log share it. */
@@ -146,7 +138,8 @@ static void
 outcome(const struct sipmsg *m, const struct route_decision *d,
     const struct conf *conf, char *buf, size_t len)
 {
-	char uri[1024], via[128];
+	char uri[1024], via[128], reason[160];
+	enum resolve_kind kind;
 	struct fwd_hop hop;
 	const char *why;
 	ssize_t u;
@@ -172,14 +165,19 @@ outcome(const struct sipmsg *m, const struct route_decision *d,
 			snprintf(buf, len, "forward to %.*s",
 			    (int)d->next_hop.len, d->next_hop.p);
 		n = strlen(buf);
-		if (forward_needs_tls(m, d))
-			snprintf(buf + n, len - n, " (503 " FORWARD_NO_TLS ")");
-		else if (forward_hop(conf, &d->next_hop_uri, NULL, m->len,
-		    &hop, &why) == 0) {
+		switch (forward_next_hop(conf, m, d, NULL, false, &hop, &kind,
+		    &why, reason, sizeof(reason))) {
+		case FWD_NEXT_HOP:
 			dest_text(hop.tp, &hop.addr, via, sizeof(via));
 			snprintf(buf + n, len - n, " via %s", via);
-		} else
+			break;
+		case FWD_NEXT_DNS:
 			snprintf(buf + n, len - n, " (next hop by DNS)");
+			break;
+		case FWD_NEXT_FAIL:
+			snprintf(buf + n, len - n, " (503 %s)", why);
+			break;
+		}
 		break;
 	case ROUTE_RELAY:
 		snprintf(buf, len, "relay to the next Via");
@@ -395,61 +393,41 @@ read_all(FILE *in, size_t *len)
 	return buf;
 }
 
-/* The forwarded bytes, as the daemon would send them; -T may block on DNS
- * (the daemon never does). Returns the length, or -1 with dest saying why. */
+/* The forwarded bytes, as the daemon would send them: its next hop
+ * decision, but with a blocking lookup for a name (the daemon never
+ * blocks). Returns the length, or -1 with dest saying why. */
 static ssize_t
 explain_forward(const struct sipmsg *m, const struct route_decision *d,
     const struct conf *conf, const char *source,
     const struct sockaddr_storage *src, char *bytes, char *dest,
     size_t destlen)
 {
-	struct sockaddr_storage ss, *resolved = NULL;
-	struct sip_uri uri = d->next_hop_uri;
 	struct resolve_servers sv;
 	struct resolve_answer a;
 	enum resolve_kind kind;
+	enum fwd_next next;
 	struct fwd_hop hop;
-	socklen_t sl;
-	char host[RESOLVE_HOST_MAX];
-	const char *why;
+	char host[RESOLVE_HOST_MAX], reason[160];
+	const char *why = NULL;
 	ssize_t n;
-	size_t i;
-	int in = -1, k;
 
-	if (forward_needs_tls(m, d)) {
-		snprintf(dest, destlen, "nowhere: 503 " FORWARD_NO_TLS);
-		return -1;
-	}
-	/* The daemon's RFC 3263 steps and SRV choice, but waiting here. */
-	if (!forward_host_addr(uri.host, 5060, &ss, &sl)) {
-		if (resolve_kind_of(&uri, m->len > FORWARD_UDP_MTU_LIMIT,
-		    &kind, &why) == -1) {
-			snprintf(dest, destlen, "nowhere: 503 %s", why);
-			return -1;
-		}
-		snprintf(host, sizeof(host), "%.*s", (int)uri.host.len,
-		    uri.host.p);
-		proxy_dns_servers(conf, &sv);
+	next = forward_next_hop(conf, m, d, NULL, false, &hop, &kind, &why,
+	    reason, sizeof(reason));
+	if (next == FWD_NEXT_DNS) {
+		snprintf(host, sizeof(host), "%.*s",
+		    (int)d->next_hop_uri.host.len, d->next_hop_uri.host.p);
+		forward_dns_servers(conf, &sv);
 		resolve_sip(&sv, host, kind, &a);
-		if ((k = resolve_pick(a.t, a.n, d->branch_h1)) < 0) {
-			snprintf(dest, destlen, "nowhere: 503 %.*s %s", 64,
-			    host, a.why);
-			return -1;
-		}
-		ss = a.t[k].addr;
-		if (a.t[k].tp != SIP_TP_NONE)
-			uri.transport = a.t[k].tp;
-		resolved = &ss;
+		next = forward_next_hop(conf, m, d, &a, false, &hop, &kind,
+		    &why, reason, sizeof(reason));
 	}
-	if (forward_hop(conf, &uri, resolved, m->len, &hop, &why) == -1) {
+	if (next != FWD_NEXT_HOP) {
 		snprintf(dest, destlen, "nowhere: 503 %s", why);
 		return -1;
 	}
-	for (i = 0; i < conf->nlisten && in == -1; i++)
-		if (conf->listen[i].transport == SIP_TP_UDP &&
-		    conf->listen[i].ss.ss_family == src->ss_family)
-			in = (int)i;
-	n = forward_request(m, d, conf, source, 5060, in, &hop, bytes,
+	/* As if it came in on our UDP listener of the source's family. */
+	n = forward_request(m, d, conf, source, SIP_DEFAULT_PORT,
+	    forward_listener(conf, SIP_TP_UDP, src->ss_family), &hop, bytes,
 	    EXPLAIN_MAX, &why);
 	if (n < 0)
 		snprintf(dest, destlen, "nowhere: 503 %s", why);
@@ -465,8 +443,6 @@ explain_run(const struct conf *conf, const char *request, const char *source,
 	struct route_decision d;
 	struct sipmsg m;
 	struct sockaddr_storage ss, dst;
-	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
 	char *buf = NULL, *bytes = NULL, dest[128] = "";
 	size_t len = 0;
 	ssize_t rc, nbytes = -1;
@@ -475,14 +451,8 @@ explain_run(const struct conf *conf, const char *request, const char *source,
 
 	if (source == NULL)
 		source = "127.0.0.1";
-	memset(&ss, 0, sizeof(ss));
-	if (inet_pton(AF_INET, source, &sin->sin_addr) == 1) {
-		ss.ss_family = AF_INET;
-		sin->sin_port = htons(5060);
-	} else if (inet_pton(AF_INET6, source, &sin6->sin6_addr) == 1) {
-		ss.ss_family = AF_INET6;
-		sin6->sin6_port = htons(5060);
-	} else {
+	if (source[0] == '[' || netaddr_parse(slice_make(source,
+	    strlen(source)), SIP_DEFAULT_PORT, &ss) == -1) {
 		fprintf(err, "usher: -s %s: not an IP address\n", source);
 		return 2;
 	}
@@ -512,9 +482,9 @@ explain_run(const struct conf *conf, const char *request, const char *source,
 	if (whole && (bytes = malloc(EXPLAIN_MAX)) == NULL)
 		goto out;
 	if (whole && d.action == ROUTE_REPLY) {
-		nbytes = proxy_reply(&m, &d, conf, source, 5060, bytes,
+		nbytes = forward_reply(&m, &d, source, SIP_DEFAULT_PORT, bytes,
 		    EXPLAIN_MAX);
-		proxy_reply_dest(&m, &ss, &dst);
+		forward_reply_addr(&m, &ss, &dst);
 		dest_text(SIP_TP_UDP, &dst, dest, sizeof(dest));
 	} else if (whole && d.action == ROUTE_FORWARD)
 		nbytes = explain_forward(&m, &d, conf, source, &ss, bytes,

@@ -1,4 +1,5 @@
-/* forward.c: forwarded requests and relayed responses as spliced bytes. */
+/* forward.c: what goes out, as pure functions: forwarded requests and
+ * relayed responses as spliced bytes, local replies, and the next hop. */
 #include <sys/types.h>
 #include <sys/socket.h>
 
@@ -10,48 +11,19 @@
 
 #include "config.h"
 #include "forward.h"
+#include "hash.h"
+#include "netaddr.h"
+#include "resolve.h"
 #include "route.h"
 #include "sipmsg.h"
 
-#define MAX_VALUES	(SIPMSG_MAX_VIA > SIPMSG_MAX_ROUTE ? \
-			    SIPMSG_MAX_VIA : SIPMSG_MAX_ROUTE)
+#define SERVER_NAME	"usher/" USHER_VERSION
+#define ALLOW_METHODS	"INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, " \
+			"PRACK, UPDATE, INFO, SUBSCRIBE, NOTIFY, REFER, " \
+			"MESSAGE, PUBLISH"
 
-bool
-forward_host_addr(struct slice host, uint16_t port,
-    struct sockaddr_storage *ss, socklen_t *sslen)
-{
-	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-	char buf[INET6_ADDRSTRLEN + 1];
-
-	if (host.len >= 2 && host.p[0] == '[' && host.p[host.len - 1] == ']') {
-		host.p++;
-		host.len -= 2;
-	}
-	if (host.len == 0 || host.len >= sizeof(buf))
-		return false;
-	memset(ss, 0, sizeof(*ss));
-	if (ipv4_parse(host.p, host.len, (unsigned char *)&sin->sin_addr)) {
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(port);
-		*sslen = sizeof(*sin);
-		return true;
-	}
-	if (memchr(host.p, ':', host.len) == NULL)
-		return false;
-	memcpy(buf, host.p, host.len);
-	buf[host.len] = '\0';
-	if (inet_pton(AF_INET6, buf, &sin6->sin6_addr) == 1) {
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(port);
-		*sslen = sizeof(*sin6);
-		return true;
-	}
-	return false;
-}
-
-static int
-find_listener(const struct conf *conf, enum sip_transport tp, int family)
+int
+forward_listener(const struct conf *conf, enum sip_transport tp, int family)
 {
 	size_t i;
 
@@ -60,29 +32,6 @@ find_listener(const struct conf *conf, enum sip_transport tp, int family)
 		    conf->listen[i].ss.ss_family == family)
 			return (int)i;
 	return -1;
-}
-
-/*
- * Only ever one host: never the unspecified address, broadcast, multicast
- * or the reserved IPv4 block, nor port 0. A forged response whose next
- * Via says received=255.255.255.255 (or a target written so) would
- * otherwise have us send to a whole network.
- */
-static bool
-is_unicast(const struct sockaddr_storage *ss)
-{
-	const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
-	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
-	uint32_t a;
-
-	if (ss->ss_family == AF_INET6)
-		return sin6->sin6_port != 0 &&
-		    !IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr) &&
-		    !IN6_IS_ADDR_MULTICAST(&sin6->sin6_addr);
-	a = ntohl(sin->sin_addr.s_addr);
-	return sin->sin_port != 0 && a != INADDR_ANY &&
-	    (a & 0xf0000000u) != 0xe0000000u &&	/* 224/4 multicast */
-	    (a & 0xf0000000u) != 0xf0000000u;	/* 240/4, broadcast */
 }
 
 static bool
@@ -108,23 +57,19 @@ forward_hop(const struct conf *conf, const struct sip_uri *uri,
     const struct sockaddr_storage *resolved, size_t msglen,
     struct fwd_hop *hop, const char **why)
 {
-	uint16_t port = uri->port ? uri->port : 5060;
-	struct sockaddr_in *sin;
+	uint16_t port = uri->port ? uri->port : SIP_DEFAULT_PORT;
 
 	memset(hop, 0, sizeof(*hop));
 	if (resolved != NULL) {
 		hop->addr = *resolved;
-		sin = (struct sockaddr_in *)&hop->addr;
-		hop->addrlen = hop->addr.ss_family == AF_INET6 ?
-		    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
 		if (uri->port)
-			sin->sin_port = htons(port);	/* same offset in v6 */
-	} else if (!forward_host_addr(uri->host, port, &hop->addr,
-	    &hop->addrlen)) {
+			netaddr_set_port(&hop->addr, port);
+	} else if (netaddr_parse(uri->host, port, &hop->addr) == -1) {
 		*why = "Next Hop Needs DNS";
 		return -1;
 	}
-	if (!is_unicast(&hop->addr)) {
+	hop->addrlen = netaddr_len(hop->addr.ss_family);
+	if (!netaddr_is_unicast(&hop->addr)) {
 		*why = "Next Hop Is Not A Unicast Address";
 		return -1;
 	}
@@ -141,11 +86,11 @@ forward_hop(const struct conf *conf, const struct sip_uri *uri,
 		*why = "Unsupported Transport";
 		return -1;
 	}
-	hop->listener = find_listener(conf, hop->tp, hop->addr.ss_family);
+	hop->listener = forward_listener(conf, hop->tp, hop->addr.ss_family);
 	/* Over TCP we connect from an ephemeral port; the Via and
 	 * Record-Route still name a listener, UDP if we have no TCP one. */
 	if (hop->listener == -1 && hop->tp == SIP_TP_TCP)
-		hop->listener = find_listener(conf, SIP_TP_UDP,
+		hop->listener = forward_listener(conf, SIP_TP_UDP,
 		    hop->addr.ss_family);
 	if (hop->listener == -1) {
 		*why = hop->addr.ss_family == AF_INET6 ?
@@ -154,6 +99,160 @@ forward_hop(const struct conf *conf, const struct sip_uri *uri,
 		return -1;
 	}
 	return 0;
+}
+
+void
+forward_dns_servers(const struct conf *conf, struct resolve_servers *sv)
+{
+	size_t i;
+
+	memset(sv, 0, sizeof(*sv));
+	for (i = 0; i < conf->ndns_servers && i < RESOLVE_MAX_SERVERS; i++)
+		sv->addr[i] = conf->dns_servers[i];
+	sv->n = i;
+}
+
+/* A 503 reason that names the host ("Next Hop x.test Does Not Resolve"),
+ * with nothing in it that could break the status line. */
+static const char *
+name_reason(char *buf, size_t len, const char *what, struct slice host,
+    const char *why)
+{
+	size_t i, n;
+
+	n = (size_t)snprintf(buf, len, "%s %.*s %s", what,
+	    (int)(host.len > 100 ? 100 : host.len), host.p, why);
+	for (i = 0; i < n && i < len; i++)
+		if ((unsigned char)buf[i] < 0x20 || buf[i] == 0x7f)
+			buf[i] = '?';
+	return buf;
+}
+
+enum fwd_next
+forward_next_hop(const struct conf *conf, const struct sipmsg *m,
+    const struct route_decision *d, const struct resolve_answer *a,
+    bool target, struct fwd_hop *hop, enum resolve_kind *kind,
+    const char **why, char *reason, size_t reasonlen)
+{
+	struct sip_uri uri = d->next_hop_uri;
+	struct sockaddr_storage ss;
+	int i;
+
+	if (forward_needs_tls(m, d)) {
+		*why = FORWARD_NO_TLS;
+		return FWD_NEXT_FAIL;
+	}
+	/* An IP literal is parsed once, here: port 5060 unless the URI
+	 * names one (forward_hop). Anything else is a name, RFC 3263. */
+	if (netaddr_parse(uri.host, SIP_DEFAULT_PORT, &ss) == -1) {
+		if (resolve_kind_of(&uri, m->len > FORWARD_UDP_MTU_LIMIT,
+		    kind, why) == -1)
+			return FWD_NEXT_FAIL;
+		if (!resolve_name_ok(uri.host)) {
+			*why = "Bad Next Hop Name";
+			return FWD_NEXT_FAIL;
+		}
+		if (a == NULL)
+			return FWD_NEXT_DNS;
+		/* The same branch picks the same target. */
+		if ((i = resolve_pick(a->t, a->n, d->branch_h1)) < 0) {
+			*why = name_reason(reason, reasonlen, target ?
+			    "Target" : "Next Hop", uri.host, a->why ? a->why :
+			    "Does Not Resolve");
+			return FWD_NEXT_FAIL;
+		}
+		ss = a->t[i].addr;
+		if (a->t[i].tp != SIP_TP_NONE)
+			uri.transport = a->t[i].tp;	/* §4.1: SRV's */
+	}
+	return forward_hop(conf, &uri, &ss, m->len, hop, why) == 0 ?
+	    FWD_NEXT_HOP : FWD_NEXT_FAIL;
+}
+
+/* A To tag that a retransmission gets again: no state, no randomness. */
+static void
+to_tag(const struct sipmsg *m, char out[17])
+{
+	uint64_t h = HASH_SEED;
+
+	h = hash_bytes(h, m->callid.value.p, m->callid.value.len);
+	h = hash_bytes(h, m->from_tag.p, m->from_tag.len);
+	if (m->nvia > 0)
+		h = hash_bytes(h, m->via[0].branch.p, m->via[0].branch.len);
+	h = hash_bytes(h, &m->cseq_num, sizeof(m->cseq_num));
+	*put_hex64(out, hash_final(h)) = '\0';
+}
+
+/* The extra header lines a decision asks for, into buf. -1: too long. */
+static ssize_t
+reply_extra(const struct sipmsg *m, const struct route_decision *d,
+    char *buf, size_t len)
+{
+	char uri[1024];
+	size_t n = 0, i;
+	ssize_t u;
+	int k;
+
+#define ADD(...) do {							\
+	k = snprintf(buf + n, len - n, __VA_ARGS__);			\
+	if (k < 0 || (size_t)k >= len - n)				\
+		return -1;						\
+	n += (size_t)k;							\
+} while (0)
+
+	if (d->contact) {
+		if ((u = route_target_uri(d, m, uri, sizeof(uri))) < 0)
+			return -1;
+		ADD("Contact: <%.*s>\r\n", (int)u, uri);
+	}
+	if (d->retry_after > 0)
+		ADD("Retry-After: %u\r\n", d->retry_after);
+	if (d->options_caps)
+		ADD("Allow: " ALLOW_METHODS "\r\nAccept: application/sdp\r\n"
+		    "Supported: \r\n");
+	if (d->unsupported) {
+		ADD("Unsupported: ");
+		for (i = 0; i < m->npreq; i++)
+			ADD("%s%.*s", i ? ", " : "",
+			    (int)m->proxy_require[i].len,
+			    m->proxy_require[i].p);
+		ADD("\r\n");
+	}
+#undef ADD
+	return (ssize_t)n;
+}
+
+ssize_t
+forward_reply(const struct sipmsg *m, const struct route_decision *d,
+    const char *src_ip, uint16_t src_port, char *out, size_t outlen)
+{
+	struct sip_reply r;
+	char extra[2048], tag[17];
+	ssize_t n;
+
+	if ((n = reply_extra(m, d, extra, sizeof(extra))) < 0)
+		return -1;
+	to_tag(m, tag);
+	memset(&r, 0, sizeof(r));
+	r.code = d->code;
+	r.reason = d->reason;
+	r.src_ip = src_ip;
+	r.src_port = src_port;
+	r.to_tag = slice_make(tag, 16);
+	r.extra = slice_make(extra, (size_t)n);
+	r.server = SLICE(SERVER_NAME);
+	return sipmsg_reply(m, &r, out, outlen);
+}
+
+void
+forward_reply_addr(const struct sipmsg *m, const struct sockaddr_storage *src,
+    struct sockaddr_storage *dst)
+{
+	*dst = *src;
+	if (m->nvia > 0 && m->via[0].has_rport)
+		return;
+	netaddr_set_port(dst, m->nvia > 0 && m->via[0].port ?
+	    m->via[0].port : SIP_DEFAULT_PORT);
 }
 
 /* host:port of a listener as it goes into Via and Record-Route. */
@@ -281,12 +380,12 @@ add_rr(const struct conf *conf, struct sip_edits *ed, size_t at, int li,
 
 	if ((n = listener_hostport(conf, li, hp, sizeof(hp))) == -1)
 		return -1;
-	p = cpymem(line, "Record-Route: <sip:", 19);
+	p = CPYLIT(line, "Record-Route: <sip:");
 	p = cpymem(p, hp, (size_t)n);
 	*p++ = ';';
 	if (tp == SIP_TP_TCP)
-		p = cpymem(p, "transport=tcp;", 14);
-	p = cpymem(p, "lr>\r\n", 5);
+		p = CPYLIT(p, "transport=tcp;");
+	p = CPYLIT(p, "lr>\r\n");
 	return sipmsg_edit(ed, at, 0, line, (size_t)(p - line));
 }
 
@@ -305,9 +404,9 @@ add_content_length(const struct sipmsg *m, struct sip_edits *ed, size_t at,
 
 	if (m->content_length >= 0 || tp != SIP_TP_TCP)
 		return 0;
-	p = cpymem(buf, "Content-Length: ", 16);
+	p = CPYLIT(buf, "Content-Length: ");
 	p = put_uint(p, (unsigned)(m->len - m->body_off));
-	p = cpymem(p, "\r\n", 2);
+	p = CPYLIT(p, "\r\n");
 	return sipmsg_edit(ed, at, 0, buf, (size_t)(p - buf));
 }
 
@@ -380,7 +479,7 @@ forward_request(const struct sipmsg *m, const struct route_decision *d,
 	 * force_rport does the same for TCP). */
 	if (in_listener >= 0 && conf->listen[in_listener].transport ==
 	    SIP_TP_TCP && m->nvia > 0 && !m->via[0].has_rport) {
-		p = cpymem(buf, ";rport=", 7);
+		p = CPYLIT(buf, ";rport=");
 		p = put_uint(p, src_port);
 		if (sipmsg_edit(&ed, off_of(m, m->via[0].value.p +
 		    m->via[0].value.len), 0, buf, (size_t)(p - buf)) == -1)
@@ -394,12 +493,12 @@ forward_request(const struct sipmsg *m, const struct route_decision *d,
 	route_branch_text(route_via_h1(m, &sent, conf), d->branch_h2, branch);
 	if ((k = listener_hostport(conf, hop->listener, hp, sizeof(hp))) == -1)
 		return -1;
-	p = cpymem(buf, "Via: SIP/2.0/", 13);
+	p = CPYLIT(buf, "Via: SIP/2.0/");
 	p = cpymem(p, hop->tp == SIP_TP_TCP ? "TCP " : "UDP ", 4);
 	p = cpymem(p, hp, (size_t)k);
-	p = cpymem(p, ";branch=", 8);
+	p = CPYLIT(p, ";branch=");
 	p = cpymem(p, branch, ROUTE_BRANCH_LEN);
-	p = cpymem(p, "\r\n", 2);
+	p = CPYLIT(p, "\r\n");
 	if (sipmsg_edit(&ed, at, 0, buf, (size_t)(p - buf)) == -1)
 		return -1;
 
@@ -413,7 +512,8 @@ forward_request(const struct sipmsg *m, const struct route_decision *d,
 		if (sipmsg_edit(&ed, off_of(m, m->max_fwd.value.p),
 		    m->max_fwd.value.len, buf, (size_t)(p - buf)) == -1)
 			return -1;
-	} else if (sipmsg_edit(&ed, at, 0, "Max-Forwards: 70\r\n", 18) == -1)
+	} else if (sipmsg_edit(&ed, at, 0, "Max-Forwards: 70\r\n",
+	    sizeof("Max-Forwards: 70\r\n") - 1) == -1)
 		return -1;
 
 	if (add_content_length(m, &ed, at, hop->tp) == -1)
@@ -440,7 +540,7 @@ forward_response(const struct sipmsg *m, const struct conf *conf,
 	bool gone[SIPMSG_MAX_VIA] = { true };
 	struct sip_edits ed;
 	struct slice host = v->received.len ? v->received : v->host;
-	uint16_t port = v->port ? v->port : 5060;
+	uint16_t port = v->port ? v->port : SIP_DEFAULT_PORT;
 	size_t i;
 	ssize_t n;
 
@@ -455,16 +555,17 @@ forward_response(const struct sipmsg *m, const struct conf *conf,
 		for (i = 0; i < v->rport.len && port < 6554; i++)
 			port = (uint16_t)(port * 10 + (v->rport.p[i] - '0'));
 	}
-	if (!forward_host_addr(host, port, &hop->addr, &hop->addrlen)) {
+	if (netaddr_parse(host, port, &hop->addr) == -1) {
 		*why = "next Via is not an IP address";
 		return -1;
 	}
-	if (!is_unicast(&hop->addr)) {
+	hop->addrlen = netaddr_len(hop->addr.ss_family);
+	if (!netaddr_is_unicast(&hop->addr)) {
 		*why = "next Via is not a unicast address";
 		return -1;
 	}
 	hop->tp = v->tp == SIP_TP_TCP ? SIP_TP_TCP : SIP_TP_UDP;
-	hop->listener = find_listener(conf, SIP_TP_UDP, hop->addr.ss_family);
+	hop->listener = forward_listener(conf, SIP_TP_UDP, hop->addr.ss_family);
 	if (hop->tp == SIP_TP_UDP && hop->listener == -1) {
 		*why = "no UDP listener for the next Via's family";
 		return -1;

@@ -1,41 +1,43 @@
 /* log.c: OpenBSD-style logging to stderr or syslog (facility daemon). */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
 
-#include "config.h"
 #include "log.h"
 
 static bool	log_stderr = true;
-static int	log_level = LOG_LEVEL_INFO;
+/* Written by the reload thread, read by every worker: relaxed is enough,
+ * a message logged at the old level during a reload is no harm. */
+static atomic_int log_level = LOG_LEVEL_INFO;
+
+static int
+level(void)
+{
+	return atomic_load_explicit(&log_level, memory_order_relaxed);
+}
 
 void
-log_init(bool to_stderr, int level)
+log_init(bool to_stderr, int lvl)
 {
 	log_stderr = to_stderr;
-	log_level = level;
+	log_setlevel(lvl);
 	if (!to_stderr)
 		openlog("usher", LOG_PID | LOG_NDELAY, LOG_DAEMON);
 }
 
 void
-log_setlevel(int level)
+log_setlevel(int lvl)
 {
-	log_level = level;
-}
-
-int
-log_getlevel(void)
-{
-	return log_level;
+	atomic_store_explicit(&log_level, lvl, memory_order_relaxed);
 }
 
 bool
 log_debug_enabled(void)
 {
-	return log_level >= LOG_LEVEL_DEBUG;
+	return level() >= LOG_LEVEL_DEBUG;
 }
 
 size_t
@@ -86,13 +88,13 @@ log_escape(char *dst, size_t dstlen, const char *src, size_t len)
  * drive a terminal (SPEC §7).
  */
 static void
-vlog(int pri, int level, const char *fmt, va_list ap, const char *suffix)
+vlog(int pri, int lvl, const char *fmt, va_list ap, const char *suffix)
 {
 	static const char *names[] = { "error", "warning", "info", "debug" };
 	char raw[2048], msg[4 * sizeof(raw)];
 	int n;
 
-	if (level > log_level)
+	if (lvl > level())
 		return;
 	/* The length, not strlen: a %c or %.*s may have put a NUL in. */
 	if ((n = vsnprintf(raw, sizeof(raw), fmt, ap)) < 0)
@@ -101,7 +103,7 @@ vlog(int pri, int level, const char *fmt, va_list ap, const char *suffix)
 		n = sizeof(raw) - 1;
 	log_escape(msg, sizeof(msg), raw, (size_t)n);
 	if (log_stderr) {
-		fprintf(stderr, "usher: %s: %s%s%s\n", names[level], msg,
+		fprintf(stderr, "usher: %s: %s%s%s\n", names[lvl], msg,
 		    suffix ? ": " : "", suffix ? suffix : "");
 		fflush(stderr);
 	} else if (suffix)

@@ -19,6 +19,7 @@
 #include "hash.h"
 #include "log.h"
 #include "metrics.h"
+#include "netaddr.h"
 #include "proxy.h"
 #include "ratelimit.h"
 #include "resolve.h"
@@ -28,11 +29,6 @@
 #include "transport.h"
 
 #include <event2/event.h>
-
-#define SERVER_NAME	"usher/" USHER_VERSION
-#define ALLOW_METHODS	"INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, " \
-			"PRACK, UPDATE, INFO, SUBSCRIBE, NOTIFY, REFER, " \
-			"MESSAGE, PUBLISH"
 
 /*
  * Host names as next hops (RFC 3263). Names of table targets are resolved
@@ -46,9 +42,6 @@
 #define RATELIMIT_SOURCES	65536	/* sources remembered, ~4 MB */
 
 #define DNS_SLOTS	256
-#define DNS_TTL_MIN	30
-#define DNS_TTL_MAX	3600
-#define DNS_NEGATIVE	10	/* seconds a failed name answers 503 */
 
 struct dns_slot {
 	char			 host[RESOLVE_HOST_MAX];
@@ -213,99 +206,6 @@ proxy_worker_refresh(struct worker *w)
 	(void)worker_conf(w);
 }
 
-/* A To tag that a retransmission gets again: no state, no randomness. */
-static void
-to_tag(const struct sipmsg *m, char out[17])
-{
-	uint64_t h = HASH_SEED;
-
-	h = hash_bytes(h, m->callid.value.p, m->callid.value.len);
-	h = hash_bytes(h, m->from_tag.p, m->from_tag.len);
-	if (m->nvia > 0)
-		h = hash_bytes(h, m->via[0].branch.p, m->via[0].branch.len);
-	h = hash_bytes(h, &m->cseq_num, sizeof(m->cseq_num));
-	*put_hex64(out, hash_final(h)) = '\0';
-}
-
-/* The extra header lines a decision asks for, into buf. -1: too long. */
-static ssize_t
-reply_extra(const struct sipmsg *m, const struct route_decision *d,
-    char *buf, size_t len)
-{
-	char uri[1024];
-	size_t n = 0, i;
-	ssize_t u;
-	int k;
-
-#define ADD(...) do {							\
-	k = snprintf(buf + n, len - n, __VA_ARGS__);			\
-	if (k < 0 || (size_t)k >= len - n)				\
-		return -1;						\
-	n += (size_t)k;							\
-} while (0)
-
-	if (d->contact) {
-		if ((u = route_target_uri(d, m, uri, sizeof(uri))) < 0)
-			return -1;
-		ADD("Contact: <%.*s>\r\n", (int)u, uri);
-	}
-	if (d->retry_after > 0)
-		ADD("Retry-After: %u\r\n", d->retry_after);
-	if (d->options_caps)
-		ADD("Allow: " ALLOW_METHODS "\r\nAccept: application/sdp\r\n"
-		    "Supported: \r\n");
-	if (d->unsupported) {
-		ADD("Unsupported: ");
-		for (i = 0; i < m->npreq; i++)
-			ADD("%s%.*s", i ? ", " : "",
-			    (int)m->proxy_require[i].len,
-			    m->proxy_require[i].p);
-		ADD("\r\n");
-	}
-#undef ADD
-	return (ssize_t)n;
-}
-
-ssize_t
-proxy_reply(const struct sipmsg *m, const struct route_decision *d,
-    const struct conf *conf, const char *src_ip, uint16_t src_port,
-    char *out, size_t outlen)
-{
-	struct sip_reply r;
-	char extra[2048], tag[17];
-	ssize_t n;
-
-	(void)conf;
-	if ((n = reply_extra(m, d, extra, sizeof(extra))) < 0)
-		return -1;
-	to_tag(m, tag);
-	memset(&r, 0, sizeof(r));
-	r.code = d->code;
-	r.reason = d->reason;
-	r.src_ip = src_ip;
-	r.src_port = src_port;
-	r.to_tag = slice_make(tag, 16);
-	r.extra = slice_make(extra, (size_t)n);
-	r.server = SLICE(SERVER_NAME);
-	return sipmsg_reply(m, &r, out, outlen);
-}
-
-void
-proxy_reply_dest(const struct sipmsg *m, const struct sockaddr_storage *src,
-    struct sockaddr_storage *dst)
-{
-	uint16_t port;
-
-	*dst = *src;
-	if (m->nvia > 0 && m->via[0].has_rport)
-		return;
-	port = m->nvia > 0 && m->via[0].port ? m->via[0].port : 5060;
-	if (dst->ss_family == AF_INET6)
-		((struct sockaddr_in6 *)dst)->sin6_port = htons(port);
-	else
-		((struct sockaddr_in *)dst)->sin_port = htons(port);
-}
-
 static void
 send_reply(struct worker *w, const struct tp_source *src,
     const struct sipmsg *m, const struct route_decision *d,
@@ -315,15 +215,14 @@ send_reply(struct worker *w, const struct tp_source *src,
 	struct sockaddr_storage dst;
 	ssize_t n;
 
-	n = proxy_reply(m, d, conf, src->ip, src->port, out,
-	    TRANSPORT_UDP_MAX);
+	n = forward_reply(m, d, src->ip, src->port, out, TRANSPORT_UDP_MAX);
 	if (n < 0) {
 		metrics_inc(&w->metrics.dropped[DROP_PARSE]);
 		return;
 	}
 	if (d->code < METRICS_CODES)
 		metrics_inc(&w->metrics.replies[d->code]);
-	proxy_reply_dest(m, &src->addr, &dst);
+	forward_reply_addr(m, &src->addr, &dst);
 	transport_send(w, src, (struct sockaddr *)&dst,
 	    src->addr.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
 	    sizeof(struct sockaddr_in), out, (size_t)n);
@@ -450,7 +349,6 @@ dns_use(struct worker *w, struct dns_wait *q)
 	struct proxy_dns *pd = pw->dns;
 	const struct resolve_answer *a = &q->job.answer;
 	struct dns_slot *s;
-	time_t ttl;
 	ssize_t rc;
 
 	s = dns_slot(pd, slice_make(q->job.host, strlen(q->job.host)),
@@ -458,9 +356,7 @@ dns_use(struct worker *w, struct dns_wait *q)
 	memcpy(s->host, q->job.host, sizeof(s->host));
 	s->kind = q->job.kind;
 	s->a = *a;
-	ttl = a->n == 0 ? DNS_NEGATIVE : a->ttl < DNS_TTL_MIN ? DNS_TTL_MIN :
-	    a->ttl > DNS_TTL_MAX ? DNS_TTL_MAX : (time_t)a->ttl;
-	s->expires = time(NULL) + ttl;
+	s->expires = time(NULL) + (time_t)resolve_ttl(a);
 	if (a->n == 0)
 		log_debug("dns %s: %s", q->job.host, a->why);
 	/* The request waited; now it goes as if it had just arrived, with
@@ -498,17 +394,6 @@ dns_answers(evutil_socket_t fd, short what, void *arg)
 	transport_flush(w);
 }
 
-void
-proxy_dns_servers(const struct conf *conf, struct resolve_servers *sv)
-{
-	size_t i;
-
-	memset(sv, 0, sizeof(*sv));
-	for (i = 0; i < conf->ndns_servers && i < RESOLVE_MAX_SERVERS; i++)
-		sv->addr[i] = conf->dns_servers[i];
-	sv->n = i;
-}
-
 /* Queue a lookup with a copy of the request. 0, or -1 (*why). */
 static int
 dns_submit(struct worker *w, const struct tp_source *src,
@@ -527,7 +412,7 @@ dns_submit(struct worker *w, const struct tp_source *src,
 		return -1;
 	}
 	q->job.kind = kind;
-	proxy_dns_servers(conf, &q->job.servers);
+	forward_dns_servers(conf, &q->job.servers);
 	q->job.done = dns_job_done;
 	q->job.arg = q;
 	q->w = w;
@@ -543,76 +428,40 @@ dns_submit(struct worker *w, const struct tp_source *src,
 	return 0;
 }
 
-/* A 503 reason that names the host ("Next Hop x.test Does Not Resolve"),
- * with nothing in it that could break the status line. */
-static const char *
-name_reason(char *buf, size_t len, const char *what, struct slice host,
-    const char *why)
-{
-	size_t i, n;
-
-	n = (size_t)snprintf(buf, len, "%s %.*s %s", what,
-	    (int)(host.len > 100 ? 100 : host.len), host.p, why);
-	for (i = 0; i < n && i < len; i++)
-		if ((unsigned char)buf[i] < 0x20 || buf[i] == 0x7f)
-			buf[i] = '?';
-	return buf;
-}
-
 /*
- * The address of a host-name next hop: 1 when known (*ss, and *uri's
- * transport when SRV chose it), 0 when a lookup was started and the
- * request will be processed again, -1 when it cannot be sent there (*why,
- * which may point into reason).
+ * The DNS answer for a host-name next hop, when one is at hand: the
+ * published map's (*target), the one a waiting request is processed again
+ * with, or the worker's cache. NULL when none is: a lookup was started and
+ * the request will be processed again (*why NULL), or could not be (*why).
  */
-static int
-dns_next_hop(struct worker *w, const struct tp_source *src,
-    const struct sipmsg *m, const struct route_decision *d,
-    const struct conf *conf, struct sip_uri *uri,
-    struct sockaddr_storage *ss, const char **why, char *reason,
-    size_t reasonlen)
+static const struct resolve_answer *
+dns_answer(struct worker *w, const struct tp_source *src,
+    const struct sipmsg *m, const struct conf *conf, struct slice host,
+    enum resolve_kind kind, bool *target, const char **why)
 {
 	struct proxy_dns *pd = pw_of(w)->dns;
 	const struct resolve_answer *a;
 	const struct dns_slot *s;
-	enum resolve_kind kind;
-	struct slice host = uri->host;
-	const char *what = "Next Hop";
-	int i;
 
-	if (resolve_kind_of(uri, m->len > FORWARD_UDP_MTU_LIMIT, &kind,
-	    why) == -1)
-		return -1;
-	if (!resolve_name_ok(host)) {
-		*why = "Bad Next Hop Name";
-		return -1;
+	*target = false;
+	*why = NULL;
+	if (pd == NULL) {
+		*why = "Out Of Memory";
+		return NULL;
 	}
 	if ((a = resolve_map_find(pd->map, host, kind)) != NULL) {
-		what = "Target";
-		goto pick;
+		*target = true;
+		return a;
 	}
 	if (pd->fresh != NULL && pd->fresh->job.kind == kind &&
-	    is_host(pd->fresh->job.host, host)) {
-		a = &pd->fresh->job.answer;
-		goto pick;
-	}
+	    is_host(pd->fresh->job.host, host))
+		return &pd->fresh->job.answer;
 	s = dns_slot(pd, host, kind);
 	if (s->expires > time(NULL) && s->kind == kind &&
-	    is_host(s->host, host)) {
-		a = &s->a;
-		goto pick;
-	}
-	return dns_submit(w, src, m, conf, host, kind, why);
-pick:
-	if ((i = resolve_pick(a->t, a->n, d->branch_h1)) < 0) {
-		*why = name_reason(reason, reasonlen, what, host, a->why ?
-		    a->why : "Does Not Resolve");
-		return -1;
-	}
-	*ss = a->t[i].addr;
-	if (a->t[i].tp != SIP_TP_NONE)
-		uri->transport = a->t[i].tp;	/* RFC 3263 §4.1: SRV's */
-	return 1;
+	    is_host(s->host, host))
+		return &s->a;
+	(void)dns_submit(w, src, m, conf, host, kind, why);
+	return NULL;
 }
 
 /* ---- names resolved ahead: the map, and its refresh thread ---- */
@@ -632,25 +481,21 @@ proxy_resolve_targets(const struct conf *conf,
 	struct resolve_servers sv;
 	const struct resolve_answer *a, *was;
 	struct resolve_map *map;
-	struct sockaddr_storage ss;
 	struct timespec t0, t1;
 	struct slice host;
-	socklen_t sl;
 	unsigned flags;
 	size_t i, n = 0, left;
 	long long ms;
 	bool srv;
 
 	for (i = 0; table_target_host(conf->table, i, &host, &flags); i++)
-		if ((flags & TABLE_HOST_FORWARD) &&
-		    !forward_host_addr(host, 5060, &ss, &sl))
+		if ((flags & TABLE_HOST_FORWARD) && !netaddr_is_ip(host))
 			n++;
 	if ((map = resolve_map_new(n)) == NULL || n == 0)
 		return map;
-	proxy_dns_servers(conf, &sv);
+	forward_dns_servers(conf, &sv);
 	for (i = 0; table_target_host(conf->table, i, &host, &flags); i++) {
-		if (!(flags & TABLE_HOST_FORWARD) ||
-		    forward_host_addr(host, 5060, &ss, &sl))
+		if (!(flags & TABLE_HOST_FORWARD) || netaddr_is_ip(host))
 			continue;
 		srv = (flags & TABLE_HOST_NO_PORT) != 0;
 		if (resolve_map_put(map, host, srv) == -1) {
@@ -665,8 +510,7 @@ proxy_resolve_targets(const struct conf *conf,
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	for (i = 0; table_target_host(conf->table, i, &host, &flags) &&
 	    !atomic_load(&rf.stopping); i++) {
-		if (!(flags & TABLE_HOST_FORWARD) ||
-		    forward_host_addr(host, 5060, &ss, &sl))
+		if (!(flags & TABLE_HOST_FORWARD) || netaddr_is_ip(host))
 			continue;
 		srv = (flags & TABLE_HOST_NO_PORT) != 0;
 		if ((a = resolve_map_find(map, host, srv ? RESOLVE_ANY :
@@ -818,31 +662,29 @@ forward(struct worker *w, const struct tp_source *src, const struct sipmsg *m,
     struct route_decision *d, const struct conf *conf)
 {
 	char *out = pw_of(w)->out, reason[160];
-	struct sockaddr_storage ss;
-	struct sip_uri uri = d->next_hop_uri;
+	const struct resolve_answer *a;
+	enum resolve_kind kind;
 	struct fwd_hop hop;
-	socklen_t sl;
 	const char *why = NULL;
 	ssize_t n;
-	int rc;
+	bool target;
 
-	if (forward_needs_tls(m, d)) {
-		unavailable(w, src, m, d, conf, FORWARD_NO_TLS);
-		return;
-	}
-	/* An IP literal is parsed once, here: forward_hop() takes it as
-	 * resolved (port 5060 unless the URI names one). */
-	if (!forward_host_addr(uri.host, 5060, &ss, &sl)) {
-		rc = dns_next_hop(w, src, m, d, conf, &uri, &ss, &why, reason,
-		    sizeof(reason));
-		if (rc == 0)
+	switch (forward_next_hop(conf, m, d, NULL, false, &hop, &kind, &why,
+	    reason, sizeof(reason))) {
+	case FWD_NEXT_HOP:
+		break;
+	case FWD_NEXT_DNS:
+		a = dns_answer(w, src, m, conf, d->next_hop_uri.host, kind,
+		    &target, &why);
+		if (a == NULL && why == NULL)
 			return;		/* processed again when known */
-		if (rc == -1) {
+		if (a == NULL || forward_next_hop(conf, m, d, a, target, &hop,
+		    &kind, &why, reason, sizeof(reason)) != FWD_NEXT_HOP) {
 			unavailable(w, src, m, d, conf, why);
 			return;
 		}
-	}
-	if (forward_hop(conf, &uri, &ss, m->len, &hop, &why) == -1) {
+		break;
+	case FWD_NEXT_FAIL:
 		unavailable(w, src, m, d, conf, why);
 		return;
 	}
@@ -966,13 +808,12 @@ is_trusted_via(const struct sipmsg *m, const struct conf *conf)
 {
 	const struct sip_via *v;
 	struct sockaddr_storage ss;
-	socklen_t sl;
 
 	if (m->nvia < 2)
 		return false;
 	v = &m->via[1];
-	return forward_host_addr(v->received.len > 0 ? v->received : v->host,
-	    5060, &ss, &sl) &&
+	return netaddr_parse(v->received.len > 0 ? v->received : v->host,
+	    SIP_DEFAULT_PORT, &ss) == 0 &&
 	    config_trusted_find(conf, (struct sockaddr *)&ss) >= 0;
 }
 
@@ -1003,7 +844,7 @@ proxy_undeliverable(struct worker *w, const char *buf, size_t len,
 		d.action = ROUTE_REPLY;
 		d.code = 503;
 		d.reason = public_reason(is_trusted_via(m, conf), why);
-		n = proxy_reply(m, &d, conf, NULL, 0, out, TRANSPORT_UDP_MAX);
+		n = forward_reply(m, &d, NULL, 0, out, TRANSPORT_UDP_MAX);
 		if (n < 0 || sipmsg_scan(out, (size_t)n, SIPMSG_DGRAM, r) < 0 ||
 		    r->nvia < 2) {
 			metrics_inc(&w->metrics.dropped[DROP_PARSE]);

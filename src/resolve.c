@@ -21,11 +21,11 @@
 #include <unistd.h>
 
 #include "hash.h"
+#include "netaddr.h"
 #include "resolve.h"
 
 #define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
 
-#define DNS_PORT	53
 #define DNS_TRIES	2	/* rounds over the servers */
 #define DNS_WAIT_MS	1000	/* per server and round */
 #define DNS_MSG_MAX	65535
@@ -178,15 +178,6 @@ set_addr(struct sockaddr_storage *ss, int family, const unsigned char *a)
 		sin6->sin6_family = AF_INET6;
 		memcpy(&sin6->sin6_addr, a, 16);
 	}
-}
-
-static void
-set_port(struct sockaddr_storage *ss, uint16_t port)
-{
-	if (ss->ss_family == AF_INET6)
-		((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
-	else
-		((struct sockaddr_in *)ss)->sin_port = htons(port);
 }
 
 /* An A/AAAA record's address when rr is one; false otherwise. */
@@ -345,13 +336,6 @@ dns_why(enum dns_result r)
 	return "Gets A DNS Error";
 }
 
-static socklen_t
-sa_len(const struct sockaddr_storage *ss)
-{
-	return ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
-	    sizeof(struct sockaddr_in);
-}
-
 /* The nameserver lines of /etc/resolv.conf (127.0.0.1 when none, as the
  * C library does). Read for every lookup: they are few, and the file may
  * change under a running daemon. */
@@ -360,7 +344,6 @@ servers_default(struct resolve_servers *sv)
 {
 	char line[256], addr[64];
 	FILE *fp;
-	uint8_t bin[16];
 
 	sv->n = 0;
 	if ((fp = fopen(RESOLV_CONF, "re")) != NULL) {
@@ -368,20 +351,15 @@ servers_default(struct resolve_servers *sv)
 		    fgets(line, sizeof(line), fp) != NULL) {
 			if (sscanf(line, " nameserver %63s", addr) != 1)
 				continue;
-			if (inet_pton(AF_INET, addr, bin) == 1)
-				set_addr(&sv->addr[sv->n], AF_INET, bin);
-			else if (inet_pton(AF_INET6, addr, bin) == 1)
-				set_addr(&sv->addr[sv->n], AF_INET6, bin);
-			else
-				continue;
-			set_port(&sv->addr[sv->n++], DNS_PORT);
+			if (netaddr_parse(slice_make(addr, strlen(addr)),
+			    RESOLVE_DNS_PORT, &sv->addr[sv->n]) == 0)
+				sv->n++;
 		}
 		fclose(fp);
 	}
 	if (sv->n == 0) {
-		bin[0] = 127, bin[1] = 0, bin[2] = 0, bin[3] = 1;
-		set_addr(&sv->addr[0], AF_INET, bin);
-		set_port(&sv->addr[0], DNS_PORT);
+		(void)netaddr_parse(SLICE("127.0.0.1"), RESOLVE_DNS_PORT,
+		    &sv->addr[0]);
 		sv->n = 1;
 	}
 }
@@ -410,7 +388,8 @@ ask_udp(const struct sockaddr_storage *srv, const unsigned char *q,
 	if ((fd = socket(srv->ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1)
 		return -1;
 	/* Connected: only that server's datagrams, and a refusal is seen. */
-	if (connect(fd, (const struct sockaddr *)srv, sa_len(srv)) == -1 ||
+	if (connect(fd, (const struct sockaddr *)srv,
+	    netaddr_len(srv->ss_family)) == -1 ||
 	    send(fd, q, qlen, 0) != (ssize_t)qlen)
 		goto out;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -476,7 +455,8 @@ ask_tcp(const struct sockaddr_storage *srv, const unsigned char *q,
 	/* Linux applies the send timeout to connect() too. */
 	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == -1 ||
 	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) == -1 ||
-	    connect(fd, (const struct sockaddr *)srv, sa_len(srv)) == -1)
+	    connect(fd, (const struct sockaddr *)srv,
+	    netaddr_len(srv->ss_family)) == -1)
 		goto out;
 	pre[0] = (unsigned char)(qlen >> 8);
 	pre[1] = (unsigned char)qlen;
@@ -567,7 +547,7 @@ lookup_addr_dns(const struct resolve_servers *sv, const char *name,
 		}
 		if (n > 0) {
 			for (i = 0; i < (size_t)n; i++)
-				set_port(&out[i], port);
+				netaddr_set_port(&out[i], port);
 			*nout = (size_t)n;
 			break;
 		}
@@ -597,7 +577,7 @@ lookup_addr_libc(const char *name, uint16_t port,
 				continue;
 			memset(&out[*nout], 0, sizeof(*out));
 			memcpy(&out[*nout], ai->ai_addr, ai->ai_addrlen);
-			set_port(&out[(*nout)++], port);
+			netaddr_set_port(&out[(*nout)++], port);
 		}
 		if (family == AF_INET6)
 			break;
@@ -686,7 +666,7 @@ answer_srv(const struct resolve_servers *sv, const char *service,
 		}
 		if (srv[i].addr.ss_family != 0) {
 			t->addr = srv[i].addr;
-			set_port(&t->addr, srv[i].port);
+			netaddr_set_port(&t->addr, srv[i].port);
 		} else if (lookup_addr(sv, srv[i].target, srv[i].port,
 		    &t->addr, 1, &n, &a->ttl) != DNS_OK || n == 0)
 			continue;
@@ -732,16 +712,23 @@ resolve_sip(const struct resolve_servers *sv, const char *host,
 		break;
 	}
 	if (s == SRV_NONE)
-		answer_addr(sv, host, 5060, a);
+		answer_addr(sv, host, SIP_DEFAULT_PORT, a);
 	if (a->ttl == UINT32_MAX)
 		a->ttl = 0;
+}
+
+uint32_t
+resolve_ttl(const struct resolve_answer *a)
+{
+	if (a->n == 0)
+		return RESOLVE_TTL_NEGATIVE;
+	return a->ttl < RESOLVE_TTL_MIN ? RESOLVE_TTL_MIN :
+	    a->ttl > RESOLVE_TTL_MAX ? RESOLVE_TTL_MAX : a->ttl;
 }
 
 /* ---- the resolver thread ---- */
 
 #define CACHE_SLOTS	64
-#define CACHE_TTL_MIN	5	/* a TTL of 0 must not mean a query a job */
-#define CACHE_NEGATIVE	10
 
 /* Answers the thread gave lately, shared by every worker's jobs: only the
  * thread touches it. */
@@ -778,7 +765,7 @@ servers_eq(const struct resolve_servers *a, const struct resolve_servers *b)
 	if (a->n != b->n)
 		return false;
 	for (i = 0; i < a->n; i++)
-		if (memcmp(&a->addr[i], &b->addr[i], sa_len(&a->addr[i])) != 0)
+		if (!netaddr_eq_port(&a->addr[i], &b->addr[i]))
 			return false;
 	return true;
 }
@@ -788,7 +775,6 @@ answer_job(struct resolve_job *job)
 {
 	struct cache_slot *s;
 	time_t now = time(NULL);
-	uint32_t ttl;
 
 	s = &rs.cache[(name_hash(job->host, strlen(job->host)) + job->kind) %
 	    CACHE_SLOTS];
@@ -799,13 +785,12 @@ answer_job(struct resolve_job *job)
 		return;
 	}
 	resolve_sip(&job->servers, job->host, job->kind, &job->answer);
-	ttl = job->answer.n == 0 ? CACHE_NEGATIVE :
-	    job->answer.ttl < CACHE_TTL_MIN ? CACHE_TTL_MIN : job->answer.ttl;
+
 	memcpy(s->host, job->host, sizeof(s->host));
 	s->kind = job->kind;
 	s->sv = job->servers;
 	s->a = job->answer;
-	s->expires = now + ttl;
+	s->expires = now + (time_t)resolve_ttl(&job->answer);
 }
 
 static void *
@@ -990,7 +975,8 @@ entry_resolve(struct map_entry *e, const struct resolve_servers *sv)
 		return;
 	}
 	/* The queries the four kinds share are made once. */
-	answer_addr(sv, e->name, 5060, &e->a[RESOLVE_ADDR]);
+	answer_addr(sv, e->name, SIP_DEFAULT_PORT,
+	    &e->a[RESOLVE_ADDR]);
 	/* No server answered: asking SRV too would only triple the wait
 	 * (the start or reload waits for the map). */
 	if (e->a[RESOLVE_ADDR].why == dns_why(DNS_NOANSWER)) {

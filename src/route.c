@@ -9,8 +9,8 @@
 #include <string.h>
 
 #include "config.h"
-#include "forward.h"
 #include "hash.h"
+#include "netaddr.h"
 #include "route.h"
 #include "siphash.h"
 #include "sipmsg.h"
@@ -102,9 +102,8 @@ static bool
 is_trusted_host(const struct conf *conf, struct slice host)
 {
 	struct sockaddr_storage ss;
-	socklen_t sl;
 
-	return forward_host_addr(host, 5060, &ss, &sl) &&
+	return netaddr_parse(host, SIP_DEFAULT_PORT, &ss) == 0 &&
 	    config_trusted_find(conf, (struct sockaddr *)&ss) >= 0;
 }
 

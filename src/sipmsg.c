@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "netaddr.h"
 #include "sipmsg.h"
 
 /* The received bytes may hold NULs (RFC 4475 mpart01, intmeth), so nothing
@@ -970,23 +971,10 @@ scan_field(struct sipmsg *m, struct scan *st, struct slice line)
 static void
 init(struct sipmsg *m)
 {
-	/* The arrays (about 20 KB) are only read up to their counts, so only
-	 * what precedes and follows them is cleared, not the whole struct. */
-	_Static_assert(offsetof(struct sipmsg, via_hdr) >
-	    offsetof(struct sipmsg, reason), "sipmsg layout");
-	_Static_assert(offsetof(struct sipmsg, from) >
-	    offsetof(struct sipmsg, nvia), "sipmsg layout");
-	_Static_assert(offsetof(struct sipmsg, route_hdr) >
-	    offsetof(struct sipmsg, max_forwards), "sipmsg layout");
+	/* Everything before the arrays, counts included (sipmsg.h). */
+	_Static_assert(offsetof(struct sipmsg, npreq) <
+	    offsetof(struct sipmsg, via_hdr), "sipmsg layout");
 	memset(m, 0, offsetof(struct sipmsg, via_hdr));
-	m->nvia_hdr = 0;
-	m->nvia = 0;
-	memset(&m->from, 0, offsetof(struct sipmsg, route_hdr) -
-	    offsetof(struct sipmsg, from));
-	m->nroute_hdr = 0;
-	m->nroute = 0;
-	m->npreq = 0;
-	m->fault = NULL;
 	m->content_length = -1;
 	m->max_forwards = -1;
 }
@@ -1202,37 +1190,20 @@ sipmsg_splice(const struct sipmsg *m, const struct sip_edits *ed, char *out,
 	return splice_range(m->buf, 0, m->len, ed, out, outlen);
 }
 
-/* IPv4 text, or IPv6 with or without brackets, as a 16-byte IPv6 address
- * (IPv4 mapped), so that "192.0.2.1" and "[::ffff:192.0.2.1]" agree. */
-static bool
-ip_parse(const char *p, size_t len, unsigned char a[16])
-{
-	char txt[INET6_ADDRSTRLEN + 1];
-
-	if (len >= 2 && p[0] == '[' && p[len - 1] == ']') {
-		p++;
-		len -= 2;
-	}
-	if (len == 0 || len >= sizeof(txt))
-		return false;
-	memcpy(txt, p, len);
-	txt[len] = '\0';
-	if (inet_pton(AF_INET6, txt, a) == 1)
-		return true;
-	memset(a, 0, 10);
-	a[10] = a[11] = 0xff;
-	return inet_pton(AF_INET, txt, a + 12) == 1;
-}
-
 static bool
 host_is_ip(struct slice host, const char *ip, size_t iplen)
 {
-	unsigned char a[16], b[16];
+	struct sockaddr_storage a, b;
 
 	if (host.len == iplen && memcmp(host.p, ip, iplen) == 0)
 		return true;
-	return ip_parse(host.p, host.len, a) && ip_parse(ip, iplen, b) &&
-	    memcmp(a, b, sizeof(a)) == 0;
+	/* "192.0.2.1" and "[::ffff:192.0.2.1]" are one host. */
+	if (netaddr_parse(host, 0, &a) == -1 ||
+	    netaddr_parse(slice_make(ip, iplen), 0, &b) == -1)
+		return false;
+	netaddr_unmap(&a);
+	netaddr_unmap(&b);
+	return netaddr_eq(&a, &b);
 }
 
 int
@@ -1273,7 +1244,7 @@ sipmsg_edit_via_received(const struct sipmsg *m, struct sip_edits *ed,
 	if (v->received.len > 0)
 		return sipmsg_edit(ed, (size_t)(v->received.p - m->buf),
 		    v->received.len, src_ip, iplen);
-	o = cpymem(txt, ";received=", sizeof(";received=") - 1);
+	o = CPYLIT(txt, ";received=");
 	o = cpymem(o, src_ip, iplen);
 	return sipmsg_edit(ed, (size_t)(end_of(v->value) - m->buf), 0, txt,
 	    (size_t)(o - txt));

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "hash.h"
+#include "netaddr.h"
 #include "resolve.h"
 #include "sipmsg.h"
 #include "slice.h"
@@ -501,7 +502,8 @@ hop_key(const struct sip_uri *u, uint16_t *port, uint8_t *tp)
 
 	*tp = (uint8_t)(sips ? SIP_TP_TLS : u->transport != SIP_TP_NONE ?
 	    u->transport : SIP_TP_UDP);
-	*port = u->port != 0 ? u->port : *tp == SIP_TP_TLS ? 5061 : 5060;
+	*port = u->port != 0 ? u->port : *tp == SIP_TP_TLS ?
+	    SIP_TLS_DEFAULT_PORT : SIP_DEFAULT_PORT;
 }
 
 static void
@@ -570,33 +572,25 @@ static int
 target_check(const struct sip_uri *u, enum user_state state,
     const char *target, int tshow, char *err, size_t errlen)
 {
-	char buf[64];
-	uint8_t a[16];
-	struct slice h = u->host;
+	struct sockaddr_storage ss;
+	const uint8_t *a;
 	const char *why = NULL;
+	size_t alen;
 
 	if (state == USER_ACTIVE && slice_caseeq(u->scheme, SLICE("sips"))) {
 		snprintf(err, errlen, "target \"%.*s\": sips: needs TLS, "
 		    "which usher does not have yet", tshow, target);
 		return -1;
 	}
-	if (h.len >= 2 && h.p[0] == '[') {
-		h.p++;
-		h.len -= 2;
-	}
-	if (h.len < sizeof(buf)) {
-		memcpy(buf, h.p, h.len);
-		buf[h.len] = '\0';
-	} else
-		buf[0] = '\0';
-	if (inet_pton(AF_INET, buf, a) == 1)
-		why = bad_ipv4(a);
-	else if (inet_pton(AF_INET6, buf, a) == 1) {
-		if (IN6_IS_ADDR_V4MAPPED((struct in6_addr *)a))
+	if (netaddr_parse(u->host, 0, &ss) == 0) {
+		a = netaddr_bytes(&ss, &alen);
+		if (alen == 4)
+			why = bad_ipv4(a);
+		else if (IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)a))
 			why = bad_ipv4(a + 12);
 		else if (a[0] == 0xff)
 			why = "a multicast address (ff00::/8)";
-		else if (IN6_IS_ADDR_UNSPECIFIED((struct in6_addr *)a))
+		else if (IN6_IS_ADDR_UNSPECIFIED((const struct in6_addr *)a))
 			why = "the unspecified address (::)";
 	} else if (!resolve_name_ok(u->host))
 		why = "not a DNS name (labels of letters, digits, '-', '_', "

@@ -16,6 +16,7 @@
 
 #include "config.h"
 #include "forward.h"
+#include "netaddr.h"
 #include "proxy.h"
 #include "route.h"
 #include "sipmsg.h"
@@ -99,8 +100,13 @@ one(const uint8_t *data, size_t size, int mode, const struct conf *c,
     const struct sockaddr *src, char *out, size_t outlen)
 {
 	struct route_decision d;
+	struct resolve_answer a;
+	struct sockaddr_storage ss, dst;
+	enum resolve_kind kind;
+	enum fwd_next next;
 	struct fwd_hop hop;
 	struct sipmsg m;
+	char reason[160];
 	const char *why;
 	ssize_t rc, n;
 
@@ -112,11 +118,27 @@ one(const uint8_t *data, size_t size, int mode, const struct conf *c,
 	route_decide(&m, (int)rc, src, c, &d);
 	switch (d.action) {
 	case ROUTE_REPLY:
-		n = proxy_reply(&m, &d, c, "198.51.100.7", 5060, out, outlen);
+		n = forward_reply(&m, &d, "198.51.100.7", 5060, out, outlen);
+		if (src != NULL) {
+			memset(&ss, 0, sizeof(ss));
+			memcpy(&ss, src, netaddr_len(src->sa_family));
+			forward_reply_addr(&m, &ss, &dst);
+		}
 		break;
 	case ROUTE_FORWARD:
-		if (forward_hop(c, &d.next_hop_uri, NULL, m.len, &hop,
-		    &why) == -1)
+		/* The daemon's decision; a name gets one made-up answer. */
+		next = forward_next_hop(c, &m, &d, NULL, false, &hop, &kind,
+		    &why, reason, sizeof(reason));
+		if (next == FWD_NEXT_DNS) {
+			memset(&a, 0, sizeof(a));
+			a.n = m.len % 2;	/* one target, or none */
+			(void)netaddr_parse(SLICE("10.0.0.77"), 5060,
+			    &a.t[0].addr);
+			a.t[0].tp = m.len % 3 == 0 ? SIP_TP_TCP : SIP_TP_NONE;
+			next = forward_next_hop(c, &m, &d, &a, m.len % 5 == 0,
+			    &hop, &kind, &why, reason, sizeof(reason));
+		}
+		if (next != FWD_NEXT_HOP)
 			return;
 		n = forward_request(&m, &d, c, "198.51.100.7", 5060, 0, &hop,
 		    out, outlen, &why);

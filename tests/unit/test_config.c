@@ -629,6 +629,59 @@ test_domain_find(void **state)
 	config_unref(c);
 }
 
+/* The most domains allowed, each with an alias: every one found by hash
+ * (either case), a duplicate refused however it is written. */
+static void
+test_domain_find_many(void **state)
+{
+	enum { N = 65535 };
+	char *text, *p, host[64];
+	struct conf *c = NULL;
+	char path[64], err[512];
+	size_t i, size = (size_t)N * 96 + 256;
+	bool alias;
+
+	(void)state;
+	text = malloc(size);
+	assert_non_null(text);
+	p = text + sprintf(text, L_UDP "domains = (\n");
+	for (i = 0; i < N; i++)
+		p += sprintf(p, "{ name = \"d%zu.example\"; aliases = "
+		    "[ \"10.%zu.%zu.%zu\" ]; },\n", i, i >> 16, (i >> 8) & 255,
+		    i & 255);
+	p[-2] = '\n';
+	p[-1] = ')';
+	sprintf(p, ";\n");
+	c = load_ok(text);
+	for (i = 0; i < N; i += 97) {
+		snprintf(host, sizeof(host), i % 2 ? "D%zu.EXAMPLE" :
+		    "d%zu.example", i);
+		assert_int_equal(config_domain_find(c, slice_make(host,
+		    strlen(host)), &alias), (int)i);
+		assert_false(alias);
+		snprintf(host, sizeof(host), "10.%zu.%zu.%zu", i >> 16,
+		    (i >> 8) & 255, i & 255);
+		assert_int_equal(config_domain_find(c, slice_make(host,
+		    strlen(host)), &alias), (int)i);
+		assert_true(alias);
+	}
+	assert_int_equal(config_domain_find(c, SLICE("d65535.example"),
+	    NULL), -1);
+	config_unref(c);
+
+	/* domain 65533 takes the alias of 65534: refused when 65534 comes */
+	p = strstr(text, "\"10.0.255.253\"");
+	assert_non_null(p);
+	memcpy(p, "\"10.0.255.254\"", 14);
+	temp_conf(text, path, sizeof(path));
+	assert_int_equal(config_load(path, &c, err, sizeof(err)), -1);
+	unlink(path);
+	if (strstr(err, "duplicate domain name or alias \"10.0.255.254\" "
+	    "(already an alias of \"d65533.example\")") == NULL)
+		fail_msg("%s", err);
+	free(text);
+}
+
 static void
 test_is_self(void **state)
 {
@@ -1003,6 +1056,7 @@ main(void)
 		cmocka_unit_test(test_accepted),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_domain_find),
+		cmocka_unit_test(test_domain_find_many),
 		cmocka_unit_test(test_is_self),
 		cmocka_unit_test(test_trusted_find),
 		cmocka_unit_test(test_users_file),

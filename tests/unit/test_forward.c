@@ -54,6 +54,7 @@
 
 #include "config.h"
 #include "forward.h"
+#include "netaddr.h"
 #include "route.h"
 #include "siphash.h"
 #include "sipmsg.h"
@@ -2413,51 +2414,131 @@ test_hop_transport(void **state)
 	}
 }
 
-/* forward_host_addr() against inet_pton(), which it stands in for. */
+/*
+ * forward_next_hop(), which the daemon and -T both run: one row per
+ * outcome, with the DNS answer a caller would have got (none, or one
+ * target) and whether it came from the table targets' map.
+ */
 static void
-test_host_addr(void **state)
+test_next_hop(void **state)
 {
-	static const char *const hosts[] = {
-		"1.2.3.4", "255.255.255.255", "0.0.0.0", "10.0.0.1",
-		"256.1.1.1", "1.2.3.256", "999.1.1.1", "01.2.3.4", "1.2.3.04",
-		"00.1.2.3", "1.2.3", "1.2.3.4.5", "1..2.3", "", ".1.2.3",
-		"1.2.3.", "a.b.c.d", "1.2.3.4 ", " 1.2.3.4", "1.2.3.4x",
-		"1234.1.1.1", "1.2.3.0000", "example.com", "[::1]", "::1",
-		"2001:db8::1", "[2001:db8::1]", "[1.2.3.4]", "::ffff:1.2.3.4",
-		"1:2", "[", "[]",
+	static const struct {
+		const char		*uri;
+		const char		*answer;	/* NULL: none given */
+		enum sip_transport	 answer_tp;
+		bool			 target;
+		enum fwd_next		 want;
+		const char		*dest;	/* tp addr:port, or why */
+	} c[] = {
+		{ "sip:a@10.0.0.1", NULL, 0, false, FWD_NEXT_HOP,
+		  "udp 10.0.0.1:5060" },
+		{ "sip:a@[::2]:5070;transport=tcp", NULL, 0, false,
+		  FWD_NEXT_HOP, "tcp [::2]:5070" },
+		{ "sips:a@10.0.0.1", NULL, 0, false, FWD_NEXT_FAIL,
+		  FORWARD_NO_TLS },
+		{ "sips:a@pbx.test", NULL, 0, false, FWD_NEXT_FAIL,
+		  FORWARD_NO_TLS },
+		{ "sip:a@10.0.0.1;transport=sctp", NULL, 0, false,
+		  FWD_NEXT_FAIL, "Unsupported Transport" },
+		{ "sip:a@255.255.255.255", NULL, 0, false, FWD_NEXT_FAIL,
+		  "Next Hop Is Not A Unicast Address" },
+		{ "sip:a@pbx.test", NULL, 0, false, FWD_NEXT_DNS, NULL },
+		{ "sip:a@pbx..test", NULL, 0, false, FWD_NEXT_FAIL,
+		  "Bad Next Hop Name" },
+		/* SRV chose TCP and the port */
+		{ "sip:a@pbx.test", "10.0.0.7:5080", SIP_TP_TCP, false,
+		  FWD_NEXT_HOP, "tcp 10.0.0.7:5080" },
+		/* a port in the URI wins over the answer's */
+		{ "sip:a@pbx.test:5090", "10.0.0.7:5060", SIP_TP_NONE, true,
+		  FWD_NEXT_HOP, "udp 10.0.0.7:5090" },
+		{ "sip:a@pbx.test", "", 0, false, FWD_NEXT_FAIL,
+		  "Next Hop pbx.test Does Not Resolve" },
+		{ "sip:a@pbx.test", "", 0, true, FWD_NEXT_FAIL,
+		  "Target pbx.test Does Not Resolve" },
 	};
-	struct sockaddr_storage ss;
-	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-	unsigned char want[16];
-	char buf[64];
-	socklen_t sl;
-	size_t i, n;
-	bool got, v4, v6;
+	static const char req[] = "OPTIONS sip:x@usher.test SIP/2.0\r\n"
+	    "Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKnh\r\n"
+	    "From: <sip:a@usher.test>;tag=1\r\nTo: <sip:x@usher.test>\r\n"
+	    "Call-ID: nh\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+	struct route_decision d;
+	struct resolve_answer a;
+	enum resolve_kind kind;
+	struct fwd_hop hop;
+	struct sipmsg m;
+	char reason[160], got[160], hp[NETADDR_STRLEN];
+	const char *why, *fault;
+	enum fwd_next r;
+	size_t i;
 
 	(void)state;
-	for (i = 0; i < NELEM(hosts); i++) {
-		n = strlen(hosts[i]);
-		if (n >= 2 && hosts[i][0] == '[' && hosts[i][n - 1] == ']')
-			snprintf(buf, sizeof(buf), "%.*s", (int)n - 2,
-			    hosts[i] + 1);
-		else
-			snprintf(buf, sizeof(buf), "%s", hosts[i]);
-		v4 = inet_pton(AF_INET, buf, want) == 1;
-		v6 = !v4 && inet_pton(AF_INET6, buf, want) == 1;
-		got = forward_host_addr(slice_make(hosts[i], n), 5061, &ss,
-		    &sl);
-		if (got != (v4 || v6))
-			fail_msg("%s: forward_host_addr says %d, inet_pton %d",
-			    hosts[i], got, v4 || v6);
-		if (v4) {
-			assert_int_equal(ss.ss_family, AF_INET);
-			assert_memory_equal(&sin->sin_addr, want, 4);
-			assert_int_equal(ntohs(sin->sin_port), 5061);
-		} else if (v6) {
-			assert_int_equal(ss.ss_family, AF_INET6);
-			assert_memory_equal(&sin6->sin6_addr, want, 16);
+	assert_true(sipmsg_scan(req, sizeof(req) - 1, SIPMSG_DGRAM, &m) > 0);
+	for (i = 0; i < NELEM(c); i++) {
+		memset(&d, 0, sizeof(d));
+		d.action = ROUTE_FORWARD;
+		d.branch_h1 = 42;
+		assert_int_equal(sipmsg_uri_parse(slice_make(c[i].uri,
+		    strlen(c[i].uri)), &d.next_hop_uri, &fault), 0);
+		memset(&a, 0, sizeof(a));
+		if (c[i].answer != NULL && c[i].answer[0] != '\0') {
+			assert_int_equal(netaddr_parse_hostport(slice_make(
+			    c[i].answer, strlen(c[i].answer)), 5060,
+			    &a.t[0].addr), 0);
+			a.t[0].tp = c[i].answer_tp;
+			a.n = 1;
 		}
+		why = NULL;
+		r = forward_next_hop(confs[C_PLAIN], &m, &d, c[i].answer ?
+		    &a : NULL, c[i].target, &hop, &kind, &why, reason,
+		    sizeof(reason));
+		if (r != c[i].want)
+			fail_msg("%s: %d, not %d (%s)", c[i].uri, r, c[i].want,
+			    why ? why : "");
+		if (r == FWD_NEXT_HOP) {
+			netaddr_format(&hop.addr, NETADDR_PORT, hp, sizeof(hp));
+			snprintf(got, sizeof(got), "%s %s", hop.tp ==
+			    SIP_TP_TCP ? "tcp" : "udp", hp);
+			assert_int_equal(hop.addrlen,
+			    netaddr_len(hop.addr.ss_family));
+			assert_true(hop.listener >= 0);
+		} else
+			snprintf(got, sizeof(got), "%s", why ? why : "");
+		if (c[i].dest != NULL && strcmp(got, c[i].dest) != 0)
+			fail_msg("%s: \"%s\", not \"%s\"", c[i].uri, got,
+			    c[i].dest);
+	}
+}
+
+/* RFC 3261 §18.2.2, RFC 3581: where a local answer from 192.0.2.9:3000
+ * goes: the top Via's port, or the source port with rport. */
+static void
+test_reply_addr(void **state)
+{
+	static const struct {
+		const char	*via;
+		const char	*dest;
+	} c[] = {
+		{ "SIP/2.0/UDP 192.0.2.1:5070;branch=z9hG4bK1", "192.0.2.9:5070" },
+		{ "SIP/2.0/UDP 192.0.2.1:5070;rport;branch=z9hG4bK1",
+		  "192.0.2.9:3000" },
+		{ "SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1", "192.0.2.9:5060" },
+	};
+	struct sockaddr_storage src, dst;
+	struct sipmsg m;
+	char buf[512], hp[NETADDR_STRLEN];
+	size_t i;
+	int n;
+
+	(void)state;
+	assert_int_equal(netaddr_parse(SLICE("192.0.2.9"), 3000, &src), 0);
+	for (i = 0; i < NELEM(c); i++) {
+		n = snprintf(buf, sizeof(buf), "OPTIONS sip:x@usher.test "
+		    "SIP/2.0\r\nVia: %s\r\nFrom: <sip:a@b>;tag=1\r\n"
+		    "To: <sip:x@usher.test>\r\nCall-ID: ra\r\n"
+		    "CSeq: 1 OPTIONS\r\n\r\n", c[i].via);
+		assert_true(sipmsg_scan(buf, (size_t)n, SIPMSG_DGRAM, &m) > 0);
+		forward_reply_addr(&m, &src, &dst);
+		netaddr_format(&dst, NETADDR_PORT, hp, sizeof(hp));
+		assert_string_equal(hp, c[i].dest);
 	}
 }
 
@@ -2634,8 +2715,9 @@ main(void)
 		cmocka_unit_test(test_response_near_buffer_size),
 		cmocka_unit_test(test_edit_limits),
 		cmocka_unit_test(test_hop_not_unicast),
-		cmocka_unit_test(test_host_addr),
 		cmocka_unit_test(test_hop_transport),
+		cmocka_unit_test(test_next_hop),
+		cmocka_unit_test(test_reply_addr),
 		cmocka_unit_test(test_stream_framing),
 	};
 
