@@ -16,7 +16,11 @@
 #include "slice.h"
 #include "sipmsg.h"
 
+/* CMake passes the install's sysconfdir (SPEC §10: `cmake --install` then
+ * `usher -t` finds the sample); this is for builds without it. */
+#ifndef CONFIG_DEFAULT_PATH
 #define CONFIG_DEFAULT_PATH	"/etc/usher/usher.conf"
+#endif
 #define CONFIG_MAX_DNS_SERVERS	4
 #define CONFIG_DNS_REFRESH	300	/* seconds, dns.refresh default */
 /* Unsent TCP bytes of all connections together (SPEC §7); also the
@@ -79,7 +83,8 @@ struct conf {
 	size_t			 ntrusted;
 	enum log_level		 log_level;
 
-	char			*pidfile;
+	char			*pidfile;	/* default /run/usher/usher.pid */
+	bool			 pidfile_set;	/* daemon.pidfile written */
 	char			*user;		/* daemon.user, NULL: keep */
 	char			*group;
 

@@ -545,6 +545,8 @@ parse_daemon(struct loader *ld, const config_setting_t *root)
 		if (group != NULL && group[0] == '\0')
 			group = NULL;
 	}
+	/* In the foreground only an explicit pid file is written. */
+	c->pidfile_set = pidfile != NULL;
 	if ((c->pidfile = xstrdup(ld, g, pidfile ? pidfile :
 	    "/run/usher/usher.pid")) == NULL)
 		return -1;

@@ -204,6 +204,40 @@ test_reload_delay(void)
 	return *end == '\0' && ms <= 60000 ? (unsigned)ms : 0;
 }
 
+/*
+ * A start-up failure names its fix, for the common ones a first run meets.
+ * The texts matched are those transport_bind() and daemon_pidfile() write.
+ */
+static void
+add_hint(char *err, size_t len)
+{
+	static const struct {
+		const char *match, *hint;
+	} hints[] = {
+		{ "Address already in use", "another process holds that "
+		    "port: stop it, or change the port in `listen`" },
+		{ "Permission denied", "ports below 1024 need root or "
+		    "CAP_NET_BIND_SERVICE; files need read/write access "
+		    "for the user usher runs as" },
+		{ "pid file", "create its directory, or point daemon.pidfile "
+		    "or -p at a writable path (in the foreground, leave both "
+		    "out to write none)" },
+		{ "another usher", "stop that instance first, or give this "
+		    "one its own daemon.pidfile" },
+		{ "metrics: cannot listen", "change metrics.port, or remove "
+		    "the metrics group" },
+		{ "control", "create the socket's directory or change "
+		    "control.socket" },
+	};
+	size_t i, n = strlen(err);
+
+	for (i = 0; i < sizeof(hints) / sizeof(hints[0]); i++)
+		if (strstr(err, hints[i].match) != NULL) {
+			snprintf(err + n, len - n, " (%s)", hints[i].hint);
+			return;
+		}
+}
+
 static int
 workers_of(const struct conf *conf)
 {
@@ -314,8 +348,14 @@ main(int argc, char *argv[])
 	} else
 		log_setlevel(conf->log_level);
 
-	if (daemon_pidfile(pidfile ? pidfile : conf->pidfile, err,
-	    sizeof(err)) == -1)
+	/*
+	 * In the foreground a pid file is written only when asked for (-p or
+	 * daemon.pidfile): a first `usher -f -c my.conf` must not fail on a
+	 * /run/usher that only the package creates.
+	 */
+	if (pidfile == NULL && (!foreground || conf->pidfile_set))
+		pidfile = conf->pidfile;
+	if (pidfile != NULL && daemon_pidfile(pidfile, err, sizeof(err)) == -1)
 		goto fail;
 	if (transport_bind(&rt.srv, conf, workers_of(conf), err,
 	    sizeof(err)) == -1)
@@ -369,7 +409,8 @@ main(int argc, char *argv[])
 	log_info("stopped");
 	return 0;
 fail:
-	log_warnx("%s", err);
+	add_hint(err, sizeof(err));
+	log_errx("%s", err);
 	daemon_fail(err);
 	proxy_dns_stop();
 	ratelimit_free(rt.srv.rl);

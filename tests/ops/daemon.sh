@@ -47,7 +47,30 @@ CONF
 	set -e
 	[ "$rc" -eq 1 ] && echo "$out" | grep -q "udp 127.0.0.1 port $port: Address already in use" ||
 	    fail "second usher on udp port $port (workers $nw): rc=$rc: $out"
+	echo "$out" | grep -q "usher: error: .*another process holds that port" ||
+	    fail "the bind failure is not an error naming the fix: $out"
 done
+
+# A first run as a new user makes it (issue 15 item 9): a minimal config of
+# their own, no daemon block, in the foreground: no pid file is wanted.
+fport=$(free_port)
+cat >"$TMP/first.conf" <<CONF
+listen = ( { transport = "udp"; address = "127.0.0.1"; port = $fport; } );
+domains = ( { name = "example.com"; } );
+CONF
+(cd "$TMP" && exec "$USHER" -f -c first.conf 2>"$TMP/first.log") &
+fpid=$!
+PIDS+=("$fpid")
+wait_answer "$fport" || fail "first run did not answer: $(cat "$TMP/first.log")"
+grep -q 'pid file' "$TMP/first.log" && fail "first run spoke of a pid file: $(cat "$TMP/first.log")"
+kill -TERM "$fpid"
+wait "$fpid" || fail "first run did not stop cleanly"
+# With -p it is written, and a failing one is an error that names the fix.
+set +e
+out=$(timeout 10 "$USHER" -f -c "$TMP/first.conf" -p "$TMP/no/such/dir.pid" 2>&1); rc=$?
+set -e
+[ "$rc" -eq 1 ] && echo "$out" | grep -q "usher: error: pid file $TMP/no/such/dir.pid: No such file or directory (create its directory" ||
+    fail "-p into a missing directory: rc=$rc: $out"
 
 kill -TERM "$pid"
 for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done

@@ -15,6 +15,16 @@ grep -q '^ExecStart=/usr/local/sbin/usher -f ' "$d/usr/local/lib/systemd/system/
     { echo "FAIL: unit ExecStart"; exit 1; }
 grep -q '^ExecReload=/bin/kill -HUP \$MAINPID' "$d/usr/local/lib/systemd/system/usher.service" ||
     { echo "FAIL: unit ExecReload"; exit 1; }
+# The built-in default config path is the install's (SPEC §10), so that
+# `cmake --install` then `usher -t` finds the sample.
+etc=$(sed -n 's/^CMAKE_INSTALL_SYSCONFDIR:PATH=//p' "$BUILD/CMakeCache.txt")
+prefix=$(sed -n 's/^CMAKE_INSTALL_PREFIX:PATH=//p' "$BUILD/CMakeCache.txt")
+case $etc in /*) ;; *) etc=$prefix/$etc ;; esac
+[ "$prefix" = /usr ] && etc=/etc
+"$d$prefix/sbin/usher" -h | grep -qF "(default: $etc/usher/usher.conf)" ||
+    { echo "FAIL: default config path is not $etc/usher/usher.conf: $("$d$prefix/sbin/usher" -h | grep default)"; exit 1; }
+"$d$prefix/sbin/usher" -t -c "$d$etc/usher/usher.conf" | grep -q OK ||
+    { echo "FAIL: the installed sample does not pass -t"; exit 1; }
 echo "# operator's edit" >>"$d/usr/local/etc/usher/usher.conf"
 DESTDIR=$d cmake --install "$BUILD" >/dev/null
 tail -1 "$d/usr/local/etc/usher/usher.conf" | grep -q "operator's edit" ||
