@@ -100,6 +100,8 @@ struct conf {
 	char			**block_ua;	/* lower case substrings */
 	size_t			 nblock_ua;
 
+	char			*control_socket;	/* NULL: no control */
+
 	bool			 metrics;
 	char			 metrics_address[64];
 	uint16_t		 metrics_port;
@@ -126,7 +128,8 @@ int	config_load(const char *path, struct conf **out, char *err,
 
 /*
  * config_load() for a reload of the running conf: the settings a reload
- * cannot apply (listen, workers, daemon, metrics, max_message_size and the
+ * cannot apply (listen, workers, daemon, metrics, control,
+ * max_message_size and the
  * tcp_* limits) keep running's values in the new conf, and their names go
  * to changed (comma-separated, "" when none) for the log.
  */

@@ -16,6 +16,7 @@
 #include <event2/event.h>
 
 #include "config.h"
+#include "control.h"
 #include "daemon.h"
 #include "explain.h"
 #include "log.h"
@@ -60,6 +61,15 @@ struct runtime {
 	atomic_ulong	 hup_wanted;	/* SIGHUPs received */
 	atomic_bool	 reloading;	/* a reload thread runs */
 	unsigned	 test_reload_delay_ms;
+	time_t		 started;
+
+	/* What a reload pass leaves for usherctl; mu guards them. */
+	pthread_mutex_t	 mu;
+	pthread_cond_t	 reloaded;
+	unsigned long	 done_gen;	/* hup_wanted a finished pass served */
+	bool		 last_ok;
+	char		 last_err[1024];
+	char		 version[65];	/* sha256 of the running table */
 };
 
 static void
@@ -103,11 +113,11 @@ on_stop(evutil_socket_t sig, short what, void *arg)
  * SIGHUPs during one are coalesced into one more pass.
  */
 static void
-reload_once(struct runtime *rt)
+reload_once(struct runtime *rt, unsigned long gen)
 {
 	struct resolve_map *map;
 	struct conf *conf, *running;
-	char err[1024], sum[256], changed[256];
+	char err[1024], sum[256], changed[256], version[65];
 	int rc;
 
 	running = proxy_current();
@@ -117,8 +127,15 @@ reload_once(struct runtime *rt)
 	if (rc == -1) {
 		atomic_fetch_add(&rt->reloads_failed, 1);
 		log_warnx("reload failed, keeping the running table: %s", err);
+		pthread_mutex_lock(&rt->mu);
+		rt->last_ok = false;
+		snprintf(rt->last_err, sizeof(rt->last_err), "%s", err);
+		rt->done_gen = gen;
+		pthread_cond_broadcast(&rt->reloaded);
+		pthread_mutex_unlock(&rt->mu);
 		return;
 	}
+	control_table_version(conf, version);
 	if (changed[0] != '\0')
 		log_warnx("reload: %s changed: a restart applies it; "
 		    "running on as before", changed);
@@ -132,6 +149,13 @@ reload_once(struct runtime *rt)
 	atomic_store(&rt->last_reload, (long)time(NULL));
 	atomic_fetch_add(&rt->reloads_ok, 1);
 	log_info("reloaded %s: %s", rt->path, sum);
+	pthread_mutex_lock(&rt->mu);
+	rt->last_ok = true;
+	rt->last_err[0] = '\0';
+	memcpy(rt->version, version, sizeof(rt->version));
+	rt->done_gen = gen;
+	pthread_cond_broadcast(&rt->reloaded);
+	pthread_mutex_unlock(&rt->mu);
 }
 
 /*
@@ -151,7 +175,7 @@ reload_main(void *arg)
 	pthread_setname_np(pthread_self(), "usher-reload");
 	for (;;) {
 		gen = atomic_load(&rt->hup_wanted);
-		reload_once(rt);
+		reload_once(rt, gen);
 		if (atomic_load(&rt->hup_wanted) != gen)
 			continue;
 		if (rt->test_reload_delay_ms > 0)	/* widens the window */
@@ -164,19 +188,18 @@ reload_main(void *arg)
 	return NULL;
 }
 
-/* libevent runs this in the loop, not in signal context. */
-static void
-on_hup(evutil_socket_t sig, short what, void *arg)
+/* Ask for a reload (SIGHUP or usherctl); the generation a pass that
+ * serves this request will report in done_gen. */
+static unsigned long
+reload_request(struct runtime *rt)
 {
-	struct runtime *rt = arg;
 	pthread_attr_t attr;
 	pthread_t t;
+	unsigned long gen;
 
-	(void)sig;
-	(void)what;
-	atomic_fetch_add(&rt->hup_wanted, 1);
+	gen = atomic_fetch_add(&rt->hup_wanted, 1) + 1;
 	if (atomic_exchange(&rt->reloading, true))
-		return;		/* the running reload sees the count */
+		return gen;	/* the running reload sees the count */
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	if (pthread_create(&t, &attr, reload_main, rt) != 0) {
@@ -184,6 +207,138 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 		reload_main(rt);
 	}
 	pthread_attr_destroy(&attr);
+	return gen;
+}
+
+/* libevent runs this in the loop, not in signal context. */
+static void
+on_hup(evutil_socket_t sig, short what, void *arg)
+{
+	(void)sig;
+	(void)what;
+	reload_request(arg);
+}
+
+static void
+format_time(time_t t, char *buf, size_t len)
+{
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* usherctl status: what runs, which table, how the last reload went. */
+static int
+ctl_status(void *arg, bool json, FILE *out)
+{
+	struct runtime *rt = arg;
+	struct conf *conf = proxy_current();
+	const struct conf_listen *l;
+	char when[32], version[65], lerr[1024];
+	bool ok;
+	size_t i;
+
+	if (conf == NULL) {
+		fprintf(out, json ? "{\"error\":\"starting\"}\n" :
+		    "starting\n");
+		return -1;
+	}
+	pthread_mutex_lock(&rt->mu);
+	ok = rt->last_ok;
+	memcpy(version, rt->version, sizeof(version));
+	memcpy(lerr, rt->last_err, sizeof(lerr));
+	pthread_mutex_unlock(&rt->mu);
+	format_time((time_t)atomic_load(&rt->last_reload), when, sizeof(when));
+	if (json) {
+		fprintf(out, "{\"version\":\"%s\",\"pid\":%ld,"
+		    "\"uptime\":%ld,\"mode\":\"%s\",\"workers\":%d,"
+		    "\"listeners\":[", USHER_VERSION, (long)getpid(),
+		    (long)(time(NULL) - rt->started),
+		    conf->mode == MODE_PROXY ? "proxy" : "redirect",
+		    rt->srv.nworkers);
+		for (i = 0; i < conf->nlisten; i++) {
+			l = &conf->listen[i];
+			fprintf(out, "%s{\"transport\":\"%s\",\"address\":",
+			    i ? "," : "", config_transport_name(l->transport));
+			control_json_str(out, l->address);
+			fprintf(out, ",\"port\":%u}", l->port);
+		}
+		fputs("],\"table\":{\"config\":", out);
+		control_json_str(out, conf->path);
+		fputs(",\"users_file\":", out);
+		if (conf->users_file != NULL)
+			control_json_str(out, conf->users_file);
+		else
+			fputs("null", out);
+		fprintf(out, ",\"version\":\"sha256:%s\",\"entries\":%zu,"
+		    "\"prefixes\":%zu,\"domains\":%zu},\"last_reload\":"
+		    "{\"time\":\"%s\",\"result\":\"%s\",\"error\":",
+		    version, table_count(conf->table),
+		    table_count_prefixes(conf->table), conf->ndomains, when,
+		    ok ? "ok" : "failed");
+		if (ok)
+			fputs("null", out);
+		else
+			control_json_str(out, lerr);
+		fputs("}}\n", out);
+	} else {
+		fprintf(out, "usher %s, pid %ld, up %lds, %s mode, "
+		    "%d workers\nlisteners:", USHER_VERSION, (long)getpid(),
+		    (long)(time(NULL) - rt->started),
+		    conf->mode == MODE_PROXY ? "proxy" : "redirect",
+		    rt->srv.nworkers);
+		for (i = 0; i < conf->nlisten; i++) {
+			l = &conf->listen[i];
+			fprintf(out, "%s %s %s%s%s:%u", i ? "," : "",
+			    config_transport_name(l->transport),
+			    l->ss.ss_family == AF_INET6 ? "[" : "",
+			    l->address, l->ss.ss_family == AF_INET6 ? "]" : "",
+			    l->port);
+		}
+		fprintf(out, "\ntable: %s%s%s\nversion: sha256:%s\n"
+		    "entries: %zu (%zu prefixes), %zu domains\n"
+		    "last reload: %s %s%s\n", conf->path,
+		    conf->users_file ? " + " : "",
+		    conf->users_file ? conf->users_file : "", version,
+		    table_count(conf->table),
+		    table_count_prefixes(conf->table), conf->ndomains, when,
+		    ok ? "ok" : "failed: ", ok ? "" : lerr);
+	}
+	config_unref(conf);
+	return 0;
+}
+
+/*
+ * usherctl reload: the same pass as SIGHUP, waited for, so that
+ * `systemctl reload` fails when the reload does (SPEC §10).
+ */
+static int
+ctl_reload(void *arg, bool json, FILE *out)
+{
+	struct runtime *rt = arg;
+	unsigned long gen;
+	char err[1024];
+	bool ok;
+
+	log_info("reload requested on the control socket");
+	gen = reload_request(rt);
+	pthread_mutex_lock(&rt->mu);
+	while (rt->done_gen < gen)
+		pthread_cond_wait(&rt->reloaded, &rt->mu);
+	ok = rt->last_ok;
+	memcpy(err, rt->last_err, sizeof(err));
+	pthread_mutex_unlock(&rt->mu);
+	if (!ok) {
+		if (json) {
+			fputs("{\"error\":", out);
+			control_json_str(out, err);
+			fputs("}\n", out);
+		} else
+			fprintf(out, "%s\n", err);
+		return -1;
+	}
+	return ctl_status(rt, json, out);
 }
 
 /*
@@ -274,6 +429,10 @@ main(int argc, char *argv[])
 	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 	memset(&rt, 0, sizeof(rt));
 	rt.path = CONFIG_DEFAULT_PATH;
+	pthread_mutex_init(&rt.mu, NULL);
+	pthread_cond_init(&rt.reloaded, NULL);
+	rt.started = time(NULL);
+	rt.last_ok = true;
 	while ((ch = getopt_long(argc, argv, "c:ftT:s:jp:Vh", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
@@ -360,6 +519,17 @@ main(int argc, char *argv[])
 	if (transport_bind(&rt.srv, conf, workers_of(conf), err,
 	    sizeof(err)) == -1)
 		goto fail;
+	/* Before dropping privileges: /run/usher may be root's. */
+	if (conf->control_socket != NULL) {
+		static const struct control_ops ops0 = { ctl_status,
+		    ctl_reload, NULL };
+		struct control_ops ops = ops0;
+
+		ops.arg = &rt;
+		if (control_start(conf->control_socket, conf->user,
+		    conf->group, &ops, err, sizeof(err)) == -1)
+			goto fail;
+	}
 	/* Sockets are bound (port 5060 may need root): now drop. */
 	if (daemon_privdrop(conf->user, conf->group, err, sizeof(err)) == -1 ||
 	    transport_workers(&rt.srv, workers_of(conf), err,
@@ -376,6 +546,7 @@ main(int argc, char *argv[])
 		goto fail;
 	rt.last_reload = (long)time(NULL);
 	rt.test_reload_delay_ms = test_reload_delay();
+	control_table_version(conf, rt.version);
 	/* Target names are resolved before serving, in this thread. */
 	proxy_publish(config_ref(conf), proxy_resolve_targets(conf, NULL));
 	if (proxy_dns_start() == -1) {
@@ -394,6 +565,7 @@ main(int argc, char *argv[])
 	daemon_ready();
 
 	transport_run(&rt.srv);
+	control_stop();		/* no usherctl reload waits any more */
 	proxy_dns_stop();	/* before: it cuts a reload's DNS short */
 	while (atomic_load(&rt.reloading))	/* let a reload finish */
 		usleep(10000);
@@ -412,6 +584,7 @@ fail:
 	add_hint(err, sizeof(err));
 	log_errx("%s", err);
 	daemon_fail(err);
+	control_stop();
 	proxy_dns_stop();
 	ratelimit_free(rt.srv.rl);
 	transport_free(&rt.srv);
