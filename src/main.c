@@ -70,6 +70,20 @@ struct runtime {
 	bool		 last_ok;
 	char		 last_err[1024];
 	char		 version[65];	/* sha256 of the running table */
+
+	/* systemd's watchdog: a timer on each worker loop bumps its beat;
+	 * WATCHDOG=1 goes out only when every beat moved (wd_* under mu). */
+	long long	 wd_usec;
+	struct beat	*beats;
+	pthread_t	 wd_thread;
+	pthread_cond_t	 wd_cv;
+	bool		 wd_stop;
+};
+
+struct beat {
+	atomic_ulong	 n;
+	struct event	*ev;
+	unsigned	 stall_ms;	/* test only: block this loop once */
 };
 
 static void
@@ -158,6 +172,151 @@ reload_once(struct runtime *rt, unsigned long gen)
 	pthread_mutex_unlock(&rt->mu);
 }
 
+static unsigned long long
+monotonic_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (unsigned long long)ts.tv_sec * 1000000ULL +
+	    (unsigned long long)ts.tv_nsec / 1000;
+}
+
+/* READY=1 with the running table's summary and the last reload's fate. */
+static void
+notify_ready(struct runtime *rt)
+{
+	struct conf *conf = proxy_current();
+	char sum[256] = "", err[320];
+
+	if (conf != NULL)
+		config_summary(conf, sum, sizeof(sum));
+	config_unref(conf);
+	pthread_mutex_lock(&rt->mu);
+	snprintf(err, sizeof(err), "%s%.280s", rt->last_ok ? "" :
+	    "; last reload failed: ", rt->last_ok ? "" : rt->last_err);
+	pthread_mutex_unlock(&rt->mu);
+	daemon_notify("READY=1\nSTATUS=serving: %s%s", sum, err);
+}
+
+static void
+on_beat(evutil_socket_t fd, short what, void *arg)
+{
+	struct beat *b = arg;
+
+	(void)fd;
+	(void)what;
+	if (b->stall_ms > 0) {	/* USHER_TEST_WATCHDOG_STALL_MS */
+		usleep(b->stall_ms * 1000);
+		b->stall_ms = 0;
+	}
+	atomic_fetch_add_explicit(&b->n, 1, memory_order_relaxed);
+}
+
+static void *
+watchdog_main(void *arg)
+{
+	struct runtime *rt = arg;
+	unsigned long *seen;
+	struct timespec ts;
+	long long half = rt->wd_usec / 2;
+	bool all, stuck = false;
+	int i;
+
+	pthread_setname_np(pthread_self(), "usher-watchdog");
+	if ((seen = calloc((size_t)rt->srv.nworkers, sizeof(*seen))) == NULL)
+		return NULL;
+	pthread_mutex_lock(&rt->mu);
+	while (!rt->wd_stop) {
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += half / 1000000;
+		ts.tv_nsec += (half % 1000000) * 1000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		while (!rt->wd_stop && pthread_cond_timedwait(&rt->wd_cv,
+		    &rt->mu, &ts) == 0)
+			;
+		if (rt->wd_stop)
+			break;
+		for (all = true, i = 0; i < rt->srv.nworkers; i++) {
+			unsigned long n = atomic_load(&rt->beats[i].n);
+
+			if (n == seen[i])
+				all = false;
+			seen[i] = n;
+		}
+		if (all)
+			daemon_notify("WATCHDOG=1");
+		else if (!stuck)
+			log_warnx("a worker loop has not turned for %lld ms: "
+			    "not pinging the systemd watchdog", half / 1000);
+		stuck = !all;
+	}
+	pthread_mutex_unlock(&rt->mu);
+	free(seen);
+	return NULL;
+}
+
+/* Under WatchdogSec=: a beat timer on every worker loop and the thread
+ * that pings only while they all turn. 0, or -1 with err. */
+static int
+watchdog_start(struct runtime *rt, char *err, size_t errlen)
+{
+	const char *stall = getenv("USHER_TEST_WATCHDOG_STALL_MS");
+	struct timeval tv;
+	long long every;
+	int i;
+
+	if ((rt->wd_usec = daemon_watchdog_usec()) == 0)
+		return 0;
+	every = rt->wd_usec / 8 > 1000 ? rt->wd_usec / 8 : 1000;
+	tv.tv_sec = every / 1000000;
+	tv.tv_usec = every % 1000000;
+	if ((rt->beats = calloc((size_t)rt->srv.nworkers,
+	    sizeof(*rt->beats))) == NULL)
+		goto bad;
+	for (i = 0; i < rt->srv.nworkers; i++) {
+		rt->beats[i].ev = event_new(rt->srv.workers[i].base, -1,
+		    EV_PERSIST, on_beat, &rt->beats[i]);
+		if (rt->beats[i].ev == NULL ||
+		    event_add(rt->beats[i].ev, &tv) == -1)
+			goto bad;
+	}
+	if (stall != NULL)
+		rt->beats[0].stall_ms = (unsigned)atoi(stall);
+	if (pthread_create(&rt->wd_thread, NULL, watchdog_main, rt) != 0)
+		goto bad;
+	log_info("systemd watchdog: %lld ms, pinged every %lld ms",
+	    rt->wd_usec / 1000, rt->wd_usec / 2000);
+	return 0;
+bad:
+	snprintf(err, errlen, "systemd watchdog: cannot start");
+	rt->wd_usec = 0;
+	return -1;
+}
+
+static void
+watchdog_stop(struct runtime *rt)
+{
+	int i;
+
+	if (rt->wd_usec > 0) {
+		pthread_mutex_lock(&rt->mu);
+		rt->wd_stop = true;
+		pthread_cond_signal(&rt->wd_cv);
+		pthread_mutex_unlock(&rt->mu);
+		pthread_join(rt->wd_thread, NULL);
+		rt->wd_usec = 0;
+	}
+	for (i = 0; rt->beats != NULL && i < rt->srv.nworkers; i++)
+		if (rt->beats[i].ev != NULL)
+			event_free(rt->beats[i].ev);
+	free(rt->beats);
+	rt->beats = NULL;
+}
+
 /*
  * Every SIGHUP bumps hup_wanted (SPEC §7: none is lost). A pass serves
  * every request counted before it began; the thread leaves only when no
@@ -175,7 +334,11 @@ reload_main(void *arg)
 	pthread_setname_np(pthread_self(), "usher-reload");
 	for (;;) {
 		gen = atomic_load(&rt->hup_wanted);
+		/* systemd ≥ 253 wants MONOTONIC_USEC beside RELOADING=1. */
+		daemon_notify("RELOADING=1\nMONOTONIC_USEC=%llu\n"
+		    "STATUS=reloading %s", monotonic_usec(), rt->path);
 		reload_once(rt, gen);
+		notify_ready(rt);
 		if (atomic_load(&rt->hup_wanted) != gen)
 			continue;
 		if (rt->test_reload_delay_ms > 0)	/* widens the window */
@@ -431,6 +594,7 @@ main(int argc, char *argv[])
 	rt.path = CONFIG_DEFAULT_PATH;
 	pthread_mutex_init(&rt.mu, NULL);
 	pthread_cond_init(&rt.reloaded, NULL);
+	pthread_cond_init(&rt.wd_cv, NULL);
 	rt.started = time(NULL);
 	rt.last_ok = true;
 	while ((ch = getopt_long(argc, argv, "c:ftT:s:jp:Vh", longopts,
@@ -553,6 +717,8 @@ main(int argc, char *argv[])
 		snprintf(err, sizeof(err), "cannot start the resolver threads");
 		goto fail;
 	}
+	if (watchdog_start(&rt, err, sizeof(err)) == -1)
+		goto fail;
 	signal(SIGPIPE, SIG_IGN);
 	rt.ev_term = evsignal_new(rt.srv.workers[0].base, SIGTERM, on_stop, &rt);
 	rt.ev_int = evsignal_new(rt.srv.workers[0].base, SIGINT, on_stop, &rt);
@@ -563,8 +729,12 @@ main(int argc, char *argv[])
 	log_info("serving with %d workers: %s", rt.srv.nworkers, sum);
 	config_unref(conf);
 	daemon_ready();
+	/* Sockets bound, table published: what arrives now is answered. */
+	notify_ready(&rt);
 
 	transport_run(&rt.srv);
+	daemon_notify("STOPPING=1");
+	watchdog_stop(&rt);
 	control_stop();		/* no usherctl reload waits any more */
 	proxy_dns_stop();	/* before: it cuts a reload's DNS short */
 	while (atomic_load(&rt.reloading))	/* let a reload finish */
@@ -584,6 +754,7 @@ fail:
 	add_hint(err, sizeof(err));
 	log_errx("%s", err);
 	daemon_fail(err);
+	watchdog_stop(&rt);
 	control_stop();
 	proxy_dns_stop();
 	ratelimit_free(rt.srv.rl);
