@@ -70,6 +70,7 @@ struct runtime {
 	bool		 last_ok;
 	char		 last_err[1024];
 	char		 version[65];	/* sha256 of the running table */
+	char		 version_label[72];	/* "sha256:...", for metrics */
 
 	/* systemd's watchdog: a timer on each worker loop bumps its beat;
 	 * WATCHDOG=1 goes out only when every beat moved (wd_* under mu). */
@@ -107,6 +108,14 @@ collect(void *arg, const struct metrics **w, int *n,
 	g->reloads_ok = atomic_load(&rt->reloads_ok);
 	g->reloads_failed = atomic_load(&rt->reloads_failed);
 	g->last_reload = atomic_load(&rt->last_reload);
+	pthread_mutex_lock(&rt->mu);
+	g->last_reload_ok = rt->last_ok;
+	snprintf(rt->version_label, sizeof(rt->version_label), "sha256:%s",
+	    rt->version);
+	pthread_mutex_unlock(&rt->mu);
+	/* Only the metrics loop (one thread) reads version_label. */
+	g->table_source = "file";
+	g->table_version = rt->version_label;
 	config_unref(conf);
 }
 

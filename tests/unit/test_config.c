@@ -103,7 +103,7 @@ test_shipped(void **state)
 	assert_null(c->user);
 	assert_true(c->metrics);
 	assert_string_equal(c->metrics_address, "127.0.0.1");
-	assert_int_equal(c->metrics_port, 9090);
+	assert_int_equal(c->metrics_port, 9160);
 	assert_int_equal(c->ndomains, 3);
 	assert_string_equal(c->domains[0].name, "example.com");
 	assert_true(c->domains[0].authoritative);
