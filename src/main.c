@@ -72,6 +72,11 @@ struct runtime {
 	char		 version[65];	/* sha256 of the running table */
 	char		 version_label[72];	/* "sha256:...", for metrics */
 
+	/* /metrics is served by a thread and loop of its own. */
+	struct event_base *mbase;
+	pthread_t	 mthread;
+	bool		 mrunning;
+
 	/* systemd's watchdog: a timer on each worker loop bumps its beat;
 	 * WATCHDOG=1 goes out only when every beat moved (wd_* under mu). */
 	long long	 wd_usec;
@@ -117,6 +122,53 @@ collect(void *arg, const struct metrics **w, int *n,
 	g->table_source = "file";
 	g->table_version = rt->version_label;
 	config_unref(conf);
+}
+
+static void *
+metrics_main(void *arg)
+{
+	pthread_setname_np(pthread_self(), "usher-metrics");
+	event_base_dispatch(arg);
+	return NULL;
+}
+
+/*
+ * Scrapes on a loop of their own: served from worker 0's loop, a scraper
+ * polling in a loop took the p99 of that worker's answers from 0.29 ms to
+ * 2.2 ms (1 worker, 20,000 INVITEs, loopback).
+ */
+static int
+metrics_start(struct runtime *rt, const struct conf *conf, char *err,
+    size_t errlen)
+{
+	if ((rt->mbase = event_base_new()) == NULL) {
+		snprintf(err, errlen, "metrics: cannot create an event loop");
+		return -1;
+	}
+	if (metrics_serve(rt->mbase, conf->metrics_address,
+	    conf->metrics_port, collect, rt, err, errlen) == -1)
+		return -1;
+	if (pthread_create(&rt->mthread, NULL, metrics_main,
+	    rt->mbase) != 0) {
+		snprintf(err, errlen, "metrics: cannot start a thread");
+		return -1;
+	}
+	rt->mrunning = true;
+	return 0;
+}
+
+static void
+metrics_stop(struct runtime *rt)
+{
+	if (rt->mrunning) {
+		event_base_loopbreak(rt->mbase);
+		pthread_join(rt->mthread, NULL);
+		rt->mrunning = false;
+	}
+	metrics_close();
+	if (rt->mbase != NULL)
+		event_base_free(rt->mbase);
+	rt->mbase = NULL;
 }
 
 static void
@@ -713,9 +765,7 @@ main(int argc, char *argv[])
 		snprintf(err, sizeof(err), "rate table: %s", strerror(errno));
 		goto fail;
 	}
-	if (conf->metrics && metrics_serve(rt.srv.workers[0].base,
-	    conf->metrics_address, conf->metrics_port, collect, &rt, err,
-	    sizeof(err)) == -1)
+	if (conf->metrics && metrics_start(&rt, conf, err, sizeof(err)) == -1)
 		goto fail;
 	rt.last_reload = (long)time(NULL);
 	rt.test_reload_delay_ms = test_reload_delay();
@@ -752,7 +802,7 @@ main(int argc, char *argv[])
 	event_free(rt.ev_term);
 	event_free(rt.ev_int);
 	event_free(rt.ev_hup);
-	metrics_close();
+	metrics_stop(&rt);
 	ratelimit_free(rt.srv.rl);
 	transport_free(&rt.srv);
 	proxy_publish(NULL, NULL);
@@ -763,6 +813,7 @@ fail:
 	add_hint(err, sizeof(err));
 	log_errx("%s", err);
 	daemon_fail(err);
+	metrics_stop(&rt);
 	watchdog_stop(&rt);
 	control_stop();
 	proxy_dns_stop();
