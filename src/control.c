@@ -330,6 +330,21 @@ on_read(struct bufferevent *bev, void *arg)
 	free(buf);
 }
 
+/*
+ * Closing a unix socket with unread bytes resets the connection, and the
+ * client may lose the answer: take what it has sent so far first.
+ */
+static void
+busy_close(evutil_socket_t fd)
+{
+	char buf[CONTROL_LINE_MAX];
+
+	shutdown(fd, SHUT_WR);
+	while (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) > 0)
+		;
+	evutil_closesocket(fd);
+}
+
 static void
 on_accept(struct evconnlistener *l, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
@@ -345,7 +360,7 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd,
 	(void)arg;
 	if (nclients >= CONTROL_CLIENTS) {
 		(void)!write(fd, busy, sizeof(busy) - 1);
-		evutil_closesocket(fd);
+		busy_close(fd);
 		return;
 	}
 	if ((bev = bufferevent_socket_new(base, fd,
