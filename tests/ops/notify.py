@@ -12,6 +12,7 @@ if path.startswith("@"):
 else:
     s.bind(path)
 out = open(log, "a", buffering=1)
+open(log + ".bound", "w").close()     # the test starts usher after this
 n = 0
 
 

@@ -12,7 +12,7 @@ sock=$TMP/usher.sock
 write_conf "$TMP/u.conf" "$port" "control = { socket = \"$sock\"; };" "workers = 2;"
 python3 "$HERE/notify.py" "$TMP/notify" "$TMP/notify.log" "$port" &
 PIDS+=($!)
-for i in $(seq 50); do [ -S "$TMP/notify" ] && break; sleep 0.1; done
+for i in $(seq 50); do [ -e "$TMP/notify.log.bound" ] && break; sleep 0.1; done
 NOTIFY_SOCKET=$TMP/notify WATCHDOG_USEC=400000 \
     "$USHER" -f -c "$TMP/u.conf" 2>"$TMP/usher.log" &
 upid=$!
@@ -64,7 +64,7 @@ kill -TERM "$upid"; wait "$upid" || true
 # The abstract namespace.
 python3 "$HERE/notify.py" "@usher-test-$$" "$TMP/abs.log" "$port" &
 PIDS+=($!)
-sleep 0.3
+for i in $(seq 50); do [ -e "$TMP/abs.log.bound" ] && break; sleep 0.1; done
 NOTIFY_SOCKET=@usher-test-$$ "$USHER" -f -c "$TMP/u.conf" 2>"$TMP/usher.log" &
 upid=$!
 PIDS+=("$upid")
