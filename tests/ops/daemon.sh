@@ -81,6 +81,7 @@ kill -0 "$pid" 2>/dev/null && fail "daemon did not stop on SIGTERM"
 if [ "$(id -u)" -eq 0 ] && id nobody >/dev/null 2>&1; then
 	write_conf "$TMP/u2.conf" "$port"
 	sed -i "s|daemon = { pidfile = \"$TMP/usher.pid\"; };|daemon = { pidfile = \"$TMP/usher.pid\"; user = \"nobody\"; group = \"nogroup\"; };|" "$TMP/u2.conf"
+	echo "control = { socket = \"$TMP/c.sock\"; };" >>"$TMP/u2.conf"
 	chmod 755 "$TMP"
 	"$USHER" -c "$TMP/u2.conf" || fail "daemon start as nobody"
 	pid=$(cat "$TMP/usher.pid")
@@ -88,6 +89,10 @@ if [ "$(id -u)" -eq 0 ] && id nobody >/dev/null 2>&1; then
 	user=$(ps -o user= -p "$pid")
 	[ "$user" = "nobody" ] || fail "daemon runs as $user, not nobody"
 	[ -n "$(probe "$port" "OPTIONS sip:127.0.0.1:$port")" ] || fail "no answer after privdrop"
+	# The control socket belongs to the daemon's user and group, 0660.
+	[ "$(stat -c '%U:%G %a' "$TMP/c.sock")" = "nobody:nogroup 660" ] ||
+	    fail "control socket is $(stat -c '%U:%G %a' "$TMP/c.sock")"
+	"$(dirname "$USHER")/usherctl" -s "$TMP/c.sock" status >/dev/null || fail "usherctl after privdrop"
 	write_conf "$TMP/u3.conf" "$(free_port)"
 	sed -i "s|daemon = { pidfile = \"$TMP/usher.pid\"; };|daemon = { pidfile = \"$TMP/u3.pid\"; user = \"no-such-user-x\"; };|" "$TMP/u3.conf"
 	set +e
