@@ -17,7 +17,11 @@
 #include "slice.h"
 #include "sipmsg.h"
 
+/* CMake passes the install's sysconfdir (SPEC §10: `cmake --install` then
+ * `usher -t` finds the sample); this is for builds without it. */
+#ifndef CONFIG_DEFAULT_PATH
 #define CONFIG_DEFAULT_PATH	"/etc/usher/usher.conf"
+#endif
 #define CONFIG_MAX_DNS_SERVERS	4
 #define CONFIG_DNS_REFRESH	300	/* seconds, dns.refresh default */
 /* Unsent TCP bytes of all connections together (SPEC §7); also the
@@ -73,7 +77,8 @@ struct conf {
 	size_t			 ntrusted;
 	enum log_level		 log_level;
 
-	char			*pidfile;
+	char			*pidfile;	/* default /run/usher/usher.pid */
+	bool			 pidfile_set;	/* daemon.pidfile written */
 	char			*user;		/* daemon.user, NULL: keep */
 	char			*group;
 
@@ -88,6 +93,8 @@ struct conf {
 
 	char			**block_ua;	/* lower case substrings */
 	size_t			 nblock_ua;
+
+	char			*control_socket;	/* NULL: no control */
 
 	bool			 metrics;
 	char			 metrics_address[64];
@@ -115,7 +122,8 @@ int	config_load(const char *path, struct conf **out, char *err,
 
 /*
  * config_load() for a reload of the running conf: the settings a reload
- * cannot apply (listen, workers, daemon, metrics, max_message_size and the
+ * cannot apply (listen, workers, daemon, metrics, control,
+ * max_message_size and the
  * tcp_* limits) keep running's values in the new conf, and their names go
  * to changed (comma-separated, "" when none) for the log.
  */

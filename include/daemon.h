@@ -28,4 +28,15 @@ void	daemon_pidfile_remove(void);
 int	daemon_privdrop(const char *user, const char *group, char *err,
 	    size_t errlen);
 
+/*
+ * Tell systemd (sd_notify protocol: a datagram to $NOTIFY_SOCKET) the
+ * printf-formatted "KEY=value\n..." lines: READY=1, RELOADING=1, STATUS=,
+ * WATCHDOG=1. 0 when sent or when not under systemd, -1 on failure.
+ */
+int	daemon_notify(const char *fmt, ...)
+	    __attribute__((format(printf, 1, 2)));
+
+/* $WATCHDOG_USEC when it is meant for this process, else 0. */
+long long	daemon_watchdog_usec(void);
+
 #endif

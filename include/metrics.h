@@ -4,6 +4,7 @@
 #define USHER_METRICS_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -18,7 +19,10 @@ enum metrics_drop {
 	DROP_NOT_OURS,
 	DROP_LOCAL_ACK,
 	DROP_TCP_LIMIT,
-	DROP__COUNT
+	DROP__COUNT,
+	/* Route's "parse": the message is in parse_errors already, so this
+	 * slot is kept but not exposed (SPEC §10: counted once). */
+	DROP_UNSCANNED = DROP__COUNT,
 };
 
 #define METRICS_METHODS	(SIP_PUBLISH + 1)
@@ -29,7 +33,7 @@ enum metrics_drop {
 struct metrics {
 	atomic_ulong	requests[METRICS_METHODS];
 	atomic_ulong	replies[METRICS_CODES];
-	atomic_ulong	dropped[DROP__COUNT];
+	atomic_ulong	dropped[DROP__COUNT + 1];
 	atomic_ulong	forwarded_requests;
 	atomic_ulong	forwarded_responses;
 	atomic_ulong	parse_errors;
@@ -51,7 +55,22 @@ struct metrics_gauges {
 	unsigned long	 reloads_failed;
 	long		 last_reload;		/* unix time */
 	int		 workers;
+	int		 last_reload_ok;	/* 1, or 0 when it failed */
+	const char	*table_source;		/* "file" */
+	const char	*table_version;		/* "sha256:..." */
+
+	/* process_* (SPEC §10), from /proc/self; has_process: read them */
+	bool		 has_process;
+	unsigned long	 rss_bytes;
+	unsigned long	 vsize_bytes;
+	double		 cpu_seconds;
+	unsigned long	 open_fds;
+	unsigned long	 max_fds;
+	double		 start_time;		/* unix time */
 };
+
+/* Fill g's process_* from /proc/self; 0, or -1 when it is not there. */
+int	metrics_process(struct metrics_gauges *g);
 
 /* Fills per-worker counters (up to *n, sets *n) and the gauges. */
 typedef void (*metrics_collect_fn)(void *arg, const struct metrics **w,

@@ -92,6 +92,9 @@ bool	table_is_next_hop(const struct table *t, const struct sip_uri *u);
 bool	table_target_host(const struct table *t, size_t i, struct slice *host,
 	    unsigned *flags);
 
+/* The i-th entry in load order (configuration, then users_file), NULL
+ * past the last: the same input gives the same order. */
+const struct table_entry *table_entry_at(const struct table *t, size_t i);
 size_t	table_count(const struct table *t);	/* entries, prefixes included */
 size_t	table_count_prefixes(const struct table *t);
 

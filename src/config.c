@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 
 #include <netinet/in.h>
 #include <arpa/inet.h>
@@ -531,6 +532,8 @@ parse_daemon(struct loader *ld, const config_setting_t *root)
 		if (group != NULL && group[0] == '\0')
 			group = NULL;
 	}
+	/* In the foreground only an explicit pid file is written. */
+	c->pidfile_set = pidfile != NULL;
 	if ((c->pidfile = xstrdup(ld, g, pidfile ? pidfile :
 	    "/run/usher/usher.pid")) == NULL)
 		return -1;
@@ -662,6 +665,34 @@ parse_metrics(struct loader *ld, const config_setting_t *root)
 	snprintf(c->metrics_address, sizeof(c->metrics_address), "%s", addr);
 	c->metrics_port = (uint16_t)port;
 	c->metrics = true;
+	return 0;
+}
+
+/* control.socket: the unix socket usherctl talks to (SPEC §10). */
+static int
+parse_control(struct loader *ld, const config_setting_t *root)
+{
+	static const char *const keys[] = { "socket" };
+	struct sockaddr_un sun;
+	config_setting_t *g;
+	const config_setting_t *s = NULL;
+	const char *path = NULL;
+
+	if (get_group(ld, root, "control", &g) == -1)
+		return -1;
+	if (g == NULL)
+		return 0;
+	if (check_keys(ld, g, "control", keys, NELEM(keys)) == -1 ||
+	    get_str(ld, g, "socket", &path, &s) == -1)
+		return -1;
+	if (path == NULL)
+		return fail(ld, g, "control.socket missing");
+	if (path[0] != '/' || strlen(path) >= sizeof(sun.sun_path))
+		return fail(ld, s, "control.socket must be an absolute path "
+		    "shorter than %zu bytes, not \"%.80s\"",
+		    sizeof(sun.sun_path), path);
+	if ((ld->c->control_socket = xstrdup(ld, s, path)) == NULL)
+		return -1;
 	return 0;
 }
 
@@ -1131,7 +1162,7 @@ parse_top(struct loader *ld, const config_setting_t *root)
 	static const char *const keys[] = {
 		"listen", "mode", "advertise", "record_route", "branch_secret",
 		"workers", "trusted", "log", "daemon", "limits", "security",
-		"metrics", "dns", "domains", "users", "users_file",
+		"metrics", "dns", "domains", "users", "users_file", "control",
 	};
 	struct conf *c = ld->c;
 	const config_setting_t *s = NULL;
@@ -1174,6 +1205,7 @@ parse_top(struct loader *ld, const config_setting_t *root)
 	    parse_limits(ld, root) == -1 ||
 	    parse_security(ld, root) == -1 ||
 	    parse_metrics(ld, root) == -1 ||
+	    parse_control(ld, root) == -1 ||
 	    parse_dns(ld, root) == -1 ||
 	    keep_running(ld) == -1 ||
 	    parse_domains(ld, root) == -1 ||
@@ -1269,6 +1301,11 @@ keep_running(struct loader *ld)
 		memcpy(c->metrics_address, r->metrics_address,
 		    sizeof(c->metrics_address));
 	}
+	if (str_differs(c->control_socket, r->control_socket)) {
+		note_changed(ld, "control");
+		if (keep_str(ld, &c->control_socket, r->control_socket) == -1)
+			return -1;
+	}
 	return 0;
 }
 
@@ -1298,6 +1335,7 @@ conf_free(struct conf *c)
 	free(c->advertise);
 	free(c->branch_secret);
 	free(c->pidfile);
+	free(c->control_socket);
 	free(c->user);
 	free(c->group);
 	free(c->users_file);

@@ -1,11 +1,15 @@
 /* daemon.c: background start with a readiness pipe, pid file, privdrop. */
 #include <sys/types.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
+#include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -171,4 +175,56 @@ daemon_privdrop(const char *user, const char *group, char *err,
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * sd_notify(3) written out: one datagram to $NOTIFY_SOCKET, a path or, with
+ * a leading '@', a name in the abstract namespace. Thirty lines instead of
+ * linking libsystemd, which usher would load for nothing else and which
+ * non-systemd systems lack.
+ */
+int
+daemon_notify(const char *fmt, ...)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sun;
+	char msg[1024];
+	size_t n;
+	va_list ap;
+	int fd, k, rc;
+
+	if (path == NULL || (path[0] != '/' && path[0] != '@'))
+		return 0;
+	if ((n = strlen(path)) >= sizeof(sun.sun_path))
+		return -1;
+	va_start(ap, fmt);
+	k = vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (k < 0 || (size_t)k >= sizeof(msg))
+		return -1;
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, path, n);
+	if (sun.sun_path[0] == '@')
+		sun.sun_path[0] = '\0';
+	if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1)
+		return -1;
+	rc = sendto(fd, msg, (size_t)k, MSG_NOSIGNAL, (struct sockaddr *)&sun,
+	    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n)) == k ?
+	    0 : -1;
+	close(fd);
+	return rc;
+}
+
+long long
+daemon_watchdog_usec(void)
+{
+	const char *s = getenv("WATCHDOG_USEC"), *pid = getenv("WATCHDOG_PID");
+	long long us;
+	char *end;
+
+	if (s == NULL || (pid != NULL && atol(pid) != (long)getpid()))
+		return 0;
+	us = strtoll(s, &end, 10);
+	return *end == '\0' && us > 0 ? us : 0;
 }

@@ -441,7 +441,7 @@ explain_run(const struct conf *conf, const char *request, const char *source,
     bool json, FILE *in, FILE *out, FILE *err)
 {
 	struct route_decision d;
-	struct sipmsg m;
+	struct sipmsg *m = NULL;	/* 18 KB: not on the stack */
 	struct sockaddr_storage ss, dst;
 	char *buf = NULL, *bytes = NULL, dest[128] = "";
 	size_t len = 0;
@@ -472,28 +472,32 @@ explain_run(const struct conf *conf, const char *request, const char *source,
 			goto out;
 		}
 	}
-	rc = sipmsg_scan(buf, len, SIPMSG_DGRAM, &m);
-	if (!whole && rc < 0) {
-		fprintf(err, "usher: -T \"%s\": %s\n", request,
-		    m.fault ? m.fault : "cannot be parsed");
+	if ((m = malloc(sizeof(*m))) == NULL) {
+		fprintf(err, "usher: -T: out of memory\n");
 		goto out;
 	}
-	route_decide(&m, (int)rc, (struct sockaddr *)&ss, conf, &d);
+	rc = sipmsg_scan(buf, len, SIPMSG_DGRAM, m);
+	if (!whole && rc < 0) {
+		fprintf(err, "usher: -T \"%s\": %s\n", request,
+		    m->fault ? m->fault : "cannot be parsed");
+		goto out;
+	}
+	route_decide(m, (int)rc, (struct sockaddr *)&ss, conf, &d);
 	if (whole && (bytes = malloc(EXPLAIN_MAX)) == NULL)
 		goto out;
 	if (whole && d.action == ROUTE_REPLY) {
-		nbytes = forward_reply(&m, &d, source, SIP_DEFAULT_PORT, bytes,
+		nbytes = forward_reply(m, &d, source, SIP_DEFAULT_PORT, bytes,
 		    EXPLAIN_MAX);
-		forward_reply_addr(&m, &ss, &dst);
+		forward_reply_addr(m, &ss, &dst);
 		dest_text(SIP_TP_UDP, &dst, dest, sizeof(dest));
 	} else if (whole && d.action == ROUTE_FORWARD)
-		nbytes = explain_forward(&m, &d, conf, source, &ss, bytes,
+		nbytes = explain_forward(m, &d, conf, source, &ss, bytes,
 		    dest, sizeof(dest));
 	else if (whole && d.action == ROUTE_RELAY) {
 		struct fwd_hop hop;
 		const char *why;
 
-		nbytes = forward_response(&m, conf, &hop, bytes, EXPLAIN_MAX,
+		nbytes = forward_response(m, conf, &hop, bytes, EXPLAIN_MAX,
 		    &why);
 		if (nbytes >= 0)
 			dest_text(hop.tp, &hop.addr, dest, sizeof(dest));
@@ -501,10 +505,10 @@ explain_run(const struct conf *conf, const char *request, const char *source,
 			snprintf(dest, sizeof(dest), "nowhere: %s", why);
 	}
 	if (json)
-		print_json(out, &m, &d, conf, source, nbytes >= 0 ? bytes :
+		print_json(out, m, &d, conf, source, nbytes >= 0 ? bytes :
 		    NULL, nbytes >= 0 ? (size_t)nbytes : 0, dest);
 	else {
-		print_human(out, &m, &d, conf, source);
+		print_human(out, m, &d, conf, source);
 		if (dest[0] != '\0')
 			fprintf(out, "send to:  %s\n", dest);
 		if (nbytes >= 0) {
@@ -514,6 +518,7 @@ explain_run(const struct conf *conf, const char *request, const char *source,
 	}
 	ret = 0;
 out:
+	free(m);
 	free(buf);
 	free(bytes);
 	return ret;

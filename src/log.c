@@ -1,14 +1,18 @@
 /* log.c: OpenBSD-style logging to stderr or syslog (facility daemon). */
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <unistd.h>
 
 #include "log.h"
 
 static bool	log_stderr = true;
+static bool	log_journal;	/* stderr is journald's: "<N>" prefixes */
 /* Written by the reload thread, read by every worker: relaxed is enough,
  * a message logged at the old level during a reload is no harm. */
 static atomic_int log_level = LOG_LEVEL_INFO;
@@ -19,10 +23,32 @@ level(void)
 	return atomic_load_explicit(&log_level, memory_order_relaxed);
 }
 
+/*
+ * systemd sets JOURNAL_STREAM=DEV:INODE for a stderr it connected to the
+ * journal; a "<N>" syslog priority at the start of a line sets its level
+ * (sd-daemon(3)), so `journalctl -p warning` finds our warnings. The
+ * variable is inherited by children whose stderr went elsewhere, hence the
+ * comparison with what stderr is.
+ */
+static bool
+is_journal(void)
+{
+	const char *s = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+
+	if (s == NULL || sscanf(s, "%llu:%llu", &dev, &ino) != 2 ||
+	    fstat(STDERR_FILENO, &st) == -1)
+		return false;
+	return (unsigned long long)st.st_dev == dev &&
+	    (unsigned long long)st.st_ino == ino;
+}
+
 void
 log_init(bool to_stderr, int lvl)
 {
 	log_stderr = to_stderr;
+	log_journal = to_stderr && is_journal();
 	log_setlevel(lvl);
 	if (!to_stderr)
 		openlog("usher", LOG_PID | LOG_NDELAY, LOG_DAEMON);
@@ -91,7 +117,7 @@ static void
 vlog(int pri, int lvl, const char *fmt, va_list ap, const char *suffix)
 {
 	static const char *names[] = { "error", "warning", "info", "debug" };
-	char raw[2048], msg[4 * sizeof(raw)];
+	char raw[2048], msg[4 * sizeof(raw)], pfx[8] = "";
 	int n;
 
 	if (lvl > level())
@@ -103,7 +129,10 @@ vlog(int pri, int lvl, const char *fmt, va_list ap, const char *suffix)
 		n = sizeof(raw) - 1;
 	log_escape(msg, sizeof(msg), raw, (size_t)n);
 	if (log_stderr) {
-		fprintf(stderr, "usher: %s: %s%s%s\n", names[lvl], msg,
+		if (log_journal)
+			snprintf(pfx, sizeof(pfx), "<%d>", pri);
+		/* One call, so that threads' lines never interleave. */
+		fprintf(stderr, "%susher: %s: %s%s%s\n", pfx, names[lvl], msg,
 		    suffix ? ": " : "", suffix ? suffix : "");
 		fflush(stderr);
 	} else if (suffix)
@@ -134,6 +163,16 @@ log_warnx(const char *fmt, ...)
 
 	va_start(ap, fmt);
 	vlog(LOG_WARNING, LOG_LEVEL_WARNING, fmt, ap, NULL);
+	va_end(ap);
+}
+
+void
+log_errx(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog(LOG_ERR, LOG_LEVEL_ERROR, fmt, ap, NULL);
 	va_end(ap);
 }
 

@@ -16,6 +16,7 @@
 #include <event2/event.h>
 
 #include "config.h"
+#include "control.h"
 #include "daemon.h"
 #include "explain.h"
 #include "log.h"
@@ -57,6 +58,35 @@ struct runtime {
 	atomic_ulong	 hup_wanted;	/* SIGHUPs received */
 	atomic_bool	 reloading;	/* a reload thread runs */
 	unsigned	 test_reload_delay_ms;
+	time_t		 started;
+
+	/* What a reload pass leaves for usherctl; mu guards them. */
+	pthread_mutex_t	 mu;
+	pthread_cond_t	 reloaded;
+	unsigned long	 done_gen;	/* hup_wanted a finished pass served */
+	bool		 last_ok;
+	char		 last_err[1024];
+	char		 version[65];	/* sha256 of the running table */
+	char		 version_label[72];	/* "sha256:...", for metrics */
+
+	/* /metrics is served by a thread and loop of its own. */
+	struct event_base *mbase;
+	pthread_t	 mthread;
+	bool		 mrunning;
+
+	/* systemd's watchdog: a timer on each worker loop bumps its beat;
+	 * WATCHDOG=1 goes out only when every beat moved (wd_* under mu). */
+	long long	 wd_usec;
+	struct beat	*beats;
+	pthread_t	 wd_thread;
+	pthread_cond_t	 wd_cv;
+	bool		 wd_stop;
+};
+
+struct beat {
+	atomic_ulong	 n;
+	struct event	*ev;
+	unsigned	 stall_ms;	/* test only: block this loop once */
 };
 
 static void
@@ -80,7 +110,62 @@ collect(void *arg, const struct metrics **w, int *n,
 	g->reloads_ok = atomic_load(&rt->reloads_ok);
 	g->reloads_failed = atomic_load(&rt->reloads_failed);
 	g->last_reload = atomic_load(&rt->last_reload);
+	pthread_mutex_lock(&rt->mu);
+	g->last_reload_ok = rt->last_ok;
+	snprintf(rt->version_label, sizeof(rt->version_label), "sha256:%s",
+	    rt->version);
+	pthread_mutex_unlock(&rt->mu);
+	/* Only the metrics loop (one thread) reads version_label. */
+	g->table_source = "file";
+	g->table_version = rt->version_label;
 	config_unref(conf);
+}
+
+static void *
+metrics_main(void *arg)
+{
+	pthread_setname_np(pthread_self(), "usher-metrics");
+	event_base_dispatch(arg);
+	return NULL;
+}
+
+/*
+ * Scrapes on a loop of their own: served from worker 0's loop, a scraper
+ * polling in a loop took the p99 of that worker's answers from 0.29 ms to
+ * 2.2 ms (1 worker, 20,000 INVITEs, loopback).
+ */
+static int
+metrics_start(struct runtime *rt, const struct conf *conf, char *err,
+    size_t errlen)
+{
+	if ((rt->mbase = event_base_new()) == NULL) {
+		snprintf(err, errlen, "metrics: cannot create an event loop");
+		return -1;
+	}
+	if (metrics_serve(rt->mbase, conf->metrics_address,
+	    conf->metrics_port, collect, rt, err, errlen) == -1)
+		return -1;
+	if (pthread_create(&rt->mthread, NULL, metrics_main,
+	    rt->mbase) != 0) {
+		snprintf(err, errlen, "metrics: cannot start a thread");
+		return -1;
+	}
+	rt->mrunning = true;
+	return 0;
+}
+
+static void
+metrics_stop(struct runtime *rt)
+{
+	if (rt->mrunning) {
+		event_base_loopbreak(rt->mbase);
+		pthread_join(rt->mthread, NULL);
+		rt->mrunning = false;
+	}
+	metrics_close();
+	if (rt->mbase != NULL)
+		event_base_free(rt->mbase);
+	rt->mbase = NULL;
 }
 
 static void
@@ -100,11 +185,11 @@ on_stop(evutil_socket_t sig, short what, void *arg)
  * SIGHUPs during one are coalesced into one more pass.
  */
 static void
-reload_once(struct runtime *rt)
+reload_once(struct runtime *rt, unsigned long gen)
 {
 	struct resolve_map *map;
 	struct conf *conf, *running;
-	char err[1024], sum[256], changed[256];
+	char err[1024], sum[256], changed[256], version[65];
 	int rc;
 
 	running = proxy_current();
@@ -114,8 +199,15 @@ reload_once(struct runtime *rt)
 	if (rc == -1) {
 		atomic_fetch_add(&rt->reloads_failed, 1);
 		log_warnx("reload failed, keeping the running table: %s", err);
+		pthread_mutex_lock(&rt->mu);
+		rt->last_ok = false;
+		snprintf(rt->last_err, sizeof(rt->last_err), "%s", err);
+		rt->done_gen = gen;
+		pthread_cond_broadcast(&rt->reloaded);
+		pthread_mutex_unlock(&rt->mu);
 		return;
 	}
+	control_table_version(conf, version);
 	if (changed[0] != '\0')
 		log_warnx("reload: %s changed: a restart applies it; "
 		    "running on as before", changed);
@@ -129,6 +221,158 @@ reload_once(struct runtime *rt)
 	atomic_store(&rt->last_reload, (long)time(NULL));
 	atomic_fetch_add(&rt->reloads_ok, 1);
 	log_info("reloaded %s: %s", rt->path, sum);
+	pthread_mutex_lock(&rt->mu);
+	rt->last_ok = true;
+	rt->last_err[0] = '\0';
+	memcpy(rt->version, version, sizeof(rt->version));
+	rt->done_gen = gen;
+	pthread_cond_broadcast(&rt->reloaded);
+	pthread_mutex_unlock(&rt->mu);
+}
+
+static unsigned long long
+monotonic_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (unsigned long long)ts.tv_sec * 1000000ULL +
+	    (unsigned long long)ts.tv_nsec / 1000;
+}
+
+/* READY=1 with the running table's summary and the last reload's fate. */
+static void
+notify_ready(struct runtime *rt)
+{
+	struct conf *conf = proxy_current();
+	char sum[256] = "", err[320];
+
+	if (conf != NULL)
+		config_summary(conf, sum, sizeof(sum));
+	config_unref(conf);
+	pthread_mutex_lock(&rt->mu);
+	snprintf(err, sizeof(err), "%s%.280s", rt->last_ok ? "" :
+	    "; last reload failed: ", rt->last_ok ? "" : rt->last_err);
+	pthread_mutex_unlock(&rt->mu);
+	daemon_notify("READY=1\nSTATUS=serving: %s%s", sum, err);
+}
+
+static void
+on_beat(evutil_socket_t fd, short what, void *arg)
+{
+	struct beat *b = arg;
+
+	(void)fd;
+	(void)what;
+	if (b->stall_ms > 0) {	/* USHER_TEST_WATCHDOG_STALL_MS */
+		usleep(b->stall_ms * 1000);
+		b->stall_ms = 0;
+	}
+	atomic_fetch_add_explicit(&b->n, 1, memory_order_relaxed);
+}
+
+static void *
+watchdog_main(void *arg)
+{
+	struct runtime *rt = arg;
+	unsigned long *seen;
+	struct timespec ts;
+	long long half = rt->wd_usec / 2;
+	bool all, stuck = false;
+	int i;
+
+	pthread_setname_np(pthread_self(), "usher-watchdog");
+	if ((seen = calloc((size_t)rt->srv.nworkers, sizeof(*seen))) == NULL)
+		return NULL;
+	pthread_mutex_lock(&rt->mu);
+	while (!rt->wd_stop) {
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += half / 1000000;
+		ts.tv_nsec += (half % 1000000) * 1000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		while (!rt->wd_stop && pthread_cond_timedwait(&rt->wd_cv,
+		    &rt->mu, &ts) == 0)
+			;
+		if (rt->wd_stop)
+			break;
+		for (all = true, i = 0; i < rt->srv.nworkers; i++) {
+			unsigned long n = atomic_load(&rt->beats[i].n);
+
+			if (n == seen[i])
+				all = false;
+			seen[i] = n;
+		}
+		if (all)
+			daemon_notify("WATCHDOG=1");
+		else if (!stuck)
+			log_warnx("a worker loop has not turned for %lld ms: "
+			    "not pinging the systemd watchdog", half / 1000);
+		stuck = !all;
+	}
+	pthread_mutex_unlock(&rt->mu);
+	free(seen);
+	return NULL;
+}
+
+/* Under WatchdogSec=: a beat timer on every worker loop and the thread
+ * that pings only while they all turn. 0, or -1 with err. */
+static int
+watchdog_start(struct runtime *rt, char *err, size_t errlen)
+{
+	const char *stall = getenv("USHER_TEST_WATCHDOG_STALL_MS");
+	struct timeval tv;
+	long long every;
+	int i;
+
+	if ((rt->wd_usec = daemon_watchdog_usec()) == 0)
+		return 0;
+	every = rt->wd_usec / 8 > 1000 ? rt->wd_usec / 8 : 1000;
+	tv.tv_sec = every / 1000000;
+	tv.tv_usec = every % 1000000;
+	if ((rt->beats = calloc((size_t)rt->srv.nworkers,
+	    sizeof(*rt->beats))) == NULL)
+		goto bad;
+	for (i = 0; i < rt->srv.nworkers; i++) {
+		rt->beats[i].ev = event_new(rt->srv.workers[i].base, -1,
+		    EV_PERSIST, on_beat, &rt->beats[i]);
+		if (rt->beats[i].ev == NULL ||
+		    event_add(rt->beats[i].ev, &tv) == -1)
+			goto bad;
+	}
+	if (stall != NULL)
+		rt->beats[0].stall_ms = (unsigned)atoi(stall);
+	if (pthread_create(&rt->wd_thread, NULL, watchdog_main, rt) != 0)
+		goto bad;
+	log_info("systemd watchdog: %lld ms, pinged every %lld ms",
+	    rt->wd_usec / 1000, rt->wd_usec / 2000);
+	return 0;
+bad:
+	snprintf(err, errlen, "systemd watchdog: cannot start");
+	rt->wd_usec = 0;
+	return -1;
+}
+
+static void
+watchdog_stop(struct runtime *rt)
+{
+	int i;
+
+	if (rt->wd_usec > 0) {
+		pthread_mutex_lock(&rt->mu);
+		rt->wd_stop = true;
+		pthread_cond_signal(&rt->wd_cv);
+		pthread_mutex_unlock(&rt->mu);
+		pthread_join(rt->wd_thread, NULL);
+		rt->wd_usec = 0;
+	}
+	for (i = 0; rt->beats != NULL && i < rt->srv.nworkers; i++)
+		if (rt->beats[i].ev != NULL)
+			event_free(rt->beats[i].ev);
+	free(rt->beats);
+	rt->beats = NULL;
 }
 
 /*
@@ -148,7 +392,11 @@ reload_main(void *arg)
 	pthread_setname_np(pthread_self(), "usher-reload");
 	for (;;) {
 		gen = atomic_load(&rt->hup_wanted);
-		reload_once(rt);
+		/* systemd ≥ 253 wants MONOTONIC_USEC beside RELOADING=1. */
+		daemon_notify("RELOADING=1\nMONOTONIC_USEC=%llu\n"
+		    "STATUS=reloading %s", monotonic_usec(), rt->path);
+		reload_once(rt, gen);
+		notify_ready(rt);
 		if (atomic_load(&rt->hup_wanted) != gen)
 			continue;
 		if (rt->test_reload_delay_ms > 0)	/* widens the window */
@@ -161,19 +409,18 @@ reload_main(void *arg)
 	return NULL;
 }
 
-/* libevent runs this in the loop, not in signal context. */
-static void
-on_hup(evutil_socket_t sig, short what, void *arg)
+/* Ask for a reload (SIGHUP or usherctl); the generation a pass that
+ * serves this request will report in done_gen. */
+static unsigned long
+reload_request(struct runtime *rt)
 {
-	struct runtime *rt = arg;
 	pthread_attr_t attr;
 	pthread_t t;
+	unsigned long gen;
 
-	(void)sig;
-	(void)what;
-	atomic_fetch_add(&rt->hup_wanted, 1);
+	gen = atomic_fetch_add(&rt->hup_wanted, 1) + 1;
 	if (atomic_exchange(&rt->reloading, true))
-		return;		/* the running reload sees the count */
+		return gen;	/* the running reload sees the count */
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	if (pthread_create(&t, &attr, reload_main, rt) != 0) {
@@ -181,6 +428,138 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 		reload_main(rt);
 	}
 	pthread_attr_destroy(&attr);
+	return gen;
+}
+
+/* libevent runs this in the loop, not in signal context. */
+static void
+on_hup(evutil_socket_t sig, short what, void *arg)
+{
+	(void)sig;
+	(void)what;
+	reload_request(arg);
+}
+
+static void
+format_time(time_t t, char *buf, size_t len)
+{
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* usherctl status: what runs, which table, how the last reload went. */
+static int
+ctl_status(void *arg, bool json, FILE *out)
+{
+	struct runtime *rt = arg;
+	struct conf *conf = proxy_current();
+	const struct conf_listen *l;
+	char when[32], version[65], lerr[1024];
+	bool ok;
+	size_t i;
+
+	if (conf == NULL) {
+		fprintf(out, json ? "{\"error\":\"starting\"}\n" :
+		    "starting\n");
+		return -1;
+	}
+	pthread_mutex_lock(&rt->mu);
+	ok = rt->last_ok;
+	memcpy(version, rt->version, sizeof(version));
+	memcpy(lerr, rt->last_err, sizeof(lerr));
+	pthread_mutex_unlock(&rt->mu);
+	format_time((time_t)atomic_load(&rt->last_reload), when, sizeof(when));
+	if (json) {
+		fprintf(out, "{\"version\":\"%s\",\"pid\":%ld,"
+		    "\"uptime\":%ld,\"mode\":\"%s\",\"workers\":%d,"
+		    "\"listeners\":[", USHER_VERSION, (long)getpid(),
+		    (long)(time(NULL) - rt->started),
+		    conf->mode == MODE_PROXY ? "proxy" : "redirect",
+		    rt->srv.nworkers);
+		for (i = 0; i < conf->nlisten; i++) {
+			l = &conf->listen[i];
+			fprintf(out, "%s{\"transport\":\"%s\",\"address\":",
+			    i ? "," : "", config_transport_name(l->transport));
+			control_json_str(out, l->address);
+			fprintf(out, ",\"port\":%u}", l->port);
+		}
+		fputs("],\"table\":{\"config\":", out);
+		control_json_str(out, conf->path);
+		fputs(",\"users_file\":", out);
+		if (conf->users_file != NULL)
+			control_json_str(out, conf->users_file);
+		else
+			fputs("null", out);
+		fprintf(out, ",\"version\":\"sha256:%s\",\"entries\":%zu,"
+		    "\"prefixes\":%zu,\"domains\":%zu},\"last_reload\":"
+		    "{\"time\":\"%s\",\"result\":\"%s\",\"error\":",
+		    version, table_count(conf->table),
+		    table_count_prefixes(conf->table), conf->ndomains, when,
+		    ok ? "ok" : "failed");
+		if (ok)
+			fputs("null", out);
+		else
+			control_json_str(out, lerr);
+		fputs("}}\n", out);
+	} else {
+		fprintf(out, "usher %s, pid %ld, up %lds, %s mode, "
+		    "%d workers\nlisteners:", USHER_VERSION, (long)getpid(),
+		    (long)(time(NULL) - rt->started),
+		    conf->mode == MODE_PROXY ? "proxy" : "redirect",
+		    rt->srv.nworkers);
+		for (i = 0; i < conf->nlisten; i++) {
+			l = &conf->listen[i];
+			fprintf(out, "%s %s %s%s%s:%u", i ? "," : "",
+			    config_transport_name(l->transport),
+			    l->ss.ss_family == AF_INET6 ? "[" : "",
+			    l->address, l->ss.ss_family == AF_INET6 ? "]" : "",
+			    l->port);
+		}
+		fprintf(out, "\ntable: %s%s%s\nversion: sha256:%s\n"
+		    "entries: %zu (%zu prefixes), %zu domains\n"
+		    "last reload: %s %s%s\n", conf->path,
+		    conf->users_file ? " + " : "",
+		    conf->users_file ? conf->users_file : "", version,
+		    table_count(conf->table),
+		    table_count_prefixes(conf->table), conf->ndomains, when,
+		    ok ? "ok" : "failed: ", ok ? "" : lerr);
+	}
+	config_unref(conf);
+	return 0;
+}
+
+/*
+ * usherctl reload: the same pass as SIGHUP, waited for, so that
+ * `systemctl reload` fails when the reload does (SPEC §10).
+ */
+static int
+ctl_reload(void *arg, bool json, FILE *out)
+{
+	struct runtime *rt = arg;
+	unsigned long gen;
+	char err[1024];
+	bool ok;
+
+	log_info("reload requested on the control socket");
+	gen = reload_request(rt);
+	pthread_mutex_lock(&rt->mu);
+	while (rt->done_gen < gen)
+		pthread_cond_wait(&rt->reloaded, &rt->mu);
+	ok = rt->last_ok;
+	memcpy(err, rt->last_err, sizeof(err));
+	pthread_mutex_unlock(&rt->mu);
+	if (!ok) {
+		if (json) {
+			fputs("{\"error\":", out);
+			control_json_str(out, err);
+			fputs("}\n", out);
+		} else
+			fprintf(out, "%s\n", err);
+		return -1;
+	}
+	return ctl_status(rt, json, out);
 }
 
 /*
@@ -199,6 +578,40 @@ test_reload_delay(void)
 		return 0;
 	ms = strtoul(s, &end, 10);
 	return *end == '\0' && ms <= 60000 ? (unsigned)ms : 0;
+}
+
+/*
+ * A start-up failure names its fix, for the common ones a first run meets.
+ * The texts matched are those transport_bind() and daemon_pidfile() write.
+ */
+static void
+add_hint(char *err, size_t len)
+{
+	static const struct {
+		const char *match, *hint;
+	} hints[] = {
+		{ "Address already in use", "another process holds that "
+		    "port: stop it, or change the port in `listen`" },
+		{ "Permission denied", "ports below 1024 need root or "
+		    "CAP_NET_BIND_SERVICE; files need read/write access "
+		    "for the user usher runs as" },
+		{ "pid file", "create its directory, or point daemon.pidfile "
+		    "or -p at a writable path (in the foreground, leave both "
+		    "out to write none)" },
+		{ "another usher", "stop that instance first, or give this "
+		    "one its own daemon.pidfile" },
+		{ "metrics: cannot listen", "change metrics.port, or remove "
+		    "the metrics group" },
+		{ "control", "create the socket's directory or change "
+		    "control.socket" },
+	};
+	size_t i, n = strlen(err);
+
+	for (i = 0; i < sizeof(hints) / sizeof(hints[0]); i++)
+		if (strstr(err, hints[i].match) != NULL) {
+			snprintf(err + n, len - n, " (%s)", hints[i].hint);
+			return;
+		}
 }
 
 static int
@@ -237,6 +650,11 @@ main(int argc, char *argv[])
 	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 	memset(&rt, 0, sizeof(rt));
 	rt.path = CONFIG_DEFAULT_PATH;
+	pthread_mutex_init(&rt.mu, NULL);
+	pthread_cond_init(&rt.reloaded, NULL);
+	pthread_cond_init(&rt.wd_cv, NULL);
+	rt.started = time(NULL);
+	rt.last_ok = true;
 	while ((ch = getopt_long(argc, argv, "c:ftT:s:jp:Vh", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
@@ -311,12 +729,29 @@ main(int argc, char *argv[])
 	} else
 		log_setlevel(conf->log_level);
 
-	if (daemon_pidfile(pidfile ? pidfile : conf->pidfile, err,
-	    sizeof(err)) == -1)
+	/*
+	 * In the foreground a pid file is written only when asked for (-p or
+	 * daemon.pidfile): a first `usher -f -c my.conf` must not fail on a
+	 * /run/usher that only the package creates.
+	 */
+	if (pidfile == NULL && (!foreground || conf->pidfile_set))
+		pidfile = conf->pidfile;
+	if (pidfile != NULL && daemon_pidfile(pidfile, err, sizeof(err)) == -1)
 		goto fail;
 	if (transport_bind(&rt.srv, conf, workers_of(conf), err,
 	    sizeof(err)) == -1)
 		goto fail;
+	/* Before dropping privileges: /run/usher may be root's. */
+	if (conf->control_socket != NULL) {
+		static const struct control_ops ops0 = { ctl_status,
+		    ctl_reload, NULL };
+		struct control_ops ops = ops0;
+
+		ops.arg = &rt;
+		if (control_start(conf->control_socket, conf->user,
+		    conf->group, &ops, err, sizeof(err)) == -1)
+			goto fail;
+	}
 	/* Sockets are bound (port 5060 may need root): now drop. */
 	if (daemon_privdrop(conf->user, conf->group, err, sizeof(err)) == -1 ||
 	    transport_workers(&rt.srv, workers_of(conf), &proxy_handlers, err,
@@ -326,18 +761,19 @@ main(int argc, char *argv[])
 		snprintf(err, sizeof(err), "rate table: %s", strerror(errno));
 		goto fail;
 	}
-	if (conf->metrics && metrics_serve(rt.srv.workers[0].base,
-	    conf->metrics_address, conf->metrics_port, collect, &rt, err,
-	    sizeof(err)) == -1)
+	if (conf->metrics && metrics_start(&rt, conf, err, sizeof(err)) == -1)
 		goto fail;
 	rt.last_reload = (long)time(NULL);
 	rt.test_reload_delay_ms = test_reload_delay();
+	control_table_version(conf, rt.version);
 	/* Target names are resolved before serving, in this thread. */
 	proxy_publish(config_ref(conf), proxy_resolve_targets(conf, NULL));
 	if (proxy_dns_start() == -1) {
 		snprintf(err, sizeof(err), "cannot start the resolver threads");
 		goto fail;
 	}
+	if (watchdog_start(&rt, err, sizeof(err)) == -1)
+		goto fail;
 	signal(SIGPIPE, SIG_IGN);
 	rt.ev_term = evsignal_new(rt.srv.workers[0].base, SIGTERM, on_stop, &rt);
 	rt.ev_int = evsignal_new(rt.srv.workers[0].base, SIGINT, on_stop, &rt);
@@ -348,8 +784,13 @@ main(int argc, char *argv[])
 	log_info("serving with %d workers: %s", rt.srv.nworkers, sum);
 	config_unref(conf);
 	daemon_ready();
+	/* Sockets bound, table published: what arrives now is answered. */
+	notify_ready(&rt);
 
 	transport_run(&rt.srv);
+	daemon_notify("STOPPING=1");
+	watchdog_stop(&rt);
+	control_stop();		/* no usherctl reload waits any more */
 	proxy_dns_stop();	/* before: it cuts a reload's DNS short */
 	while (atomic_load(&rt.reloading))	/* let a reload finish */
 		usleep(10000);
@@ -357,7 +798,7 @@ main(int argc, char *argv[])
 	event_free(rt.ev_term);
 	event_free(rt.ev_int);
 	event_free(rt.ev_hup);
-	metrics_close();
+	metrics_stop(&rt);
 	transport_free(&rt.srv);
 	proxy_fini();
 	proxy_publish(NULL, NULL);
@@ -365,8 +806,12 @@ main(int argc, char *argv[])
 	log_info("stopped");
 	return 0;
 fail:
-	log_warnx("%s", err);
+	add_hint(err, sizeof(err));
+	log_errx("%s", err);
 	daemon_fail(err);
+	metrics_stop(&rt);
+	watchdog_stop(&rt);
+	control_stop();
 	proxy_dns_stop();
 	transport_free(&rt.srv);
 	proxy_fini();

@@ -1,11 +1,14 @@
 /* metrics.c: counter names and the Prometheus endpoint (evhttp). */
 #include <sys/types.h>
+#include <sys/resource.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -54,10 +57,21 @@ static struct event		*ev_resume;
 static metrics_collect_fn	 collect;
 static void			*collect_arg;
 
+/* Every code usher itself answers with (route.c, proxy.c, transport.c):
+ * their series exist from the start, at 0 (SPEC §10). */
+static const int reply_codes[] = {
+	200, 301, 302, 400, 403, 404, 416, 420, 480, 482, 483, 500, 503, 505,
+	513, 604,
+};
+
 enum metrics_drop
 metrics_drop_of(const char *reason)
 {
 	int i;
+
+	/* An unscannable message route drops: parse_errors has it. */
+	if (reason != NULL && strcmp(reason, "parse") == 0)
+		return DROP_UNSCANNED;
 
 	for (i = 0; i < DROP__COUNT; i++)
 		if (reason != NULL && strcmp(reason, drop_names[i]) == 0)
@@ -111,8 +125,12 @@ metrics_render(const struct metrics **w, int n,
 	    "# TYPE usher_replies_total counter\n");
 	for (i = 100; i < METRICS_CODES; i++) {
 		unsigned long v = SUM(replies[i]);
+		bool known = false;
 
-		if (v > 0)
+		for (k = 0; k < (int)(sizeof(reply_codes) /
+		    sizeof(reply_codes[0])); k++)
+			known = known || reply_codes[k] == i;
+		if (v > 0 || known)
 			OUT("usher_replies_total{code=\"%d\"} %lu\n", i, v);
 	}
 	OUT("# HELP usher_dropped_total Messages dropped, by reason.\n"
@@ -128,7 +146,8 @@ metrics_render(const struct metrics **w, int n,
 	    "# TYPE usher_forwarded_responses_total counter\n"
 	    "usher_forwarded_responses_total %lu\n",
 	    SUM(forwarded_responses));
-	OUT("# HELP usher_parse_errors_total Messages that did not scan.\n"
+	OUT("# HELP usher_parse_errors_total Messages that did not scan "
+	    "(answered 400 or dropped; not in usher_dropped_total).\n"
 	    "# TYPE usher_parse_errors_total counter\n"
 	    "usher_parse_errors_total %lu\n", SUM(parse_errors));
 	OUT("# HELP usher_tcp_connections TCP connections open.\n"
@@ -151,8 +170,100 @@ metrics_render(const struct metrics **w, int n,
 	    "usher_last_reload_timestamp_seconds %ld\n", g->last_reload);
 	OUT("# HELP usher_workers Worker threads.\n"
 	    "# TYPE usher_workers gauge\nusher_workers %d\n", g->workers);
+	OUT("# HELP usher_config_last_reload_successful Whether the last "
+	    "reload (or the start) loaded the configuration.\n"
+	    "# TYPE usher_config_last_reload_successful gauge\n"
+	    "usher_config_last_reload_successful %d\n", g->last_reload_ok);
+	/* Label values are usher's own words and hex: nothing to escape. */
+	OUT("# HELP usher_table_info The running user table: where it comes "
+	    "from, sha256 of its entries.\n"
+	    "# TYPE usher_table_info gauge\n"
+	    "usher_table_info{source=\"%s\",version=\"%s\"} 1\n",
+	    g->table_source ? g->table_source : "file",
+	    g->table_version ? g->table_version : "");
+	if (g->has_process)
+		OUT("# HELP process_resident_memory_bytes Resident memory "
+		    "size in bytes.\n"
+		    "# TYPE process_resident_memory_bytes gauge\n"
+		    "process_resident_memory_bytes %lu\n"
+		    "# HELP process_virtual_memory_bytes Virtual memory size "
+		    "in bytes.\n"
+		    "# TYPE process_virtual_memory_bytes gauge\n"
+		    "process_virtual_memory_bytes %lu\n"
+		    "# HELP process_cpu_seconds_total User and system CPU "
+		    "time spent in seconds.\n"
+		    "# TYPE process_cpu_seconds_total counter\n"
+		    "process_cpu_seconds_total %.2f\n"
+		    "# HELP process_open_fds Number of open file "
+		    "descriptors.\n"
+		    "# TYPE process_open_fds gauge\n"
+		    "process_open_fds %lu\n"
+		    "# HELP process_max_fds Maximum number of open file "
+		    "descriptors.\n"
+		    "# TYPE process_max_fds gauge\n"
+		    "process_max_fds %lu\n"
+		    "# HELP process_start_time_seconds Start time of the "
+		    "process since unix epoch in seconds.\n"
+		    "# TYPE process_start_time_seconds gauge\n"
+		    "process_start_time_seconds %.2f\n",
+		    g->rss_bytes, g->vsize_bytes, g->cpu_seconds, g->open_fds,
+		    g->max_fds, g->start_time);
 #undef OUT
 	return (ssize_t)o;
+}
+
+/*
+ * The process_* families as Prometheus' client libraries define them, from
+ * /proc/self/stat (fields 14-15 CPU ticks, 22 start ticks after boot,
+ * 23 vsize, 24 rss pages), /proc/stat's btime and /proc/self/fd.
+ */
+int
+metrics_process(struct metrics_gauges *g)
+{
+	unsigned long long utime, stime, start, vsize, btime = 0;
+	long rss, tick = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
+	char buf[1024], *p;
+	struct rlimit rl;
+	struct dirent *de;
+	size_t n;
+	FILE *f;
+	DIR *d;
+
+	if ((f = fopen("/proc/self/stat", "r")) == NULL)
+		return -1;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* The command name may hold spaces and ')': skip to the last one. */
+	if ((p = strrchr(buf, ')')) == NULL || sscanf(p + 2,
+	    "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d "
+	    "%*d %*d %*d %*d %llu %llu %ld", &utime, &stime, &start, &vsize,
+	    &rss) != 5)
+		return -1;
+	if ((f = fopen("/proc/stat", "r")) != NULL) {
+		while (fgets(buf, sizeof(buf), f) != NULL)
+			if (sscanf(buf, "btime %llu", &btime) == 1)
+				break;
+		fclose(f);
+	}
+	if (tick <= 0)
+		tick = 100;
+	g->cpu_seconds = (double)(utime + stime) / (double)tick;
+	g->start_time = (double)btime + (double)start / (double)tick;
+	g->vsize_bytes = (unsigned long)vsize;
+	g->rss_bytes = (unsigned long)rss * (unsigned long)page;
+	g->open_fds = 0;
+	if ((d = opendir("/proc/self/fd")) != NULL) {
+		while ((de = readdir(d)) != NULL)
+			if (de->d_name[0] != '.')
+				g->open_fds++;
+		closedir(d);
+		g->open_fds--;		/* the directory's own */
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+		g->max_fds = (unsigned long)rl.rlim_cur;
+	g->has_process = true;
+	return 0;
 }
 
 static void
@@ -168,6 +279,7 @@ serve(struct evhttp_request *req, void *arg)
 	(void)arg;
 	memset(&g, 0, sizeof(g));
 	collect(collect_arg, w, &nw, &g);
+	metrics_process(&g);
 	if ((text = malloc(METRICS_TEXT_MAX)) == NULL ||
 	    (n = metrics_render(w, nw, &g, text, METRICS_TEXT_MAX)) < 0 ||
 	    (out = evbuffer_new()) == NULL) {

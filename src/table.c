@@ -1119,6 +1119,12 @@ table_target_host(const struct table *t, size_t i, struct slice *host,
 	return true;
 }
 
+const struct table_entry *
+table_entry_at(const struct table *t, size_t i)
+{
+	return t != NULL && i < t->nents ? &t->ents[i] : NULL;
+}
+
 size_t
 table_count(const struct table *t)
 {

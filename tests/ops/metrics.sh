@@ -11,6 +11,49 @@ write_conf "$TMP/u.conf" "$port" \
 PIDS+=($!)
 wait_answer "$port" || fail "usher did not answer"
 
+# SPEC §10 conventions, at start: every reply code usher can send is there
+# at 0, process_*, the reload gauge and the table's identity.
+python3 "$HERE/scrape.py" "$mport" >"$TMP/start"
+for code in 200 301 302 400 403 404 416 420 480 482 483 500 503 505 513 604; do
+	want=0
+	[ "$code" = 200 ] && want='[0-9]*'	# wait_answer's OPTIONS
+	grep -q "^usher_replies_total{code=\"$code\"} $want$" "$TMP/start" ||
+	    fail "no usher_replies_total{code=\"$code\"} 0 at start"
+done
+for fam in process_resident_memory_bytes process_virtual_memory_bytes \
+    process_cpu_seconds_total process_open_fds process_max_fds \
+    process_start_time_seconds usher_config_last_reload_successful \
+    usher_requests_total usher_dropped_total usher_forwarded_requests_total \
+    usher_forwarded_responses_total usher_parse_errors_total \
+    usher_tcp_connections usher_table_entries usher_table_prefixes \
+    usher_reloads_total usher_last_reload_timestamp_seconds usher_workers \
+    usher_build_info usher_table_info; do
+	grep -q "^# TYPE $fam " "$TMP/start" || fail "no family $fam at start"
+	grep -q "^$fam[{ ]" "$TMP/start" || fail "no sample of $fam at start"
+done
+grep -q '^usher_config_last_reload_successful 1$' "$TMP/start" || fail "reload gauge at start"
+grep -q '^usher_table_info{source="file",version="sha256:[0-9a-f]\{64\}"} 1$' "$TMP/start" || fail "table info"
+rss=$(sed -n 's/^process_resident_memory_bytes //p' "$TMP/start")
+[ "$rss" -gt 1000000 ] || fail "resident memory $rss"
+fds=$(sed -n 's/^process_open_fds //p' "$TMP/start")
+# /proc now, plus the scrape's own connection then.
+[ "$fds" -eq $(( $(ls /proc/"${PIDS[0]}"/fd | wc -l) + 1 )) ] || fail "open fds $fds, /proc says $(ls /proc/"${PIDS[0]}"/fd | wc -l)"
+st=$(sed -n 's/^process_start_time_seconds //p' "$TMP/start")
+python3 -c "import sys,time; d=time.time()-float(sys.argv[1]); sys.exit(0 if 0 <= d < 60 else 1)" "$st" ||
+    fail "start time $st"
+grep -q 'port = 9090' "$HERE/../../conf/usher.conf" && fail "the example uses 9090, Prometheus' port"
+
+# A message that does not scan is counted once: parse_errors, not dropped.
+python3 - "$port" <<'PY'
+import socket, sys
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.sendto(b"SIP/2.0 200 OK\r\nVia: broken\r\n\r\n", ("127.0.0.1", int(sys.argv[1])))
+PY
+sleep 0.3
+[ "$(python3 "$HERE/scrape.py" "$mport" usher_parse_errors_total)" -eq 1 ] || fail "parse error not counted"
+[ "$(python3 "$HERE/scrape.py" "$mport" 'usher_dropped_total{reason="parse"}')" -eq 0 ] ||
+    fail "a parse failure counted twice (dropped{parse} too)"
+
 for i in 1 2 3; do
 	[ "$(probe "$port" "INVITE sip:bob@example.com")" = "SIP/2.0 604 Does Not Exist Anywhere" ] || fail "no 604"
 done
@@ -34,4 +77,8 @@ grep -q '^usher_last_reload_timestamp_seconds ' "$TMP/page" || fail "no reload t
 kill -HUP "${PIDS[0]}"
 sleep 0.5
 [ "$(m 'usher_reloads_total{result="ok"}')" -eq 1 ] || fail "reload not counted"
+echo 'junk' >>"$TMP/u.conf"
+kill -HUP "${PIDS[0]}"
+sleep 0.5
+[ "$(m usher_config_last_reload_successful)" -eq 0 ] || fail "failed reload: gauge not 0"
 echo "metrics: ok"

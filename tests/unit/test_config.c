@@ -98,10 +98,12 @@ test_shipped(void **state)
 	assert_int_equal(c->ntrusted, 1);
 	assert_string_equal(c->trusted[0].text, "127.0.0.1/32");
 	assert_string_equal(c->pidfile, "/tmp/usher.pid");
+	assert_true(c->pidfile_set);
+	assert_string_equal(c->control_socket, "/tmp/usher.sock");
 	assert_null(c->user);
 	assert_true(c->metrics);
 	assert_string_equal(c->metrics_address, "127.0.0.1");
-	assert_int_equal(c->metrics_port, 9090);
+	assert_int_equal(c->metrics_port, 9160);
 	assert_int_equal(c->ndomains, 3);
 	assert_string_equal(c->domains[0].name, "example.com");
 	assert_true(c->domains[0].authoritative);
@@ -165,6 +167,9 @@ test_defaults(void **state)
 	assert_string_equal(c->block_ua[4], "iwar");
 	assert_string_equal(c->block_ua[7], "pplsip");
 	assert_false(c->metrics);
+	assert_null(c->control_socket);
+	assert_false(c->pidfile_set);
+	assert_string_equal(c->pidfile, "/run/usher/usher.pid");
 	assert_null(c->users_file);
 	assert_int_equal(table_count(c->table), 0);
 	assert_int_equal(c->ndns_servers, 0);
@@ -430,6 +435,11 @@ static const struct bad bad[] = {
 	    "3: empty string in block_user_agents" },
 	{ BASE "metrics = { address = \"127.0.0.1\"; port = 9090; path = "
 	    "\"/m\"; };\n", "3: unknown key \"path\" in metrics" },
+	{ BASE "control = { path = \"/x\"; };\n",
+	    "3: unknown key \"path\" in control" },
+	{ BASE "control = { };\n", "3: control.socket missing" },
+	{ BASE "control = { socket = \"usher.sock\"; };\n",
+	    "3: control.socket must be an absolute path" },
 	{ BASE "metrics = { address = \"127.0.0.1\"; };\n",
 	    "3: metrics.port missing" },
 	{ BASE "metrics = { address = \"any\"; port = 9090; };\n",
