@@ -795,6 +795,9 @@ key_eq(const struct host_key *a, const struct host_key *b)
 	return a->len == b->len && strcasecmp(a->name, b->name) == 0;
 }
 
+/* Domain names and aliases up to this many are looked at one by one. */
+#define DOMAIN_SCAN_MAX	8
+
 /* Agrees with key_eq: an IP literal by its address, a name by its
  * letters in either case. */
 static uint64_t
@@ -1472,8 +1475,18 @@ config_domain_find(const struct conf *c, struct slice host, bool *by_alias)
 	if (c == NULL || !host_key_of(host, &k, buf, sizeof(buf)))
 		return -1;
 	pv = PRIV(c);
-	if (pv->slots != NULL && (slot = *key_slot(pv, &k)) != 0) {
+	/* A handful of names is found faster by looking at each (a length
+	 * differs, a byte differs) than by hashing the host: 120
+	 * instructions a lookup with three domains (callgrind). Keys are
+	 * unique, so both ways find the same one. */
+	f = NULL;
+	if (pv->nkeys <= DOMAIN_SCAN_MAX) {
+		for (i = 0; i < pv->nkeys && f == NULL; i++)
+			if (key_eq(&pv->keys[i], &k))
+				f = &pv->keys[i];
+	} else if (pv->slots != NULL && (slot = *key_slot(pv, &k)) != 0)
 		f = &pv->keys[slot - 1];
+	if (f != NULL) {
 		if (by_alias != NULL)
 			*by_alias = f->by_alias;
 		return f->domain;
