@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "capture.h"
+#include "log.h"
 
 /* HEPv3 chunk types (vendor 0, the generic ones), as sipcapture reads. */
 #define HEP_IP_FAMILY	0x0001
@@ -37,6 +38,10 @@
 bool		capture_on;
 static int	capture_fd = -1;
 static uint32_t	capture_id;
+/* Unconnected (no route at start): each send names the collector. */
+static bool	capture_connected;
+static struct sockaddr_storage	capture_to;
+static socklen_t		capture_tolen;
 
 static uint8_t *
 put16(uint8_t *p, uint16_t v)
@@ -213,18 +218,26 @@ capture_open(const struct sockaddr_storage *collector, socklen_t len,
 {
 	int fd;
 
-	fd = socket(collector->ss_family, SOCK_DGRAM | SOCK_NONBLOCK |
-	    SOCK_CLOEXEC, 0);
-	/* Connected: the destination is fixed here, from the configuration
-	 * alone, and an ICMP error comes back as the next send's errno
-	 * (counted) instead of piling up unread. */
-	if (fd == -1 || connect(fd, (const struct sockaddr *)collector,
-	    len) == -1) {
+	if ((fd = socket(collector->ss_family, SOCK_DGRAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0)) == -1) {
 		snprintf(err, errlen, "capture socket: %s", strerror(errno));
-		if (fd != -1)
-			close(fd);
 		return -1;
 	}
+	/*
+	 * Connected: an ICMP error comes back as the next send's errno
+	 * (counted) instead of being lost. With no route to the collector
+	 * yet (the network comes up after usher), SIP must not wait for
+	 * it: each packet is then sent to it by address, and fails
+	 * (counted) until there is one. Either way the destination is the
+	 * configuration's alone.
+	 */
+	capture_connected = connect(fd, (const struct sockaddr *)collector,
+	    len) == 0;
+	if (!capture_connected)
+		log_warn("capture: connect to the HEP collector; sending "
+		    "unconnected");
+	memcpy(&capture_to, collector, len);
+	capture_tolen = len;
 	capture_fd = fd;
 	capture_id = id;
 	capture_on = true;
@@ -264,7 +277,11 @@ capture_send(int proto, const struct sockaddr_storage *src,
 	cm.callid = callid.len > 0 ? callid : capture_callid(msg, len);
 	if ((n = capture_encode(&cm, msg, len, pkt, sizeof(pkt))) == -1)
 		return -1;
-	if (send(capture_fd, pkt, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) != n)
+	if (capture_connected)
+		return send(capture_fd, pkt, (size_t)n, MSG_DONTWAIT |
+		    MSG_NOSIGNAL) == n ? 0 : -1;
+	if (sendto(capture_fd, pkt, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL,
+	    (const struct sockaddr *)&capture_to, capture_tolen) != n)
 		return -1;
 	return 0;
 }
