@@ -57,13 +57,14 @@ extern bool	capture_on;
 
 /*
  * Mirror one message (src to dst, proto) to the collector now, never
- * blocking: encoded into a per-thread buffer and sent with MSG_DONTWAIT.
- * callid may be {NULL, 0}: then it is looked for in msg. Returns 0, or -1
+ * blocking: encoded into buf (the caller's, per thread; CAPTURE_MAX is
+ * always enough) and sent with MSG_DONTWAIT. callid may be {NULL, 0}:
+ * then it is looked for in msg. Returns 0, or -1
  * when it could not go (too large, would block, an ICMP error reported
  * by the socket): the caller counts it; nothing is retried or queued.
  */
 int	capture_send(int proto, const struct sockaddr_storage *src,
 	    const struct sockaddr_storage *dst, struct slice callid,
-	    const char *msg, size_t len);
+	    const char *msg, size_t len, uint8_t *buf, size_t buflen);
 
 #endif

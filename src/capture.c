@@ -256,16 +256,13 @@ capture_close(void)
 int
 capture_send(int proto, const struct sockaddr_storage *src,
     const struct sockaddr_storage *dst, struct slice callid,
-    const char *msg, size_t len)
+    const char *msg, size_t len, uint8_t *pkt, size_t pktlen)
 {
-	/* Per thread, so workers encode side by side; static, so a message
-	 * allocates nothing. */
-	static __thread uint8_t pkt[CAPTURE_MAX];
 	struct capture_meta cm;
 	struct timespec ts;
 	ssize_t n;
 
-	if (capture_fd == -1)
+	if (capture_fd == -1 || pkt == NULL)
 		return -1;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	cm.proto = proto;
@@ -275,7 +272,7 @@ capture_send(int proto, const struct sockaddr_storage *src,
 	cm.usec = (uint32_t)(ts.tv_nsec / 1000);
 	cm.id = capture_id;
 	cm.callid = callid.len > 0 ? callid : capture_callid(msg, len);
-	if ((n = capture_encode(&cm, msg, len, pkt, sizeof(pkt))) == -1)
+	if ((n = capture_encode(&cm, msg, len, pkt, pktlen)) == -1)
 		return -1;
 	if (capture_connected)
 		return send(capture_fd, pkt, (size_t)n, MSG_DONTWAIT |

@@ -264,7 +264,7 @@ capture_udp(struct worker *w, int fd, const struct sockaddr_storage *peer,
 		if (w->fds[k] == fd)
 			local = &w->srv->listen[k].ss;
 	if (local == NULL || capture_send(IPPROTO_UDP, sent ? local : peer,
-	    sent ? peer : local, callid, buf, len) == -1)
+	    sent ? peer : local, callid, buf, len, w->hep, CAPTURE_MAX) == -1)
 		metrics_inc(&w->metrics.capture_errors);
 }
 
@@ -273,7 +273,8 @@ capture_tcp(struct tp_conn *c, bool sent, struct slice callid,
     const char *buf, size_t len)
 {
 	if (capture_send(IPPROTO_TCP, sent ? &c->local : &c->addr,
-	    sent ? &c->addr : &c->local, callid, buf, len) == -1)
+	    sent ? &c->addr : &c->local, callid, buf, len, c->w->hep,
+	    CAPTURE_MAX) == -1)
 		metrics_inc(&c->w->metrics.capture_errors);
 }
 
@@ -1427,6 +1428,8 @@ transport_workers(struct server *srv, int nworkers,
 		w->txmsg = calloc(TRANSPORT_BATCH, sizeof(*w->txmsg));
 		w->txiov = calloc(TRANSPORT_BATCH, sizeof(*w->txiov));
 		w->txaddr = calloc(TRANSPORT_BATCH, sizeof(*w->txaddr));
+		if (capture_on)
+			w->hep = malloc(CAPTURE_MAX);
 		w->events = calloc(srv->nlisten, sizeof(*w->events));
 		w->listeners = calloc(srv->nlisten, sizeof(*w->listeners));
 		if (w->base != NULL)
@@ -1441,6 +1444,7 @@ transport_workers(struct server *srv, int nworkers,
 		    w->ev_accept == NULL || w->ev_inbox == NULL || w->rx == NULL || w->tx == NULL ||
 		    w->txmsg == NULL || w->txiov == NULL || w->txaddr == NULL ||
 		    w->events == NULL || w->listeners == NULL || w->msg == NULL ||
+		    (capture_on && w->hep == NULL) ||
 		    (h->on_init != NULL && h->on_init(w) == -1))
 			goto oom;
 		for (i = 0; i < srv->nlisten; i++) {
@@ -1555,6 +1559,7 @@ transport_free(struct server *srv)
 		free(w->rx);
 		free(w->msg);
 		free(w->tx);
+		free(w->hep);
 		free(w->txmsg);
 		free(w->txiov);
 		free(w->txaddr);
