@@ -13,7 +13,7 @@ dead: capture goes to COLLECTOR (a closed loopback port, or an address with
   no route): every request is still answered, usher_capture_errors_total
   rises, and an idle usher burns no CPU.
 
-usage: capture.py full USHER CONF PORT COLLECTOR_PORT PBX_UDP PBX_TCP ID
+usage: capture.py full USHER CONF PORT COLLECTOR_PORT PBX_UDP PBX_TCP ID METRICS
        capture.py dead USHER CONF PORT METRICS_PORT"""
 import os
 import socket
@@ -237,7 +237,7 @@ def stop_usher(p):
     check("usher stops cleanly", p.wait(timeout=10) == 0)
 
 
-def full(usher, conf, port, cport, pbxu, pbxt, cid_want):
+def full(usher, conf, port, cport, pbxu, pbxt, cid_want, mport):
     col = Collector(cport)
     col.start()
     stop = threading.Event()
@@ -264,7 +264,11 @@ def full(usher, conf, port, cport, pbxu, pbxt, cid_want):
         except OSError as e:
             status = f"no answer: {e}"
         check(f"{name}: answered", status.startswith(want), status)
+    b = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    for name, size in (("big", 60000), ("huge", 65500)):
+        b.sendto(big_msg(name, size), ("127.0.0.1", port))
     time.sleep(0.5)		# capture is sent as the message is; margin
+    errs = scrape(mport, "usher_capture_errors_total")
     stop_usher(p)
     stop.set()
     col.stop.set()
@@ -305,6 +309,27 @@ def full(usher, conf, port, cport, pbxu, pbxt, cid_want):
     for proto, n in ((17, 6), (6, 6)):
         check(f"proto {proto}: {n} packets",
               sum(1 for g in got if g[0] == proto) == n)
+    # Large messages: one that fits HEP's 16-bit length arrives whole;
+    # one that does not (65,500 bytes) is counted, never cut or overrun.
+    for name, size in (("big", 60000), ("huge", 65500)):
+        pk = [h for h in heps if h["payload"].startswith(b"OPTIONS") and
+              callid_of(h["payload"]) == name.encode()]
+        if size == 60000:
+            check("a 60,000-byte datagram is one HEP packet, bytes intact",
+                  len(pk) == 1 and pk[0]["payload"] == big_msg(name, size),
+                  f"{len(pk)}")
+        else:
+            check("a 65,500-byte datagram is not mirrored", len(pk) == 0)
+    check("usher_capture_errors_total counts it", errs == 1, f"{errs}")
+
+
+def big_msg(cid, size):
+    head = (f"OPTIONS sip:bob@example.com SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK{cid};rport\r\n"
+            "From: <sip:p@x>;tag=1\r\nTo: <sip:bob@example.com>\r\n"
+            f"Call-ID: {cid}\r\nCSeq: 1 OPTIONS\r\nX-Pad: ").encode()
+    tail = b"\r\nContent-Length: 0\r\n\r\n"
+    return head + b"p" * (size - len(head) - len(tail)) + tail
 
 
 def scrape(mport, name):
@@ -350,7 +375,7 @@ def dead(usher, conf, port, mport):
 if __name__ == "__main__":
     mode = sys.argv[1]
     if mode == "full":
-        full(sys.argv[2], sys.argv[3], *map(int, sys.argv[4:9]))
+        full(sys.argv[2], sys.argv[3], *map(int, sys.argv[4:10]))
     else:
         dead(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
     sys.exit(1 if failures else 0)

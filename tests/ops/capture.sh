@@ -10,13 +10,16 @@ port=$(free_port)
 cport=$(free_port)
 pbxu=$(free_port)
 pbxt=$(free_port)
+mport=$(free_port)
 printf 'alice@example.com active sip:alice@127.0.0.1:%s\ncarol@example.com active sip:carol@127.0.0.1:%s;transport=tcp\n' \
     "$pbxu" "$pbxt" >"$TMP/users.txt"
 write_conf "$TMP/u.conf" "$port" "users_file = \"$TMP/users.txt\";" \
+    "metrics = { address = \"127.0.0.1\"; port = $mport; };" \
+    "limits = { max_message_size = 65535; };" \
     "capture = { hep = \"udp:127.0.0.1:$cport\"; id = 4000000001L; };"
 "$USHER" -t -c "$TMP/u.conf" >/dev/null || fail "-t with capture"
 timeout 60 python3 "$HERE/capture.py" full "$USHER" "$TMP/u.conf" "$port" \
-    "$cport" "$pbxu" "$pbxt" 4000000001 || fail "capture checks"
+    "$cport" "$pbxu" "$pbxt" 4000000001 "$mport" || fail "capture checks"
 
 # Refused settings, with file:line.
 bad() {
