@@ -17,6 +17,11 @@ write_conf "$TMP/u.conf" "$port" "users_file = \"$TMP/users.txt\";" \
     "metrics = { address = \"127.0.0.1\"; port = $mport; };" \
     "limits = { max_message_size = 65535; };" \
     "capture = { hep = \"udp:127.0.0.1:$cport\"; id = 4000000001L; };"
+# An IPv6 listener too, where this host has ::1.
+if python3 -c 'import socket; socket.socket(socket.AF_INET6, socket.SOCK_DGRAM).bind(("::1", 0))' 2>/dev/null; then
+	sed -i "s|^listen = ( |listen = ( { transport = \"udp\"; address = \"::1\"; port = $port; },\n           |" "$TMP/u.conf"
+	export CAPTURE_V6=1
+fi
 "$USHER" -t -c "$TMP/u.conf" >/dev/null || fail "-t with capture"
 timeout 60 python3 "$HERE/capture.py" full "$USHER" "$TMP/u.conf" "$port" \
     "$cport" "$pbxu" "$pbxt" 4000000001 "$mport" || fail "capture checks"
