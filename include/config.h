@@ -96,6 +96,13 @@ struct conf {
 
 	char			*control_socket;	/* NULL: no control */
 
+	/* capture.hep (SPEC §10): the HEPv3 collector; capture_id its
+	 * capture agent id. capture_hep[0] == '\0': no capture. */
+	char			 capture_hep[96];	/* as written */
+	struct sockaddr_storage	 capture_addr;
+	socklen_t		 capture_addrlen;
+	uint32_t		 capture_id;
+
 	bool			 metrics;
 	char			 metrics_address[64];
 	uint16_t		 metrics_port;
@@ -122,7 +129,7 @@ int	config_load(const char *path, struct conf **out, char *err,
 
 /*
  * config_load() for a reload of the running conf: the settings a reload
- * cannot apply (listen, workers, daemon, metrics, control,
+ * cannot apply (listen, workers, daemon, metrics, control, capture,
  * max_message_size and the
  * tcp_* limits) keep running's values in the new conf, and their names go
  * to changed (comma-separated, "" when none) for the log.

@@ -37,6 +37,7 @@ struct metrics {
 	atomic_ulong	forwarded_requests;
 	atomic_ulong	forwarded_responses;
 	atomic_ulong	parse_errors;
+	atomic_ulong	capture_errors;	/* HEP packets that could not go */
 };
 
 static inline void

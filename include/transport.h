@@ -84,6 +84,7 @@ struct worker {
 	struct sockaddr_storage	*txaddr;
 	int			 txfd;		/* socket the queue goes out on */
 	unsigned		 ntx;
+	uint8_t			*hep;		/* CAPTURE_MAX, capture on */
 
 	struct sipmsg		*msg;		/* what udp_read/tcp_frame scan */
 	struct tp_conn		*conns;		/* TCP connections it owns */

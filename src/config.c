@@ -696,6 +696,43 @@ parse_control(struct loader *ld, const config_setting_t *root)
 	return 0;
 }
 
+/* capture = { hep = "udp:IP:PORT"; id = N; } (SPEC §10). Only an IP
+ * literal: capture goes where the file says, never where a DNS answer
+ * would send it, and starting needs no resolver. */
+static int
+parse_capture(struct loader *ld, const config_setting_t *root)
+{
+	static const char *const keys[] = { "hep", "id" };
+	struct conf *c = ld->c;
+	config_setting_t *g;
+	const config_setting_t *s = NULL;
+	const char *hep = NULL;
+	long long id = 0;
+
+	if (get_group(ld, root, "capture", &g) == -1)
+		return -1;
+	if (g == NULL)
+		return 0;
+	if (check_keys(ld, g, "capture", keys, NELEM(keys)) == -1 ||
+	    get_str(ld, g, "hep", &hep, &s) == -1 ||
+	    get_int(ld, g, "id", 0, UINT32_MAX, &id) == -1)
+		return -1;
+	if (hep == NULL)
+		return fail(ld, g, "capture.hep missing");
+	if (strncasecmp(hep, "udp:", 4) != 0 ||
+	    strlen(hep) >= sizeof(c->capture_hep) ||
+	    netaddr_parse_hostport((struct slice){ hep + 4, strlen(hep + 4) },
+	    0, &c->capture_addr) == -1 ||
+	    netaddr_port(&c->capture_addr) == 0)
+		return fail(ld, s, "capture.hep must be \"udp:IP:PORT\" (an "
+		    "IPv4 or [IPv6] literal, port 1-65535), not \"%.80s\"",
+		    hep);
+	c->capture_addrlen = netaddr_len(c->capture_addr.ss_family);
+	snprintf(c->capture_hep, sizeof(c->capture_hep), "%s", hep);
+	c->capture_id = (uint32_t)id;
+	return 0;
+}
+
 static int
 parse_dns(struct loader *ld, const config_setting_t *root)
 {
@@ -1166,6 +1203,7 @@ parse_top(struct loader *ld, const config_setting_t *root)
 		"listen", "mode", "advertise", "record_route", "branch_secret",
 		"workers", "trusted", "log", "daemon", "limits", "security",
 		"metrics", "dns", "domains", "users", "users_file", "control",
+		"capture",
 	};
 	struct conf *c = ld->c;
 	const config_setting_t *s = NULL;
@@ -1209,6 +1247,7 @@ parse_top(struct loader *ld, const config_setting_t *root)
 	    parse_security(ld, root) == -1 ||
 	    parse_metrics(ld, root) == -1 ||
 	    parse_control(ld, root) == -1 ||
+	    parse_capture(ld, root) == -1 ||
 	    parse_dns(ld, root) == -1 ||
 	    keep_running(ld) == -1 ||
 	    parse_domains(ld, root) == -1 ||
@@ -1303,6 +1342,14 @@ keep_running(struct loader *ld)
 		c->metrics_port = r->metrics_port;
 		memcpy(c->metrics_address, r->metrics_address,
 		    sizeof(c->metrics_address));
+	}
+	if (strcmp(c->capture_hep, r->capture_hep) != 0 ||
+	    c->capture_id != r->capture_id) {
+		note_changed(ld, "capture");
+		memcpy(c->capture_hep, r->capture_hep, sizeof(c->capture_hep));
+		c->capture_addr = r->capture_addr;
+		c->capture_addrlen = r->capture_addrlen;
+		c->capture_id = r->capture_id;
 	}
 	if (str_differs(c->control_socket, r->control_socket)) {
 		note_changed(ld, "control");

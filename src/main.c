@@ -15,6 +15,7 @@
 
 #include <event2/event.h>
 
+#include "capture.h"
 #include "config.h"
 #include "control.h"
 #include "daemon.h"
@@ -741,6 +742,10 @@ main(int argc, char *argv[])
 	if (transport_bind(&rt.srv, conf, workers_of(conf), err,
 	    sizeof(err)) == -1)
 		goto fail;
+	/* Before any worker runs: they read capture_on without a lock. */
+	if (conf->capture_hep[0] != '\0' && capture_open(&conf->capture_addr,
+	    conf->capture_addrlen, conf->capture_id, err, sizeof(err)) == -1)
+		goto fail;
 	/* Before dropping privileges: /run/usher may be root's. */
 	if (conf->control_socket != NULL) {
 		static const struct control_ops ops0 = { ctl_status,
@@ -800,6 +805,7 @@ main(int argc, char *argv[])
 	event_free(rt.ev_hup);
 	metrics_stop(&rt);
 	transport_free(&rt.srv);
+	capture_close();
 	proxy_fini();
 	proxy_publish(NULL, NULL);
 	daemon_pidfile_remove();
@@ -814,6 +820,7 @@ fail:
 	control_stop();
 	proxy_dns_stop();
 	transport_free(&rt.srv);
+	capture_close();
 	proxy_fini();
 	daemon_pidfile_remove();
 	config_unref(conf);

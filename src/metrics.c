@@ -150,6 +150,10 @@ metrics_render(const struct metrics **w, int n,
 	    "(answered 400 or dropped; not in usher_dropped_total).\n"
 	    "# TYPE usher_parse_errors_total counter\n"
 	    "usher_parse_errors_total %lu\n", SUM(parse_errors));
+	OUT("# HELP usher_capture_errors_total SIP messages not mirrored to "
+	    "the HEP collector (too large, would block, ICMP error).\n"
+	    "# TYPE usher_capture_errors_total counter\n"
+	    "usher_capture_errors_total %lu\n", SUM(capture_errors));
 	OUT("# HELP usher_tcp_connections TCP connections open.\n"
 	    "# TYPE usher_tcp_connections gauge\n"
 	    "usher_tcp_connections %lu\n", g->tcp_connections);

@@ -21,6 +21,7 @@
 #include <event2/listener.h>
 #include <event2/thread.h>
 
+#include "capture.h"
 #include "config.h"
 #include "hash.h"
 #include "log.h"
@@ -60,6 +61,7 @@ struct tp_conn {
 	struct event		*ev_timer;
 	struct sockaddr_storage	 addr;
 	socklen_t		 addrlen;
+	struct sockaddr_storage	 local;		/* our end, for capture */
 	char			 ip[64];
 	uint16_t		 port;
 	char			*in;
@@ -231,6 +233,51 @@ sock_of(const struct server *srv, int k, size_t i)
 	return srv->fds[(size_t)k * srv->nlisten + i];
 }
 
+static bool
+is_crlf_only(const char *p, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (p[i] != '\r' && p[i] != '\n')
+			return false;
+	return true;
+}
+
+/* ---- capture (HEP mirror) ---- */
+
+/*
+ * Each caller tests capture_on first, so with capture off a message costs
+ * one predictable branch. Our end of a UDP message is the listener's
+ * address as configured (for a wildcard listener 0.0.0.0 or ::, with the
+ * real port: recvmmsg is not asked for IP_PKTINFO per datagram); of a TCP
+ * message, the connection's own address (getsockname at set-up).
+ */
+static void
+capture_udp(struct worker *w, int fd, const struct sockaddr_storage *peer,
+    bool sent, struct slice callid, const char *buf, size_t len)
+{
+	const struct sockaddr_storage *local = NULL;
+	size_t k;
+
+	for (k = 0; k < w->srv->nlisten; k++)
+		if (w->fds[k] == fd)
+			local = &w->srv->listen[k].ss;
+	if (local == NULL || capture_send(IPPROTO_UDP, sent ? local : peer,
+	    sent ? peer : local, callid, buf, len, w->hep, CAPTURE_MAX) == -1)
+		metrics_inc(&w->metrics.capture_errors);
+}
+
+static void
+capture_tcp(struct tp_conn *c, bool sent, struct slice callid,
+    const char *buf, size_t len)
+{
+	if (capture_send(IPPROTO_TCP, sent ? &c->local : &c->addr,
+	    sent ? &c->addr : &c->local, callid, buf, len, c->w->hep,
+	    CAPTURE_MAX) == -1)
+		metrics_inc(&c->w->metrics.capture_errors);
+}
+
 /* ---- sending ---- */
 
 void
@@ -265,6 +312,12 @@ transport_send_udp(struct worker *w, int fd, const struct sockaddr *dst,
 
 	if (len > TRANSPORT_UDP_MAX || fd == -1)
 		return -1;
+	if (capture_on) {
+		struct sockaddr_storage to;
+
+		memcpy(&to, dst, dstlen);
+		capture_udp(w, fd, &to, true, SLICE_NULL, buf, len);
+	}
 	if (w->ntx > 0 && (w->txfd != fd || w->ntx == TRANSPORT_BATCH))
 		transport_flush(w);
 	i = w->ntx++;
@@ -301,17 +354,6 @@ transport_send(struct worker *w, const struct tp_source *src,
 }
 
 /* ---- UDP ---- */
-
-static bool
-is_crlf_only(const char *p, size_t len)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		if (p[i] != '\r' && p[i] != '\n')
-			return false;
-	return true;
-}
 
 static void
 udp_read(evutil_socket_t fd, short what, void *arg)
@@ -361,10 +403,16 @@ udp_read(evutil_socket_t fd, short what, void *arg)
 			if (len > w->srv->max_message_size) {
 				metrics_inc(&w->metrics.dropped[DROP_TOO_LARGE]);
 				rc = sipmsg_scan(buf, len, SIPMSG_DGRAM, m);
+				if (capture_on)
+					capture_udp(w, fd, &src.addr, false,
+					    SLICE_NULL, buf, len);
 				w->srv->h.on_too_large(w, &src, m);
 				continue;
 			}
 			rc = sipmsg_scan(buf, len, SIPMSG_DGRAM, m);
+			if (capture_on)
+				capture_udp(w, fd, &src.addr, false, rc >= 0 ?
+				    m->callid.value : SLICE_NULL, buf, len);
 			w->srv->h.on_message(w, &src, m, rc);
 		}
 		if (w->ntx > 0)
@@ -632,6 +680,8 @@ tcp_queue(struct tp_conn *c, const char *buf, size_t len)
 
 	if (c->closing)
 		return -1;
+	if (capture_on && !is_crlf_only(buf, len))
+		capture_tcp(c, true, SLICE_NULL, buf, len);
 	if (pending == 0 && c->connected) {
 		n = send(c->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK)
@@ -823,6 +873,25 @@ tcp_source(struct tp_conn *c, struct tp_source *src)
 	src->listener = c->listener;
 }
 
+/* The bytes of the message scanned at p (rc as sipmsg_scan returned it):
+ * a bad one with sound framing is its Content-Length long, one past a
+ * framing fault is the rest of what was read. */
+static size_t
+tcp_msg_len(const char *p, size_t len, const struct sipmsg *m, ssize_t rc)
+{
+	size_t n;
+
+	if (rc >= 0)
+		return (size_t)rc;
+	if (m->hdr_complete && m->content_length >= 0) {
+		n = (size_t)(m->buf - p) + m->body_off +
+		    (size_t)m->content_length;
+		if (n <= len)
+			return n;
+	}
+	return len;
+}
+
 /*
  * Frame and hand on every whole message in buf. Returns the bytes used
  * (the rest is an incomplete message), or -1 when the connection must
@@ -872,6 +941,9 @@ tcp_frame(struct tp_conn *c, const char *buf, size_t buflen)
 			}
 			break;
 		}
+		if (capture_on)
+			capture_tcp(c, false, rc >= 0 ? m->callid.value :
+			    SLICE_NULL, p, tcp_msg_len(p, len, m, rc));
 		w->srv->h.on_message(w, &src, m, rc);
 		if (rc < 0) {
 			/* A bad header with sound framing costs only that
@@ -977,6 +1049,14 @@ tcp_conn_new(struct worker *w, int fd, const struct sockaddr *peer,
 	memcpy(&c->addr, peer, peerlen);
 	c->addrlen = peerlen;
 	addr_text(&c->addr, c->ip, sizeof(c->ip), &c->port);
+	if (capture_on) {
+		/* Our real end, even behind a wildcard listener; an
+		 * outgoing socket has its port once connect() started. */
+		socklen_t sl = sizeof(c->local);
+
+		if (getsockname(fd, (struct sockaddr *)&c->local, &sl) == -1)
+			c->local.ss_family = AF_UNSPEC;
+	}
 	set_nonblock(fd);
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
 	c->ev_read = event_new(w->base, fd, EV_READ | EV_PERSIST,
@@ -1348,6 +1428,8 @@ transport_workers(struct server *srv, int nworkers,
 		w->txmsg = calloc(TRANSPORT_BATCH, sizeof(*w->txmsg));
 		w->txiov = calloc(TRANSPORT_BATCH, sizeof(*w->txiov));
 		w->txaddr = calloc(TRANSPORT_BATCH, sizeof(*w->txaddr));
+		if (capture_on)
+			w->hep = malloc(CAPTURE_MAX);
 		w->events = calloc(srv->nlisten, sizeof(*w->events));
 		w->listeners = calloc(srv->nlisten, sizeof(*w->listeners));
 		if (w->base != NULL)
@@ -1362,6 +1444,7 @@ transport_workers(struct server *srv, int nworkers,
 		    w->ev_accept == NULL || w->ev_inbox == NULL || w->rx == NULL || w->tx == NULL ||
 		    w->txmsg == NULL || w->txiov == NULL || w->txaddr == NULL ||
 		    w->events == NULL || w->listeners == NULL || w->msg == NULL ||
+		    (capture_on && w->hep == NULL) ||
 		    (h->on_init != NULL && h->on_init(w) == -1))
 			goto oom;
 		for (i = 0; i < srv->nlisten; i++) {
@@ -1476,6 +1559,7 @@ transport_free(struct server *srv)
 		free(w->rx);
 		free(w->msg);
 		free(w->tx);
+		free(w->hep);
 		free(w->txmsg);
 		free(w->txiov);
 		free(w->txaddr);

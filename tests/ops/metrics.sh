@@ -25,6 +25,7 @@ for fam in process_resident_memory_bytes process_virtual_memory_bytes \
     process_start_time_seconds usher_config_last_reload_successful \
     usher_requests_total usher_dropped_total usher_forwarded_requests_total \
     usher_forwarded_responses_total usher_parse_errors_total \
+    usher_capture_errors_total \
     usher_tcp_connections usher_table_entries usher_table_prefixes \
     usher_reloads_total usher_last_reload_timestamp_seconds usher_workers \
     usher_build_info usher_table_info; do
