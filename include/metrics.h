@@ -51,6 +51,12 @@ struct metrics_gauges {
 	unsigned long	 reloads_failed;
 	long		 last_reload;		/* unix time */
 	int		 workers;
+	/* The table's source (SPEC §11): the version running (0 with a
+	 * file), whether Redis answers (always 1 with a file), and the
+	 * versions or attempts that failed, by enum tablesync_reason. */
+	unsigned long long table_version;
+	int		 table_source_up;
+	unsigned long	 table_load_failures[5];
 };
 
 /* Fills per-worker counters (up to *n, sets *n) and the gauges. */

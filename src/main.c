@@ -2,6 +2,8 @@
 #include <sys/types.h>
 
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <getopt.h>
 #include <malloc.h>
 #include <pthread.h>
@@ -21,6 +23,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "table.h"
+#include "tablesync.h"
 #include "proxy.h"
 #include "resolve.h"
 #include "ratelimit.h"
@@ -31,7 +34,7 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: usher [-c FILE] [-f] [-t] [-T REQUEST [-s SOURCE] [-j]] "
-	    "[-p PIDFILE] [-V] [-h]\n"
+	    "[-P FILE] [-p PIDFILE] [-V] [-h]\n"
 	    "  -c FILE     configuration file (default: " CONFIG_DEFAULT_PATH
 	    ")\n"
 	    "  -f          stay in the foreground and log to stderr\n"
@@ -44,6 +47,9 @@ usage(FILE *f)
 	    "  -s SOURCE   with -T: the source address to assume (default "
 	    "127.0.0.1)\n"
 	    "  -j, --json  with -T: print one JSON object\n"
+	    "  -P FILE     check FILE (a users_file, - for standard input) as "
+	    "-t would and\n"
+	    "              publish it to the fleet table in Redis\n"
 	    "  -p PIDFILE  pid file (overrides daemon.pidfile)\n"
 	    "  -V          print the version and exit\n"
 	    "  -h          this help\n");
@@ -60,6 +66,9 @@ struct runtime {
 	atomic_ulong	 hup_wanted;	/* SIGHUPs received */
 	atomic_bool	 reloading;	/* a reload thread runs */
 	unsigned	 test_reload_delay_ms;
+	/* SIGHUP reloads and Redis versions load one at a time. */
+	pthread_mutex_t	 load_mu;
+	struct tablesync *sync;		/* NULL: a users_file source */
 };
 
 static void
@@ -83,6 +92,17 @@ collect(void *arg, const struct metrics **w, int *n,
 	g->reloads_ok = atomic_load(&rt->reloads_ok);
 	g->reloads_failed = atomic_load(&rt->reloads_failed);
 	g->last_reload = atomic_load(&rt->last_reload);
+	g->table_source_up = 1;
+	if (conf != NULL)
+		g->table_version = conf->table_version;
+	if (rt->sync != NULL) {
+		struct tablesync_status st;
+
+		tablesync_status(rt->sync, &st);
+		g->table_source_up = st.up;
+		for (i = 0; i < TS__COUNT; i++)
+			g->table_load_failures[i] = st.failures[i];
+	}
 	config_unref(conf);
 }
 
@@ -102,22 +122,36 @@ on_stop(evutil_socket_t sig, short what, void *arg)
  * caught the signal must keep serving meanwhile. One reload at a time;
  * SIGHUPs during one are coalesced into one more pass.
  */
-static void
-reload_once(struct runtime *rt)
+static int
+reload_apply(struct runtime *rt, const struct conf_snapshot *snap, char *err,
+    size_t errlen)
 {
 	struct resolve_map *map;
 	struct conf *conf, *running;
-	char err[1024], sum[256], changed[256];
+	char sum[256], changed[256], why[512];
 	int rc;
 
+	pthread_mutex_lock(&rt->load_mu);
 	running = proxy_current();
-	rc = config_reload(rt->path, running, &conf, changed, sizeof(changed),
-	    err, sizeof(err));
+	rc = config_reload_snapshot(rt->path, running, snap, &conf, changed,
+	    sizeof(changed), err, errlen);
+	if (rc == 0 && running != NULL &&
+	    conf->source.type != running->source.type) {
+		snprintf(err, errlen, "%s: table_source.type changed: a restart "
+		    "applies it", rt->path);
+		config_unref(conf);
+		rc = -1;
+	} else if (rc == 0 && conf->table_missing) {
+		snprintf(err, errlen, "%s: no copy of the running table to "
+		    "reload: %s", rt->path, strerror(ENOENT));
+		config_unref(conf);
+		rc = -1;
+	}
 	config_unref(running);
 	if (rc == -1) {
 		atomic_fetch_add(&rt->reloads_failed, 1);
-		log_warnx("reload failed, keeping the running table: %s", err);
-		return;
+		pthread_mutex_unlock(&rt->load_mu);
+		return -1;
 	}
 	if (changed[0] != '\0')
 		log_warnx("reload: %s changed: a restart applies it; "
@@ -131,7 +165,151 @@ reload_once(struct runtime *rt)
 	transport_wake(&rt->srv);
 	atomic_store(&rt->last_reload, (long)time(NULL));
 	atomic_fetch_add(&rt->reloads_ok, 1);
-	log_info("reloaded %s: %s", rt->path, sum);
+	/* Before the next load may start: a SIGHUP reads the cache. */
+	if (snap != NULL && tablesync_write_cache(conf->source.cache_file,
+	    snap->version, snap->buf, snap->len, why, sizeof(why)) == -1)
+		log_warnx("table source: cache not written: %s", why);
+	pthread_mutex_unlock(&rt->load_mu);
+	if (snap != NULL)
+		log_info("table version %" PRIu64 " loaded: %s", snap->version,
+		    sum);
+	else
+		log_info("reloaded %s: %s", rt->path, sum);
+	return 0;
+}
+
+static void
+reload_once(struct runtime *rt)
+{
+	char err[1024];
+
+	if (reload_apply(rt, NULL, err, sizeof(err)) == -1)
+		log_warnx("reload failed, keeping the running table: %s", err);
+}
+
+/* The sync thread's way in: exactly the reload above. */
+static int
+sync_load(void *arg, const struct conf_snapshot *snap, char *err,
+    size_t errlen)
+{
+	return reload_apply(arg, snap, err, errlen);
+}
+
+/*
+ * With a Redis source the table starts as the current version, else as
+ * cache_file; without both there is nothing to serve. *confp is replaced
+ * by the conf with the fetched version. write_cache: not for -t.
+ */
+static int
+source_first(const char *path, struct conf **confp, bool write_cache,
+    char *err, size_t errlen)
+{
+	struct conf_snapshot snap;
+	struct conf *conf = *confp, *fresh;
+	char why[600], name[48], *buf = NULL;
+	uint64_t v;
+	size_t len;
+
+	if (conf->source.type != SOURCE_REDIS)
+		return 0;
+	if (tablesync_fetch_current(&conf->source, &buf, &len, &v, why,
+	    sizeof(why)) == 0) {
+		snprintf(name, sizeof(name), "redis:v%" PRIu64, v);
+		snap.name = name;
+		snap.buf = buf;
+		snap.len = len;
+		snap.version = v;
+		if (config_reload_snapshot(path, NULL, &snap, &fresh, NULL, 0,
+		    why, sizeof(why)) == 0) {
+			if (write_cache && tablesync_write_cache(
+			    conf->source.cache_file, v, buf, len, err,
+			    errlen) == -1)
+				log_warnx("table source: cache not written: %s",
+				    err);
+			free(buf);
+			config_unref(conf);
+			*confp = fresh;
+			return 0;
+		}
+		free(buf);
+	}
+	if (conf->table_missing) {
+		snprintf(err, errlen, "no table: %.600s; and cache_file %.300s: %s",
+		    why, conf->source.cache_file, strerror(ENOENT));
+		return -1;
+	}
+	log_warnx("table source: %s; starting from cache_file %s (version %"
+	    PRIu64 ")", why, conf->source.cache_file, conf->table_version);
+	return 0;
+}
+
+/* -P: check FILE as -t would, then publish it as the next version. */
+static int
+publish_run(const char *path, const char *file)
+{
+	struct conf_snapshot snap;
+	struct conf *conf = NULL;
+	char err[1024], sha[TABLESYNC_SHA_HEX], *buf = NULL, *nb;
+	size_t len = 0, cap = 0;
+	uint64_t v;
+	ssize_t r;
+	int fd, rc = 1;
+
+	if (strcmp(file, "-") == 0)
+		fd = STDIN_FILENO;
+	else if ((fd = open(file, O_RDONLY | O_CLOEXEC)) == -1) {
+		fprintf(stderr, "usher: %s: %s\n", file, strerror(errno));
+		return 1;
+	}
+	for (;;) {
+		if (len == cap) {
+			cap = cap ? cap * 2 : 1 << 20;
+			if ((nb = realloc(buf, cap)) == NULL) {
+				fprintf(stderr, "usher: %s: out of memory\n",
+				    file);
+				goto out;
+			}
+			buf = nb;
+		}
+		if ((r = read(fd, buf + len, cap - len)) == -1) {
+			if (errno == EINTR)
+				continue;
+			fprintf(stderr, "usher: %s: %s\n", file,
+			    strerror(errno));
+			goto out;
+		}
+		if (r == 0)
+			break;
+		len += (size_t)r;
+	}
+	snap.name = strcmp(file, "-") == 0 ? "stdin" : file;
+	snap.buf = buf;
+	snap.len = len;
+	snap.version = 0;
+	if (config_reload_snapshot(path, NULL, &snap, &conf, NULL, 0, err,
+	    sizeof(err)) == -1) {
+		fprintf(stderr, "usher: %s\n", err);
+		goto out;
+	}
+	if (conf->source.type != SOURCE_REDIS) {
+		fprintf(stderr, "usher: %s: -P needs table_source type "
+		    "\"redis\"\n", path);
+		goto out;
+	}
+	if (tablesync_publish(&conf->source, buf, len, &v, sha, err,
+	    sizeof(err)) == -1) {
+		fprintf(stderr, "usher: %s\n", err);
+		goto out;
+	}
+	printf("published version %" PRIu64 ": %zu entries, sha256 %s\n",
+	    v, table_count(conf->table), sha);
+	rc = 0;
+out:
+	if (fd != STDIN_FILENO)
+		close(fd);
+	config_unref(conf);
+	free(buf);
+	return rc;
 }
 
 /*
@@ -225,6 +403,7 @@ main(int argc, char *argv[])
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *pidfile = NULL, *request = NULL, *source = NULL;
+	const char *publish = NULL;
 	bool json = false;
 	char err[1024], sum[256];
 	bool foreground = false, check = false;
@@ -240,7 +419,7 @@ main(int argc, char *argv[])
 	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 	memset(&rt, 0, sizeof(rt));
 	rt.path = CONFIG_DEFAULT_PATH;
-	while ((ch = getopt_long(argc, argv, "c:ftT:s:jp:Vh", longopts,
+	while ((ch = getopt_long(argc, argv, "c:ftT:s:jP:p:Vh", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'c':
@@ -260,6 +439,9 @@ main(int argc, char *argv[])
 			break;
 		case 'j':
 			json = true;
+			break;
+		case 'P':
+			publish = optarg;
 			break;
 		case 'p':
 			pidfile = optarg;
@@ -281,8 +463,18 @@ main(int argc, char *argv[])
 	}
 
 	log_init(true, LOG_LEVEL_INFO);
+	if (publish != NULL)
+		return publish_run(rt.path, publish);
+	pthread_mutex_init(&rt.load_mu, NULL);
 	if (config_load(rt.path, &conf, err, sizeof(err)) == -1) {
 		fprintf(stderr, "usher: %s\n", err);
+		return 1;
+	}
+	/* Not for -T: it explains with what is at hand (the cache). */
+	if (request == NULL && source_first(rt.path, &conf, !check, err,
+	    sizeof(err)) == -1) {
+		fprintf(stderr, "usher: %s\n", err);
+		config_unref(conf);
 		return 1;
 	}
 	config_summary(conf, sum, sizeof(sum));
@@ -300,7 +492,12 @@ main(int argc, char *argv[])
 		return 1;
 	}
 	if (check) {
-		printf("%s: OK: %s\n", rt.path, sum);
+		if (conf->source.type == SOURCE_REDIS)
+			printf("%s: OK: %s (table version %" PRIu64 "%s)\n",
+			    rt.path, sum, conf->table_version,
+			    conf->table_from_cache ? ", from cache_file" : "");
+		else
+			printf("%s: OK: %s\n", rt.path, sum);
 		config_unref(conf);
 		return 0;
 	}
@@ -343,6 +540,11 @@ main(int argc, char *argv[])
 		goto fail;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	if (conf->source.type == SOURCE_REDIS && (rt.sync = tablesync_start(
+	    &conf->source, conf->table_version, sync_load, &rt)) == NULL) {
+		snprintf(err, sizeof(err), "cannot start the table sync thread");
+		goto fail;
+	}
 	rt.ev_term = evsignal_new(rt.srv.workers[0].base, SIGTERM, on_stop, &rt);
 	rt.ev_int = evsignal_new(rt.srv.workers[0].base, SIGINT, on_stop, &rt);
 	rt.ev_hup = evsignal_new(rt.srv.workers[0].base, SIGHUP, on_hup, &rt);
@@ -354,6 +556,8 @@ main(int argc, char *argv[])
 	daemon_ready();
 
 	transport_run(&rt.srv);
+	tablesync_stop(rt.sync);	/* a load in it finishes first */
+	rt.sync = NULL;
 	proxy_dns_stop();	/* before: it cuts a reload's DNS short */
 	while (atomic_load(&rt.reloading))	/* let a reload finish */
 		usleep(10000);
@@ -371,6 +575,7 @@ main(int argc, char *argv[])
 fail:
 	log_warnx("%s", err);
 	daemon_fail(err);
+	tablesync_stop(rt.sync);
 	proxy_dns_stop();
 	ratelimit_free(rt.srv.rl);
 	transport_free(&rt.srv);
