@@ -386,6 +386,9 @@ sync_fetch(redisContext *c, const struct conf_source *src, size_t srv,
 		}
 		memcpy(buf + off, r->str, r->len);
 		off += r->len;
+		/* Not the version twice over at the peak. */
+		freeReplyObject(r);
+		rs[i] = NULL;
 	}
 	if (tablesync_verify(&m, buf, off, why, sizeof(why)) == -1) {
 		snprintf(err, errlen, "redis:v%" PRIu64 ": %s", v, why);
