@@ -13,13 +13,15 @@ RPID=
 
 # start_redis: on $RPORT, no persistence; waits until it answers.
 start_redis() {
+	# shellcheck disable=SC2086 # REDIS_ARGS: more options, split
 	redis-server --port "$RPORT" --bind 127.0.0.1 --save '' \
-	    --appendonly no --daemonize no >"$TMP/redis.log" 2>&1 &
+	    --appendonly no --daemonize no ${REDIS_ARGS:-} >"$TMP/redis.log" 2>&1 &
 	RPID=$!
 	PIDS+=("$RPID")
 	local i
 	for i in $(seq 50); do
-		redis-cli -p "$RPORT" ping 2>/dev/null | grep -q PONG && return 0
+		redis-cli -p "$RPORT" ${REDIS_ARGS:+--no-auth-warning -a "$REDIS_PASS"} \
+		    ping 2>/dev/null | grep -q PONG && return 0
 		sleep 0.1
 	done
 	fail "redis-server did not start"
@@ -36,8 +38,9 @@ rcli() { redis-cli -p "$RPORT" "$@"; }
 # fleet_conf NAME [extra table_source lines]: $TMP/NAME.conf with its own
 # SIP and metrics ports in $TMP/NAME.port and $TMP/NAME.mport
 fleet_conf() {
-	local n=$1 port mport
+	local n=$1 port mport servers
 	shift
+	servers=${SERVERS:-"\"127.0.0.1:${SERVER_PORT:-$RPORT}\""}
 	port=$(free_port)
 	mport=$(free_port)
 	echo "$port" >"$TMP/$n.port"
@@ -51,7 +54,7 @@ domains = ( { name = "example.com"; authoritative = true; } );
 metrics = { address = "127.0.0.1"; port = $mport; };
 table_source = {
 	type = "redis";
-	servers = [ "127.0.0.1:${SERVER_PORT:-$RPORT}" ];
+	servers = [ $servers ];
 	poll_interval = 1;
 	connect_timeout_ms = 300;
 	command_timeout_ms = ${CMD_TIMEOUT:-1000};

@@ -63,4 +63,27 @@ done
 [ "$(grep -c 'no answer within 300 ms' "$TMP/a.log")" -le 2 ] ||
     fail "the timeout is logged again and again"
 kill -0 "$(cat "$TMP/a.upid")" || fail "usher died"
+stop_usher a
+
+# 5. servers in order: the first is down, the second serves; AUTH with
+# password_file, and a wrong password is a clear error.
+REDIS_PASS=s3cret REDIS_ARGS="--requirepass s3cret" start_redis
+echo s3cret >"$TMP/redis.pass"
+echo wrong >"$TMP/wrong.pass"
+dead=$(free_port)
+SERVERS="\"127.0.0.1:$dead\", \"127.0.0.1:$RPORT\"" fleet_conf a \
+    'password_file = "redis.pass";'
+rm -f "$TMP/a.cache"
+printf 'alice@example.com gone\nhenry@example.com gone\n' >"$TMP/v2.txt"
+v=$(publish "$TMP/v2.txt" | sed -n 's/^published version \([0-9]*\):.*/\1/p')
+start_usher a
+is_answer a henry "SIP/2.0 604 Does Not Exist Anywhere" || fail "second server, AUTH: henry"
+is_version a "$v" || fail "second server: version"
+wait_for 3 is_metric a usher_table_source_up 1 || fail "second server: not up"
+stop_usher a
+SERVER_PORT=$RPORT fleet_conf b 'password_file = "wrong.pass";'
+rc=0
+"$USHER" -c "$TMP/b.conf" -P "$TMP/v2.txt" 2>"$TMP/auth.err" || rc=$?
+[ "$rc" = 1 ] && grep -q "AUTH: .*\(WRONGPASS\|invalid password\)" "$TMP/auth.err" ||
+    { cat "$TMP/auth.err" >&2; fail "a wrong password: exit $rc"; }
 echo "fleet-start: ok"
