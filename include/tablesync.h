@@ -116,4 +116,8 @@ struct tablesync *tablesync_start(const struct conf_source *src,
 void	tablesync_stop(struct tablesync *ts);	/* joins, frees; NULL ok */
 void	tablesync_status(struct tablesync *ts, struct tablesync_status *st);
 
+/* A SIGHUP reload took the table from cache_file: version is what runs
+ * now, and what the sync thread compares usher:current with. */
+void	tablesync_note_loaded(struct tablesync *ts, uint64_t version);
+
 #endif

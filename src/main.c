@@ -169,6 +169,8 @@ reload_apply(struct runtime *rt, const struct conf_snapshot *snap, char *err,
 	if (snap != NULL && tablesync_write_cache(conf->source.cache_file,
 	    snap->version, snap->buf, snap->len, why, sizeof(why)) == -1)
 		log_warnx("table source: cache not written: %s", why);
+	if (snap == NULL)
+		tablesync_note_loaded(rt->sync, conf->table_version);
 	pthread_mutex_unlock(&rt->load_mu);
 	if (snap != NULL)
 		log_info("table version %" PRIu64 " loaded: %s", snap->version,

@@ -547,6 +547,25 @@ tablesync_publish(const struct conf_source *src, const char *buf, size_t len,
 	if (c == NULL)
 		goto out;
 	freeReplyObject(r);
+	/*
+	 * A counter that starts at 1 is a Redis that is new or lost its data
+	 * (restarted empty): instances may run a version with this number
+	 * from before, and would take the new one for it. Versions go on from
+	 * the clock in ms instead, above any number used before.
+	 */
+	if (v == 1) {
+		struct timespec now;
+
+		clock_gettime(CLOCK_REALTIME, &now);
+		v = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
+		key(k, sizeof(k), src, "next");
+		if ((r = redisCommand(c, "SET %s %llu", k,
+		    (unsigned long long)v)) == NULL) {
+			sync_error(c, src, srv, "SET", err, errlen);
+			goto out;
+		}
+		freeReplyObject(r);
+	}
 	if ((rs = calloc(n + 5, sizeof(*rs))) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
@@ -684,6 +703,7 @@ struct tablesync {
 	uint64_t		 next_chunk;
 	bool			 bad_fetch;	/* a chunk missing or too big */
 	uint64_t		 loaded, bad;
+	atomic_uint_fast64_t	 loaded_hint;	/* a SIGHUP reload's version */
 	struct timespec		 last_load;
 	struct timespec		 fetch_start;
 	bool			 have_loaded;
@@ -1079,7 +1099,10 @@ static void
 check(struct tablesync *ts)
 {
 	char k[160];
+	uint64_t h;
 
+	if ((h = atomic_exchange(&ts->loaded_hint, 0)) != 0)
+		ts->loaded = h;
 	if (ts->cmd == NULL)
 		return;		/* the reconnect reads current */
 	if (ts->state != ST_IDLE) {
@@ -1354,6 +1377,13 @@ tablesync_stop(struct tablesync *ts)
 	free(ts->buf);
 	src_free(&ts->src);
 	free(ts);
+}
+
+void
+tablesync_note_loaded(struct tablesync *ts, uint64_t version)
+{
+	if (ts != NULL && version != 0)
+		atomic_store(&ts->loaded_hint, version);
 }
 
 void

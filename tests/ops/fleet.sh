@@ -43,6 +43,13 @@ for n in a b; do
 done
 grep -q "^# usher table version $v$" "$TMP/a.cache" || fail "cache_file not written"
 tail -n +2 "$TMP/a.cache" | cmp -s - "$TMP/v2.txt" || fail "cache_file differs"
+# A SIGHUP re-reads the configuration and takes the table from the cache:
+# the same version, and the sync carries on from it.
+ok0=$(metric a 'usher_reloads_total{result="ok"}')
+kill -HUP "$(cat "$TMP/a.upid")"
+wait_for 3 is_metric a 'usher_reloads_total{result="ok"}' $((ok0 + 1)) || fail "a: SIGHUP reload"
+is_version a "$v" || fail "a: version after SIGHUP"
+is_answer a carol "SIP/2.0 604 Does Not Exist Anywhere" || fail "a: carol after SIGHUP"
 
 # 2. Broken versions, written by hand as a broken publisher would.
 bad_version() {	# bad_version KIND: allocates N, writes it broken, sets current
@@ -127,6 +134,8 @@ done
 start_redis
 printf 'alice@example.com gone\ngrace@example.com gone\n' >"$TMP/v4.txt"
 v=$(publish "$TMP/v4.txt" | sed -n 's/^published version \([0-9]*\):.*/\1/p')
+# Redis came back empty: the counter goes on above what ran before.
+[ "$v" -gt "$last" ] || fail "version $v after Redis restarted empty, not above $last"
 for n in a b; do
 	# The reconnect backs off up to a few seconds first.
 	wait_for 8 is_answer $n grace "SIP/2.0 604 Does Not Exist Anywhere" ||
