@@ -26,6 +26,8 @@
 #include "log.h"
 #include "tablesync.h"
 
+#define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
+
 static const char *const reason_names[TS__COUNT] = {
 	"checksum", "parse", "missing", "timeout", "connect",
 };
@@ -710,7 +712,10 @@ struct tablesync {
 
 	enum tablesync_reason	 fail_reason;	/* for ev_fail */
 	char			 fail_msg[512];
-	char			 cause[512];	/* logged once */
+	/* Causes logged since the source was last up: each once, even when
+	 * the servers of a round fail in turn. */
+	char			 causes[CONFIG_MAX_REDIS + 2][256];
+	size_t			 ncauses;
 
 	atomic_uint_fast64_t	 st_version;
 	atomic_bool		 st_up;
@@ -750,9 +755,14 @@ since(const struct timespec *t)
 static void
 cause(struct tablesync *ts, const char *msg)
 {
-	if (strcmp(ts->cause, msg) == 0)
-		return;
-	snprintf(ts->cause, sizeof(ts->cause), "%s", msg);
+	size_t i;
+
+	for (i = 0; i < ts->ncauses; i++)
+		if (strncmp(ts->causes[i], msg, sizeof(ts->causes[i]) - 1) == 0)
+			return;
+	i = ts->ncauses < NELEM(ts->causes) ? ts->ncauses++ :
+	    NELEM(ts->causes) - 1;
+	snprintf(ts->causes[i], sizeof(ts->causes[i]), "%s", msg);
 	log_warnx("table source: %s; serving the last good table "
 	    "(version %" PRIu64 ")", msg, ts->loaded);
 }
@@ -890,10 +900,10 @@ up(struct tablesync *ts)
 	atomic_store(&ts->st_up, true);
 	ts->attempt = 0;
 	ts->tried = 0;
-	if (ts->cause[0] != '\0')
+	if (ts->ncauses > 0)
 		log_info("table source: redis %s:%u answers again",
 		    ts->src.hosts[ts->server], ts->src.ports[ts->server]);
-	ts->cause[0] = '\0';
+	ts->ncauses = 0;
 }
 
 /* A reply that is an error or missing breaks the link. */
@@ -932,6 +942,7 @@ load(struct tablesync *ts)
 		return;
 	}
 	ts->loaded = v;
+	ts->ncauses = 0;	/* a cause that comes back is news */
 	atomic_store(&ts->st_version, v);
 	log_info("table source: version %" PRIu64 ": %" PRIu64 " bytes "
 	    "fetched and checked in %.0f ms, loaded in %.0f ms", v, ts->got,
