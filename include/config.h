@@ -70,11 +70,11 @@ enum conf_source_type {
 
 struct conf_source {
 	enum conf_source_type	 type;
-	char			*hosts[CONFIG_MAX_REDIS];	/* as written */
+	char			*hosts[CONFIG_MAX_REDIS]; /* as written */
 	uint16_t		 ports[CONFIG_MAX_REDIS];
 	size_t			 nservers;
 	char			*prefix;	/* "usher:" */
-	char			*password_file;	/* resolved, NULL: none */
+	char			*password_file;	/* or NULL */
 	unsigned		 poll_interval;		/* s */
 	unsigned		 connect_timeout_ms;
 	unsigned		 command_timeout_ms;

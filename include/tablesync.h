@@ -10,7 +10,7 @@
 
 #include "config.h"
 
-#define TABLESYNC_CHUNK_MAX	(4u * 1024 * 1024)	/* bytes of a chunk */
+#define TABLESYNC_CHUNK_MAX	(4u * 1024 * 1024)	/* bytes */
 #define TABLESYNC_KEEP		3	/* versions kept whole */
 #define TABLESYNC_EXPIRE	3600	/* s, for the versions before */
 #define TABLESYNC_SHA_HEX	65	/* 64 hex digits and a NUL */
@@ -113,7 +113,7 @@ struct tablesync_status {
  */
 struct tablesync *tablesync_start(const struct conf_source *src,
 	    uint64_t loaded, tablesync_load_fn fn, void *arg);
-void	tablesync_stop(struct tablesync *ts);	/* joins, frees; NULL ok */
+void	tablesync_stop(struct tablesync *ts);	/* joins; NULL ok */
 void	tablesync_status(struct tablesync *ts, struct tablesync_status *st);
 
 /* A SIGHUP reload took the table from cache_file: version is what runs

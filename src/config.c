@@ -1144,8 +1144,8 @@ parse_source(struct loader *ld, const config_setting_t *root)
 		src->nservers++;
 	}
 	if (strlen(prefix) > 64 || strpbrk(prefix, " \t\r\n") != NULL)
-		return fail(ld, g, "table_source.prefix: at most 64 characters, "
-		    "no spaces");
+		return fail(ld, g, "table_source.prefix: at most 64 "
+		    "characters, no spaces");
 	if ((src->prefix = xstrdup(ld, g, prefix)) == NULL)
 		return -1;
 	/* Without a cache an instance that starts while Redis is away has

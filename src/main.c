@@ -137,8 +137,8 @@ reload_apply(struct runtime *rt, const struct conf_snapshot *snap, char *err,
 	    sizeof(changed), err, errlen);
 	if (rc == 0 && running != NULL &&
 	    conf->source.type != running->source.type) {
-		snprintf(err, errlen, "%s: table_source.type changed: a restart "
-		    "applies it", rt->path);
+		snprintf(err, errlen, "%s: table_source.type changed: a "
+		    "restart applies it", rt->path);
 		config_unref(conf);
 		rc = -1;
 	} else if (rc == 0 && conf->table_missing) {
@@ -236,8 +236,9 @@ source_first(const char *path, struct conf **confp, bool write_cache,
 		free(buf);
 	}
 	if (conf->table_missing) {
-		snprintf(err, errlen, "no table: %.600s; and cache_file %.300s: %s",
-		    why, conf->source.cache_file, strerror(ENOENT));
+		snprintf(err, errlen, "no table: %.600s; and cache_file "
+		    "%.300s: %s", why, conf->source.cache_file,
+		    strerror(ENOENT));
 		return -1;
 	}
 	log_warnx("table source: %s; starting from cache_file %s (version %"
@@ -544,7 +545,8 @@ main(int argc, char *argv[])
 	signal(SIGPIPE, SIG_IGN);
 	if (conf->source.type == SOURCE_REDIS && (rt.sync = tablesync_start(
 	    &conf->source, conf->table_version, sync_load, &rt)) == NULL) {
-		snprintf(err, sizeof(err), "cannot start the table sync thread");
+		snprintf(err, sizeof(err), "cannot start the table sync "
+		    "thread");
 		goto fail;
 	}
 	rt.ev_term = evsignal_new(rt.srv.workers[0].base, SIGTERM, on_stop, &rt);

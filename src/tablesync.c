@@ -559,7 +559,8 @@ tablesync_publish(const struct conf_source *src, const char *buf, size_t len,
 		struct timespec now;
 
 		clock_gettime(CLOCK_REALTIME, &now);
-		v = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
+		v = (uint64_t)now.tv_sec * 1000 +
+		    (uint64_t)now.tv_nsec / 1000000;
 		key(k, sizeof(k), src, "next");
 		if ((r = redisCommand(c, "SET %s %llu", k,
 		    (unsigned long long)v)) == NULL) {
@@ -690,9 +691,9 @@ struct tablesync {
 	struct event		*ev_check, *ev_fail;
 	redisAsyncContext	*cmd, *sub;
 	size_t			 server;	/* index being used */
-	size_t			 tried;		/* servers tried this round */
+	size_t			 tried;		/* this round */
 	unsigned		 attempt;	/* failed rounds in a row */
-	unsigned		 connected;	/* contexts connected (0-2) */
+	unsigned		 connected;	/* contexts up, 0-2 */
 	unsigned		 outstanding;	/* replies awaited */
 	bool			 subscribed;
 
@@ -703,9 +704,9 @@ struct tablesync {
 	char			*buf;
 	uint64_t		 got;		/* bytes */
 	uint64_t		 next_chunk;
-	bool			 bad_fetch;	/* a chunk missing or too big */
+	bool			 bad_fetch;	/* a chunk is wrong */
 	uint64_t		 loaded, bad;
-	atomic_uint_fast64_t	 loaded_hint;	/* a SIGHUP reload's version */
+	atomic_uint_fast64_t	 loaded_hint;	/* from a SIGHUP */
 	struct timespec		 last_load;
 	struct timespec		 fetch_start;
 	bool			 have_loaded;

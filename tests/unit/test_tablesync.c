@@ -138,7 +138,7 @@ test_wants(void **state)
 		{ 6, 5, 0, true },	/* new */
 		{ 6, 5, 6, false },	/* failed: not until current moves */
 		{ 7, 5, 6, true },	/* moved on */
-		{ 1, 5, 0, true },	/* Redis restarted empty, republished */
+		{ 1, 5, 0, true },	/* another number: load it */
 		{ 5, 0, 0, true },	/* nothing loaded yet */
 	};
 	size_t i;
