@@ -1367,19 +1367,24 @@ bad:
 void
 tablesync_stop(struct tablesync *ts)
 {
-	struct event **evs[] = { &ts->ev_stop, &ts->ev_poll, &ts->ev_retry,
-	    &ts->ev_deadline, &ts->ev_check, &ts->ev_fail };
+	struct event *evs[6];
 	size_t i;
 
 	if (ts == NULL)
 		return;
+	evs[0] = ts->ev_stop;
+	evs[1] = ts->ev_poll;
+	evs[2] = ts->ev_retry;
+	evs[3] = ts->ev_deadline;
+	evs[4] = ts->ev_check;
+	evs[5] = ts->ev_fail;
 	if (ts->thread != 0) {
 		(void)!write(ts->stop_pipe[1], "x", 1);
 		pthread_join(ts->thread, NULL);
 	}
-	for (i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
-		if (*evs[i] != NULL)
-			event_free(*evs[i]);
+	for (i = 0; i < NELEM(evs); i++)
+		if (evs[i] != NULL)
+			event_free(evs[i]);
 	if (ts->base != NULL)
 		event_base_free(ts->base);
 	if (ts->stop_pipe[0] != -1)
