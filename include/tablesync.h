@@ -70,11 +70,13 @@ bool	tablesync_wants(uint64_t cur, uint64_t loaded, uint64_t bad);
 
 /*
  * Fetch and check the current version from the first server that answers.
- * On 0, *buf (malloc'd, caller frees), *len and *version hold it. -1 with
+ * On 0, *buf (malloc'd, caller frees), *len and *version hold it; 1 when
+ * the current version is have (nothing fetched; *version is set). -1 with
  * the problem in err ("redis 127.0.0.1:6379: Connection refused").
  */
-int	tablesync_fetch_current(const struct conf_source *src, char **buf,
-	    size_t *len, uint64_t *version, char *err, size_t errlen);
+int	tablesync_fetch_current(const struct conf_source *src, uint64_t have,
+	    char **buf, size_t *len, uint64_t *version, char *err,
+	    size_t errlen);
 
 /*
  * Write buf as a new version (chunks, then meta, then one MULTI with SET

@@ -211,11 +211,17 @@ source_first(const char *path, struct conf **confp, bool write_cache,
 	char why[600], name[48], *buf = NULL;
 	uint64_t v;
 	size_t len;
+	int rc;
 
 	if (conf->source.type != SOURCE_REDIS)
 		return 0;
-	if (tablesync_fetch_current(&conf->source, &buf, &len, &v, why,
-	    sizeof(why)) == 0) {
+	/* A start whose cache holds the current version need not fetch it;
+	 * -t (no cache written) checks Redis's copy all the same. */
+	rc = tablesync_fetch_current(&conf->source, write_cache ?
+	    conf->table_version : 0, &buf, &len, &v, why, sizeof(why));
+	if (rc == 1)
+		return 0;
+	if (rc == 0) {
 		snprintf(name, sizeof(name), "redis:v%" PRIu64, v);
 		snap.name = name;
 		snap.buf = buf;

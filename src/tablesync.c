@@ -409,8 +409,8 @@ out:
 }
 
 int
-tablesync_fetch_current(const struct conf_source *src, char **buf,
-    size_t *len, uint64_t *version, char *err, size_t errlen)
+tablesync_fetch_current(const struct conf_source *src, uint64_t have,
+    char **buf, size_t *len, uint64_t *version, char *err, size_t errlen)
 {
 	redisContext *c = NULL;
 	redisReply *r;
@@ -436,10 +436,11 @@ tablesync_fetch_current(const struct conf_source *src, char **buf,
 		    "is not set)", src->hosts[i], src->ports[i], k);
 		goto out;
 	}
-	if (sync_fetch(c, src, i, v, buf, len, err, errlen) == -1)
-		goto out;
 	*version = v;
-	rc = 0;
+	if (v == have)
+		rc = 1;
+	else if (sync_fetch(c, src, i, v, buf, len, err, errlen) == 0)
+		rc = 0;
 out:
 	redisFree(c);
 	return rc;

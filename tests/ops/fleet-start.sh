@@ -26,6 +26,12 @@ v=$(publish "$TMP/v1.txt" | sed -n 's/^published version \([0-9]*\):.*/\1/p')
 start_usher a
 [ -f "$TMP/a.cache" ] || fail "no cache_file after the start"
 stop_usher a
+# Again, the cache now holding the current version: taken as it is.
+start_usher a
+is_version a "$v" || fail "restart on the cached current version"
+grep -q "starting from cache_file" "$TMP/a.log" && fail "warned about the cache"
+wait_for 3 is_metric a usher_table_source_up 1 || fail "restart: not up"
+stop_usher a
 stop_redis
 
 # 3. Redis gone, the cache there: serves it, says so, source down.
