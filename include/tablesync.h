@@ -13,6 +13,7 @@
 #define TABLESYNC_CHUNK_MAX	(4u * 1024 * 1024)	/* bytes */
 #define TABLESYNC_KEEP		3	/* versions kept whole */
 #define TABLESYNC_EXPIRE	3600	/* s, for the versions before */
+#define TABLESYNC_LOAD_GAP	1000	/* ms between two loads, at least */
 #define TABLESYNC_SHA_HEX	65	/* 64 hex digits and a NUL */
 
 enum tablesync_reason {
@@ -60,6 +61,12 @@ int	tablesync_verify(const struct tablesync_meta *m, const char *buf,
  * retry): 1 s doubling to 30 s, plus up to a fifth more from rnd, never
  * above 30 s. */
 unsigned	tablesync_backoff_ms(unsigned attempt, uint32_t rnd);
+
+/* How long to wait before a load, since_ms after the last one began (-1:
+ * none yet): 0 when a load may start now, else what is left of
+ * TABLESYNC_LOAD_GAP plus up to 199 ms from rnd, so that a fleet does not
+ * fetch in one instant. A version published meanwhile replaces this one. */
+unsigned	tablesync_load_wait_ms(long since_ms, uint32_t rnd);
 
 /* Whether version cur is worth a load: there is one, it is not the one
  * running, and it is not the one that failed (a bad version is retried

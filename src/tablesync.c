@@ -118,6 +118,14 @@ tablesync_backoff_ms(unsigned attempt, uint32_t rnd)
 	return d > 30000 ? 30000 : d;
 }
 
+unsigned
+tablesync_load_wait_ms(long since_ms, uint32_t rnd)
+{
+	if (since_ms < 0 || since_ms >= TABLESYNC_LOAD_GAP)
+		return 0;
+	return (unsigned)(TABLESYNC_LOAD_GAP - since_ms) + rnd % 200;
+}
+
 bool
 tablesync_wants(uint64_t cur, uint64_t loaded, uint64_t bad)
 {
@@ -1068,7 +1076,7 @@ on_current(redisAsyncContext *c, void *reply, void *priv)
 	struct tablesync *ts = c->data;
 	redisReply *r = reply;
 	char k[160];
-	double wait;
+	unsigned wait;
 	uint64_t v;
 
 	(void)priv;
@@ -1093,10 +1101,10 @@ on_current(redisAsyncContext *c, void *reply, void *priv)
 		return;
 	}
 	/* At most one load a second: later versions coalesce meanwhile. */
-	if (ts->have_loaded && (wait = 1.0 - since(&ts->last_load)) > 0) {
+	if ((wait = tablesync_load_wait_ms(ts->have_loaded ?
+	    (long)(since(&ts->last_load) * 1000) : -1, rnd32())) > 0) {
 		if (!evtimer_pending(ts->ev_check, NULL))
-			arm_ms(ts->ev_check, (unsigned)(wait * 1000) +
-			    rnd32() % 200);
+			arm_ms(ts->ev_check, wait);
 		done(ts);
 		return;
 	}

@@ -150,6 +150,22 @@ test_wants(void **state)
 			fail_msg("row %zu", i);
 }
 
+/* At most one load a second: the wait is what is left of it, plus a
+ * jitter under 200 ms; nothing to wait for before the first load. */
+static void
+test_load_wait(void **state)
+{
+	(void)state;
+	assert_int_equal(tablesync_load_wait_ms(-1, 12345), 0);
+	assert_int_equal(tablesync_load_wait_ms(1000, 12345), 0);
+	assert_int_equal(tablesync_load_wait_ms(5000, 7), 0);
+	assert_int_equal(tablesync_load_wait_ms(0, 0), 1000);
+	assert_int_equal(tablesync_load_wait_ms(400, 0), 600);
+	assert_int_equal(tablesync_load_wait_ms(999, 199), 200);
+	assert_int_equal(tablesync_load_wait_ms(400, 200), 600);
+	assert_true(tablesync_load_wait_ms(0, UINT32_MAX) < 1200);
+}
+
 static void
 test_reason_names(void **state)
 {
@@ -171,6 +187,7 @@ main(void)
 		cmocka_unit_test(test_verify),
 		cmocka_unit_test(test_backoff),
 		cmocka_unit_test(test_wants),
+		cmocka_unit_test(test_load_wait),
 		cmocka_unit_test(test_reason_names),
 	};
 
