@@ -423,12 +423,19 @@ tablesync_fetch_current(const struct conf_source *src, uint64_t have,
 	redisContext *c = NULL;
 	redisReply *r;
 	char k[160];
-	size_t i;
+	size_t i, off;
 	uint64_t v;
 	int rc = -1;
 
-	for (i = 0; i < src->nservers && c == NULL; i++)
-		c = sync_connect_one(src, i, err, errlen);
+	/* Each server's problem, when none answers: "A: refused; B: ...". */
+	for (i = 0, off = 0; i < src->nservers && c == NULL; i++) {
+		c = sync_connect_one(src, i, err + off, errlen - off);
+		if (c == NULL && (off = strlen(err)) + 3 < errlen &&
+		    i + 1 < src->nservers) {
+			memcpy(err + off, "; ", 3);
+			off += 2;
+		}
+	}
 	if (c == NULL)
 		return -1;
 	i--;
