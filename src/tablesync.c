@@ -712,6 +712,7 @@ struct tablesync {
 	unsigned		 connected;	/* contexts up, 0-2 */
 	unsigned		 outstanding;	/* replies awaited */
 	bool			 subscribed;
+	bool			 answered_get;	/* GET current came back */
 
 	enum ts_state		 state;
 	bool			 recheck;	/* asked while busy */
@@ -836,6 +837,7 @@ drop_links(struct tablesync *ts)
 	ts->connected = 0;
 	ts->outstanding = 0;
 	ts->subscribed = false;
+	ts->answered_get = false;
 	evtimer_del(ts->ev_deadline);
 	fetch_reset(ts);
 	atomic_store(&ts->st_up, false);
@@ -1092,6 +1094,8 @@ on_current(redisAsyncContext *c, void *reply, void *priv)
 	answered(ts);
 	if (is_broken(ts, r, "GET"))
 		return;
+	/* Up: current answers and the channel is ours, in either order. */
+	ts->answered_get = true;
 	if (ts->subscribed)
 		up(ts);
 	v = reply_version(r);
@@ -1168,7 +1172,7 @@ on_sub(redisAsyncContext *c, void *reply, void *priv)
 	if (strcmp(kind->str, "subscribe") == 0) {
 		ts->subscribed = true;
 		answered(ts);
-		if (ts->state == ST_IDLE && ts->cmd != NULL)
+		if (ts->answered_get)
 			up(ts);
 		return;
 	}

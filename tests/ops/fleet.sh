@@ -144,7 +144,7 @@ for n in a b; do
 	wait_for 20 is_answer $n grace "SIP/2.0 604 Does Not Exist Anywhere" ||
 	    fail "$n: publish after Redis came back not picked up"
 	is_version $n "$v" || fail "$n: version"
-	[ "$(metric $n usher_table_source_up)" = 1 ] || fail "$n: source not up again"
+	wait_for 5 is_metric $n usher_table_source_up 1 || fail "$n: source not up again"
 done
 for n in a b; do
 	kill -0 "$(cat "$TMP/$n.upid")" || fail "$n died"
