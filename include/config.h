@@ -57,6 +57,36 @@ struct conf_domain {
 	uint32_t	 line;
 };
 
+/* table_source (SPEC §11): where the users_file part of the table comes
+ * from. */
+enum conf_source_type {
+	SOURCE_FILE = 0,	/* users_file, as always */
+	SOURCE_REDIS,		/* a version published to Redis */
+};
+
+#define CONFIG_MAX_REDIS	8
+
+struct conf_source {
+	enum conf_source_type	 type;
+	char			*hosts[CONFIG_MAX_REDIS]; /* as written */
+	uint16_t		 ports[CONFIG_MAX_REDIS];
+	size_t			 nservers;
+	char			*prefix;	/* "usher:" */
+	char			*password_file;	/* or NULL */
+	unsigned		 poll_interval;		/* s */
+	unsigned		 connect_timeout_ms;
+	unsigned		 command_timeout_ms;
+	char			*cache_file;	/* resolved; required */
+};
+
+/* A table version in memory, parsed as if it were users_file. */
+struct conf_snapshot {
+	const char	*name;		/* "redis:v43": errors and -T */
+	const char	*buf;
+	size_t		 len;
+	uint64_t	 version;
+};
+
 struct conf {
 	atomic_int		 refs;
 	char			*path;		/* the config file */
@@ -117,6 +147,13 @@ struct conf {
 	size_t			 ndomains;
 	char			*users_file;	/* resolved path, NULL: none */
 	struct table		*table;
+	struct conf_source	 source;
+	/* With a Redis source: the version the table holds (0: none), and
+	 * whether it came from cache_file. table_missing: neither a snapshot
+	 * nor the cache was there, the table has the inline users only. */
+	uint64_t		 table_version;
+	bool			 table_from_cache;
+	bool			 table_missing;
 };
 
 /*
@@ -137,6 +174,17 @@ int	config_load(const char *path, struct conf **out, char *err,
 int	config_reload(const char *path, const struct conf *running,
 	    struct conf **out, char *changed, size_t changedlen, char *err,
 	    size_t errlen);
+
+/*
+ * config_reload() with the users_file part of the table taken from snap (a
+ * Redis source; NULL: from cache_file). With a file source snap is ignored.
+ */
+int	config_reload_snapshot(const char *path, const struct conf *running,
+	    const struct conf_snapshot *snap, struct conf **out, char *changed,
+	    size_t changedlen, char *err, size_t errlen);
+
+/* The version a cache_file names in its first line, 0 if none. */
+uint64_t	config_cache_version(const char *path);
 
 /* Where the branch key comes from when branch_secret is empty
  * (/etc/machine-id); for unit tests. NULL restores the default. */

@@ -68,6 +68,13 @@ struct metrics_gauges {
 	unsigned long	 open_fds;
 	unsigned long	 max_fds;
 	double		 start_time;		/* unix time */
+
+	/* The table's source (SPEC §11): the version running (0 with a
+	 * file), whether Redis answers (always 1 with a file), and the
+	 * versions or attempts that failed, by enum tablesync_reason. */
+	unsigned long long table_serial;	/* Redis version, 0 with a file */
+	int		 table_source_up;
+	unsigned long	 table_load_failures[5];
 };
 
 /* Fill g's process_* from /proc/self; 0, or -1 when it is not there. */

@@ -60,6 +60,14 @@ int	table_add(struct table *t, const char *user, bool prefix,
 int	table_load_file(struct table *t, const char *path,
 	    table_domain_fn domain_fn, void *arg, char *err, size_t errlen);
 
+/*
+ * The same parser over bytes in memory (a copy is kept by the table); name
+ * stands for the path in entries and errors ("redis:v43:12: problem").
+ */
+int	table_load_buffer(struct table *t, const char *name, const char *buf,
+	    size_t len, table_domain_fn domain_fn, void *arg, char *err,
+	    size_t errlen);
+
 /* Exact entry for (domain, normalised user), else the longest prefix entry
  * of that domain that the user starts with, else NULL. No allocation. */
 const struct table_entry *table_lookup(const struct table *t, uint16_t domain,

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <libconfig.h>
 
@@ -69,6 +70,7 @@ struct loader {
 	char		*err;
 	size_t		 errlen;
 	const struct conf *running;	/* a reload: what the daemon runs */
+	const struct conf_snapshot *snap;	/* Redis table, or NULL */
 	char		*changed;	/* settings that need a restart */
 	size_t		 changedlen;
 };
@@ -1076,6 +1078,179 @@ parse_user(struct loader *ld, config_setting_t *e)
 	return 0;
 }
 
+/* "host:port" or "[v6]:port" (port 6379 when absent) of a Redis server. */
+static int
+parse_server(struct loader *ld, const config_setting_t *e, size_t i)
+{
+	struct conf_source *src = &ld->c->source;
+	const char *text = config_setting_get_string(e), *colon, *h;
+	size_t hlen;
+	long port = 6379;
+	char *end;
+
+	h = text;
+	if (text[0] == '[') {
+		if ((colon = strchr(text, ']')) == NULL)
+			goto bad;
+		h = text + 1;
+		hlen = (size_t)(colon - h);
+		colon = colon[1] == ':' ? colon + 1 :
+		    colon[1] == '\0' ? NULL : text;
+		if (colon == text)
+			goto bad;
+	} else {
+		colon = strrchr(text, ':');
+		if (colon != NULL && strchr(text, ':') != colon)
+			colon = NULL;	/* a bare IPv6 literal */
+		hlen = colon ? (size_t)(colon - text) : strlen(text);
+	}
+	if (colon != NULL) {
+		errno = 0;
+		port = strtol(colon + 1, &end, 10);
+		if (colon[1] == '\0' || *end != '\0' || port < 1 ||
+		    port > 65535)
+			goto bad;
+	}
+	if (hlen == 0 || (src->hosts[i] = strndup(h, hlen)) == NULL)
+		goto bad;
+	src->ports[i] = (uint16_t)port;
+	return 0;
+bad:
+	return fail(ld, e, "table_source.servers: \"%.80s\" is not "
+	    "host:port", text);
+}
+
+/* A path in the configuration, relative to the configuration's directory. */
+static char *
+conf_relative(struct loader *ld, const config_setting_t *s, const char *file)
+{
+	const char *slash = strrchr(ld->c->path, '/');
+	char *p = NULL;
+
+	if (file[0] == '/' || slash == NULL)
+		p = strdup(file);
+	else if (asprintf(&p, "%.*s/%s", (int)(slash - ld->c->path),
+	    ld->c->path, file) == -1)
+		p = NULL;
+	if (p == NULL)
+		fail(ld, s, "out of memory");
+	return p;
+}
+
+static int
+parse_source(struct loader *ld, const config_setting_t *root)
+{
+	static const char *const keys[] = {
+		"type", "servers", "prefix", "password_file", "poll_interval",
+		"connect_timeout_ms", "command_timeout_ms", "cache_file",
+	};
+	struct conf_source *src = &ld->c->source;
+	config_setting_t *g, *arr, *e;
+	const config_setting_t *ts = NULL, *ps = NULL, *cs = NULL;
+	const char *type = NULL, *prefix = "usher:", *pass = NULL;
+	const char *cache = NULL;
+	int i;
+
+	src->poll_interval = 5;
+	src->connect_timeout_ms = 500;
+	src->command_timeout_ms = 2000;
+	if (get_group(ld, root, "table_source", &g) == -1)
+		return -1;
+	if (g == NULL)
+		return 0;
+	if (check_keys(ld, g, "table_source", keys, NELEM(keys)) == -1 ||
+	    get_str(ld, g, "type", &type, &ts) == -1 ||
+	    get_str_array(ld, g, "servers", &arr) == -1 ||
+	    get_str(ld, g, "prefix", &prefix, NULL) == -1 ||
+	    get_str(ld, g, "password_file", &pass, &ps) == -1 ||
+	    get_uint(ld, g, "poll_interval", 1, 3600,
+	    &src->poll_interval) == -1 ||
+	    get_uint(ld, g, "connect_timeout_ms", 10, 60000,
+	    &src->connect_timeout_ms) == -1 ||
+	    get_uint(ld, g, "command_timeout_ms", 10, 60000,
+	    &src->command_timeout_ms) == -1 ||
+	    get_str(ld, g, "cache_file", &cache, &cs) == -1)
+		return -1;
+	if (type == NULL || strcmp(type, "file") == 0) {
+		src->type = SOURCE_FILE;
+		return 0;
+	}
+	if (strcmp(type, "redis") != 0)
+		return fail(ld, ts, "table_source.type must be \"file\" or "
+		    "\"redis\", not \"%.40s\"", type);
+	src->type = SOURCE_REDIS;
+	if (arr == NULL || config_setting_length(arr) == 0)
+		return fail(ld, g, "table_source.servers missing: at least one "
+		    "\"host:port\"");
+	if (config_setting_length(arr) > CONFIG_MAX_REDIS)
+		return fail(ld, arr, "table_source.servers: at most %d",
+		    CONFIG_MAX_REDIS);
+	for (i = 0; (e = config_setting_get_elem(arr, i)) != NULL; i++) {
+		if (parse_server(ld, e, (size_t)i) == -1)
+			return -1;
+		src->nservers++;
+	}
+	if (strlen(prefix) > 64 || strpbrk(prefix, " \t\r\n") != NULL)
+		return fail(ld, g, "table_source.prefix: at most 64 "
+		    "characters, no spaces");
+	if ((src->prefix = xstrdup(ld, g, prefix)) == NULL)
+		return -1;
+	/* Without a cache an instance that starts while Redis is away has
+	 * no table, and a SIGHUP has no copy of the running one. */
+	if (cache == NULL || cache[0] == '\0')
+		return fail(ld, g, "table_source.cache_file missing: type "
+		    "\"redis\" needs it (the table to start from without "
+		    "Redis)");
+	if ((src->cache_file = conf_relative(ld, cs, cache)) == NULL)
+		return -1;
+	if (pass != NULL) {
+		if (pass[0] == '\0')
+			return fail(ld, ps, "table_source.password_file is "
+			    "empty");
+		if ((src->password_file = conf_relative(ld, ps, pass)) == NULL)
+			return -1;
+	}
+	return 0;
+}
+
+uint64_t
+config_cache_version(const char *path)
+{
+	char line[128];
+	unsigned long long v = 0;
+	FILE *f;
+
+	if ((f = fopen(path, "re")) == NULL)
+		return 0;
+	if (fgets(line, sizeof(line), f) == NULL ||
+	    sscanf(line, "# usher table version %llu", &v) != 1)
+		v = 0;
+	fclose(f);
+	return v;
+}
+
+/* The Redis part of the table: the snapshot fetched, else cache_file. */
+static int
+load_source(struct loader *ld)
+{
+	struct conf *c = ld->c;
+	const struct conf_snapshot *snap = ld->snap;
+
+	if (snap != NULL) {
+		c->table_version = snap->version;
+		return table_load_buffer(c->table, snap->name, snap->buf,
+		    snap->len, domain_fn, c, ld->err, ld->errlen);
+	}
+	if (access(c->source.cache_file, F_OK) == -1 && errno == ENOENT) {
+		c->table_missing = true;
+		return 0;
+	}
+	c->table_from_cache = true;
+	c->table_version = config_cache_version(c->source.cache_file);
+	return table_load_file(c->table, c->source.cache_file, domain_fn, c,
+	    ld->err, ld->errlen);
+}
+
 static int
 parse_users(struct loader *ld, const config_setting_t *root)
 {
@@ -1097,9 +1272,15 @@ parse_users(struct loader *ld, const config_setting_t *root)
 
 	if (get_str(ld, root, "users_file", &file, NULL) == -1)
 		return -1;
+	s = config_setting_get_member(root, "users_file");
+	if (c->source.type == SOURCE_REDIS) {
+		if (file != NULL)
+			return fail(ld, s, "users_file and table_source type "
+			    "\"redis\" exclude each other");
+		return load_source(ld);
+	}
 	if (file == NULL)
 		return 0;
-	s = config_setting_get_member(root, "users_file");
 	if (file[0] == '\0')
 		return fail(ld, s, "users_file is empty");
 	slash = strrchr(c->path, '/');
@@ -1203,7 +1384,7 @@ parse_top(struct loader *ld, const config_setting_t *root)
 		"listen", "mode", "advertise", "record_route", "branch_secret",
 		"workers", "trusted", "log", "daemon", "limits", "security",
 		"metrics", "dns", "domains", "users", "users_file", "control",
-		"capture",
+		"capture", "table_source",
 	};
 	struct conf *c = ld->c;
 	const config_setting_t *s = NULL;
@@ -1249,6 +1430,7 @@ parse_top(struct loader *ld, const config_setting_t *root)
 	    parse_control(ld, root) == -1 ||
 	    parse_capture(ld, root) == -1 ||
 	    parse_dns(ld, root) == -1 ||
+	    parse_source(ld, root) == -1 ||
 	    keep_running(ld) == -1 ||
 	    parse_domains(ld, root) == -1 ||
 	    make_self(ld) == -1 ||
@@ -1389,6 +1571,11 @@ conf_free(struct conf *c)
 	free(c->user);
 	free(c->group);
 	free(c->users_file);
+	for (i = 0; i < c->source.nservers; i++)
+		free(c->source.hosts[i]);
+	free(c->source.prefix);
+	free(c->source.password_file);
+	free(c->source.cache_file);
 	free(c->path);
 	free(pv->keys);
 	free(pv->slots);
@@ -1406,6 +1593,15 @@ config_load(const char *path, struct conf **out, char *err, size_t errlen)
 int
 config_reload(const char *path, const struct conf *running, struct conf **out,
     char *changed, size_t changedlen, char *err, size_t errlen)
+{
+	return config_reload_snapshot(path, running, NULL, out, changed,
+	    changedlen, err, errlen);
+}
+
+int
+config_reload_snapshot(const char *path, const struct conf *running,
+    const struct conf_snapshot *snap, struct conf **out, char *changed,
+    size_t changedlen, char *err, size_t errlen)
 {
 	struct conf_priv *pv = NULL;
 	struct conf *c = NULL;
@@ -1458,6 +1654,7 @@ config_reload(const char *path, const struct conf *running, struct conf **out,
 	ld.err = err;
 	ld.errlen = errlen;
 	ld.running = running;
+	ld.snap = snap;
 	ld.changed = changed;
 	ld.changedlen = changedlen;
 	if (changed != NULL && changedlen > 0)

@@ -2,6 +2,8 @@
 #include <sys/types.h>
 
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <getopt.h>
 #include <malloc.h>
 #include <pthread.h>
@@ -23,6 +25,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "table.h"
+#include "tablesync.h"
 #include "proxy.h"
 #include "resolve.h"
 #include "transport.h"
@@ -32,7 +35,7 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: usher [-c FILE] [-f] [-t] [-T REQUEST [-s SOURCE] [-j]] "
-	    "[-p PIDFILE] [-V] [-h]\n"
+	    "[-P FILE] [-p PIDFILE] [-V] [-h]\n"
 	    "  -c FILE     configuration file (default: " CONFIG_DEFAULT_PATH
 	    ")\n"
 	    "  -f          stay in the foreground and log to stderr\n"
@@ -45,6 +48,9 @@ usage(FILE *f)
 	    "  -s SOURCE   with -T: the source address to assume (default "
 	    "127.0.0.1)\n"
 	    "  -j, --json  with -T: print one JSON object\n"
+	    "  -P FILE     check FILE (a users_file, - for standard input) as "
+	    "-t would and\n"
+	    "              publish it to the fleet table in Redis\n"
 	    "  -p PIDFILE  pid file (overrides daemon.pidfile)\n"
 	    "  -V          print the version and exit\n"
 	    "  -h          this help\n");
@@ -82,6 +88,10 @@ struct runtime {
 	pthread_t	 wd_thread;
 	pthread_cond_t	 wd_cv;
 	bool		 wd_stop;
+
+	/* SIGHUP reloads and Redis versions load one at a time. */
+	pthread_mutex_t	 load_mu;
+	struct tablesync *sync;		/* NULL: a users_file source */
 };
 
 struct beat {
@@ -117,8 +127,20 @@ collect(void *arg, const struct metrics **w, int *n,
 	    rt->version);
 	pthread_mutex_unlock(&rt->mu);
 	/* Only the metrics loop (one thread) reads version_label. */
-	g->table_source = "file";
+	g->table_source = conf != NULL && conf->source.type == SOURCE_REDIS ?
+	    "redis" : "file";
 	g->table_version = rt->version_label;
+	g->table_source_up = 1;
+	if (conf != NULL)
+		g->table_serial = conf->table_version;
+	if (rt->sync != NULL) {
+		struct tablesync_status st;
+
+		tablesync_status(rt->sync, &st);
+		g->table_source_up = st.up;
+		for (i = 0; i < TS__COUNT; i++)
+			g->table_load_failures[i] = st.failures[i];
+	}
 	config_unref(conf);
 }
 
@@ -185,28 +207,44 @@ on_stop(evutil_socket_t sig, short what, void *arg)
  * caught the signal must keep serving meanwhile. One reload at a time;
  * SIGHUPs during one are coalesced into one more pass.
  */
-static void
-reload_once(struct runtime *rt, unsigned long gen)
+static int
+reload_apply(struct runtime *rt, const struct conf_snapshot *snap, char *err,
+    size_t errlen)
 {
 	struct resolve_map *map;
 	struct conf *conf, *running;
-	char err[1024], sum[256], changed[256], version[65];
+	char sum[256], changed[256], why[512], version[65];
 	int rc;
 
+	pthread_mutex_lock(&rt->load_mu);
 	running = proxy_current();
-	rc = config_reload(rt->path, running, &conf, changed, sizeof(changed),
-	    err, sizeof(err));
+	rc = config_reload_snapshot(rt->path, running, snap, &conf, changed,
+	    sizeof(changed), err, errlen);
+	if (rc == 0 && running != NULL &&
+	    conf->source.type != running->source.type) {
+		snprintf(err, errlen, "%s: table_source.type changed: a "
+		    "restart applies it", rt->path);
+		config_unref(conf);
+		rc = -1;
+	} else if (rc == 0 && conf->table_missing) {
+		snprintf(err, errlen, "%s: no copy of the running table to "
+		    "reload: %s", rt->path, strerror(ENOENT));
+		config_unref(conf);
+		rc = -1;
+	}
 	config_unref(running);
 	if (rc == -1) {
 		atomic_fetch_add(&rt->reloads_failed, 1);
-		log_warnx("reload failed, keeping the running table: %s", err);
-		pthread_mutex_lock(&rt->mu);
-		rt->last_ok = false;
-		snprintf(rt->last_err, sizeof(rt->last_err), "%s", err);
-		rt->done_gen = gen;
-		pthread_cond_broadcast(&rt->reloaded);
-		pthread_mutex_unlock(&rt->mu);
-		return;
+		pthread_mutex_unlock(&rt->load_mu);
+		/* usherctl status reports the last reload, not a Redis
+		 * version that failed (the sync counts and logs those). */
+		if (snap == NULL) {
+			pthread_mutex_lock(&rt->mu);
+			rt->last_ok = false;
+			snprintf(rt->last_err, sizeof(rt->last_err), "%s", err);
+			pthread_mutex_unlock(&rt->mu);
+		}
+		return -1;
 	}
 	control_table_version(conf, version);
 	if (changed[0] != '\0')
@@ -221,14 +259,26 @@ reload_once(struct runtime *rt, unsigned long gen)
 	transport_wake(&rt->srv);
 	atomic_store(&rt->last_reload, (long)time(NULL));
 	atomic_fetch_add(&rt->reloads_ok, 1);
-	log_info("reloaded %s: %s", rt->path, sum);
+	/* Before the next load may start: a SIGHUP reads the cache. */
+	if (snap != NULL && tablesync_write_cache(conf->source.cache_file,
+	    snap->version, snap->buf, snap->len, why, sizeof(why)) == -1)
+		log_warnx("table source: cache not written: %s", why);
+	if (snap == NULL)
+		tablesync_note_loaded(rt->sync, conf->table_version);
+	pthread_mutex_unlock(&rt->load_mu);
 	pthread_mutex_lock(&rt->mu);
-	rt->last_ok = true;
-	rt->last_err[0] = '\0';
+	if (snap == NULL) {
+		rt->last_ok = true;
+		rt->last_err[0] = '\0';
+	}
 	memcpy(rt->version, version, sizeof(rt->version));
-	rt->done_gen = gen;
-	pthread_cond_broadcast(&rt->reloaded);
 	pthread_mutex_unlock(&rt->mu);
+	if (snap != NULL)
+		log_info("table version %" PRIu64 " loaded: %s", snap->version,
+		    sum);
+	else
+		log_info("reloaded %s: %s", rt->path, sum);
+	return 0;
 }
 
 static unsigned long long
@@ -376,6 +426,165 @@ watchdog_stop(struct runtime *rt)
 	rt->beats = NULL;
 }
 
+/* A SIGHUP's (or usherctl reload's) pass: one that waits in usherctl is
+ * woken once the pass that covers its request is done. */
+static void
+reload_once(struct runtime *rt, unsigned long gen)
+{
+	char err[1024];
+
+	if (reload_apply(rt, NULL, err, sizeof(err)) == -1)
+		log_warnx("reload failed, keeping the running table: %s", err);
+	pthread_mutex_lock(&rt->mu);
+	rt->done_gen = gen;
+	pthread_cond_broadcast(&rt->reloaded);
+	pthread_mutex_unlock(&rt->mu);
+}
+
+static unsigned long long	monotonic_usec(void);
+static void			notify_ready(struct runtime *);
+
+/* The sync thread's way in: exactly the reload above, with systemd told
+ * about it like a SIGHUP's. */
+static int
+sync_load(void *arg, const struct conf_snapshot *snap, char *err,
+    size_t errlen)
+{
+	struct runtime *rt = arg;
+	int rc;
+
+	daemon_notify("RELOADING=1\nMONOTONIC_USEC=%llu\n"
+	    "STATUS=loading table version %" PRIu64, monotonic_usec(),
+	    snap->version);
+	rc = reload_apply(rt, snap, err, errlen);
+	notify_ready(rt);
+	return rc;
+}
+
+/*
+ * With a Redis source the table starts as the current version, else as
+ * cache_file; without both there is nothing to serve. *confp is replaced
+ * by the conf with the fetched version. write_cache: not for -t.
+ */
+static int
+source_first(const char *path, struct conf **confp, bool write_cache,
+    char *err, size_t errlen)
+{
+	struct conf_snapshot snap;
+	struct conf *conf = *confp, *fresh;
+	char why[600], name[48], *buf = NULL;
+	uint64_t v;
+	size_t len;
+	int rc;
+
+	if (conf->source.type != SOURCE_REDIS)
+		return 0;
+	/* A start whose cache holds the current version need not fetch it;
+	 * -t (no cache written) checks Redis's copy all the same. */
+	rc = tablesync_fetch_current(&conf->source, write_cache ?
+	    conf->table_version : 0, &buf, &len, &v, why, sizeof(why));
+	if (rc == 1)
+		return 0;
+	if (rc == 0) {
+		snprintf(name, sizeof(name), "redis:v%" PRIu64, v);
+		snap.name = name;
+		snap.buf = buf;
+		snap.len = len;
+		snap.version = v;
+		if (config_reload_snapshot(path, NULL, &snap, &fresh, NULL, 0,
+		    why, sizeof(why)) == 0) {
+			if (write_cache && tablesync_write_cache(
+			    conf->source.cache_file, v, buf, len, err,
+			    errlen) == -1)
+				log_warnx("table source: cache not written: %s",
+				    err);
+			free(buf);
+			config_unref(conf);
+			*confp = fresh;
+			return 0;
+		}
+		free(buf);
+	}
+	if (conf->table_missing) {
+		snprintf(err, errlen, "no table: %.600s; and cache_file "
+		    "%.300s: %s", why, conf->source.cache_file,
+		    strerror(ENOENT));
+		return -1;
+	}
+	log_warnx("table source: %s; starting from cache_file %s (version %"
+	    PRIu64 ")", why, conf->source.cache_file, conf->table_version);
+	return 0;
+}
+
+/* -P: check FILE as -t would, then publish it as the next version. */
+static int
+publish_run(const char *path, const char *file)
+{
+	struct conf_snapshot snap;
+	struct conf *conf = NULL;
+	char err[1024], sha[TABLESYNC_SHA_HEX], *buf = NULL, *nb;
+	size_t len = 0, cap = 0;
+	uint64_t v;
+	ssize_t r;
+	int fd, rc = 1;
+
+	if (strcmp(file, "-") == 0)
+		fd = STDIN_FILENO;
+	else if ((fd = open(file, O_RDONLY | O_CLOEXEC)) == -1) {
+		fprintf(stderr, "usher: %s: %s\n", file, strerror(errno));
+		return 1;
+	}
+	for (;;) {
+		if (len == cap) {
+			cap = cap ? cap * 2 : 1 << 20;
+			if ((nb = realloc(buf, cap)) == NULL) {
+				fprintf(stderr, "usher: %s: out of memory\n",
+				    file);
+				goto out;
+			}
+			buf = nb;
+		}
+		if ((r = read(fd, buf + len, cap - len)) == -1) {
+			if (errno == EINTR)
+				continue;
+			fprintf(stderr, "usher: %s: %s\n", file,
+			    strerror(errno));
+			goto out;
+		}
+		if (r == 0)
+			break;
+		len += (size_t)r;
+	}
+	snap.name = strcmp(file, "-") == 0 ? "stdin" : file;
+	snap.buf = buf;
+	snap.len = len;
+	snap.version = 0;
+	if (config_reload_snapshot(path, NULL, &snap, &conf, NULL, 0, err,
+	    sizeof(err)) == -1) {
+		fprintf(stderr, "usher: %s\n", err);
+		goto out;
+	}
+	if (conf->source.type != SOURCE_REDIS) {
+		fprintf(stderr, "usher: %s: -P needs table_source type "
+		    "\"redis\"\n", path);
+		goto out;
+	}
+	if (tablesync_publish(&conf->source, buf, len, &v, sha, err,
+	    sizeof(err)) == -1) {
+		fprintf(stderr, "usher: %s\n", err);
+		goto out;
+	}
+	printf("published version %" PRIu64 ": %zu entries, sha256 %s\n",
+	    v, table_count(conf->table), sha);
+	rc = 0;
+out:
+	if (fd != STDIN_FILENO)
+		close(fd);
+	config_unref(conf);
+	free(buf);
+	return rc;
+}
+
 /*
  * Every SIGHUP bumps hup_wanted (SPEC §7: none is lost). A pass serves
  * every request counted before it began; the thread leaves only when no
@@ -493,6 +702,9 @@ ctl_status(void *arg, bool json, FILE *out)
 			control_json_str(out, conf->users_file);
 		else
 			fputs("null", out);
+		fprintf(out, ",\"source\":\"%s\",\"redis_version\":%llu",
+		    conf->source.type == SOURCE_REDIS ? "redis" : "file",
+		    (unsigned long long)conf->table_version);
 		fprintf(out, ",\"version\":\"sha256:%s\",\"entries\":%zu,"
 		    "\"prefixes\":%zu,\"domains\":%zu},\"last_reload\":"
 		    "{\"time\":\"%s\",\"result\":\"%s\",\"error\":",
@@ -518,6 +730,9 @@ ctl_status(void *arg, bool json, FILE *out)
 			    l->address, l->ss.ss_family == AF_INET6 ? "]" : "",
 			    l->port);
 		}
+		if (conf->source.type == SOURCE_REDIS)
+			fprintf(out, "\ntable source: redis, version %llu",
+			    (unsigned long long)conf->table_version);
 		fprintf(out, "\ntable: %s%s%s\nversion: sha256:%s\n"
 		    "entries: %zu (%zu prefixes), %zu domains\n"
 		    "last reload: %s %s%s\n", conf->path,
@@ -636,6 +851,7 @@ main(int argc, char *argv[])
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *pidfile = NULL, *request = NULL, *source = NULL;
+	const char *publish = NULL;
 	bool json = false;
 	char err[1024], sum[256];
 	bool foreground = false, check = false;
@@ -656,7 +872,7 @@ main(int argc, char *argv[])
 	pthread_cond_init(&rt.wd_cv, NULL);
 	rt.started = time(NULL);
 	rt.last_ok = true;
-	while ((ch = getopt_long(argc, argv, "c:ftT:s:jp:Vh", longopts,
+	while ((ch = getopt_long(argc, argv, "c:ftT:s:jP:p:Vh", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'c':
@@ -676,6 +892,9 @@ main(int argc, char *argv[])
 			break;
 		case 'j':
 			json = true;
+			break;
+		case 'P':
+			publish = optarg;
 			break;
 		case 'p':
 			pidfile = optarg;
@@ -697,8 +916,18 @@ main(int argc, char *argv[])
 	}
 
 	log_init(true, LOG_LEVEL_INFO);
+	if (publish != NULL)
+		return publish_run(rt.path, publish);
+	pthread_mutex_init(&rt.load_mu, NULL);
 	if (config_load(rt.path, &conf, err, sizeof(err)) == -1) {
 		fprintf(stderr, "usher: %s\n", err);
+		return 1;
+	}
+	/* Not for -T: it explains with what is at hand (the cache). */
+	if (request == NULL && source_first(rt.path, &conf, !check, err,
+	    sizeof(err)) == -1) {
+		fprintf(stderr, "usher: %s\n", err);
+		config_unref(conf);
 		return 1;
 	}
 	config_summary(conf, sum, sizeof(sum));
@@ -716,7 +945,12 @@ main(int argc, char *argv[])
 		return 1;
 	}
 	if (check) {
-		printf("%s: OK: %s\n", rt.path, sum);
+		if (conf->source.type == SOURCE_REDIS)
+			printf("%s: OK: %s (table version %" PRIu64 "%s)\n",
+			    rt.path, sum, conf->table_version,
+			    conf->table_from_cache ? ", from cache_file" : "");
+		else
+			printf("%s: OK: %s\n", rt.path, sum);
 		config_unref(conf);
 		return 0;
 	}
@@ -780,6 +1014,12 @@ main(int argc, char *argv[])
 	if (watchdog_start(&rt, err, sizeof(err)) == -1)
 		goto fail;
 	signal(SIGPIPE, SIG_IGN);
+	if (conf->source.type == SOURCE_REDIS && (rt.sync = tablesync_start(
+	    &conf->source, conf->table_version, sync_load, &rt)) == NULL) {
+		snprintf(err, sizeof(err), "cannot start the table sync "
+		    "thread");
+		goto fail;
+	}
 	rt.ev_term = evsignal_new(rt.srv.workers[0].base, SIGTERM, on_stop, &rt);
 	rt.ev_int = evsignal_new(rt.srv.workers[0].base, SIGINT, on_stop, &rt);
 	rt.ev_hup = evsignal_new(rt.srv.workers[0].base, SIGHUP, on_hup, &rt);
@@ -796,6 +1036,8 @@ main(int argc, char *argv[])
 	daemon_notify("STOPPING=1");
 	watchdog_stop(&rt);
 	control_stop();		/* no usherctl reload waits any more */
+	tablesync_stop(rt.sync);	/* a load in it finishes first */
+	rt.sync = NULL;
 	proxy_dns_stop();	/* before: it cuts a reload's DNS short */
 	while (atomic_load(&rt.reloading))	/* let a reload finish */
 		usleep(10000);
@@ -818,6 +1060,7 @@ fail:
 	metrics_stop(&rt);
 	watchdog_stop(&rt);
 	control_stop();
+	tablesync_stop(rt.sync);
 	proxy_dns_stop();
 	transport_free(&rt.srv);
 	capture_close();

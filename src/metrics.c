@@ -17,6 +17,7 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "tablesync.h"
 #include "sipmsg.h"
 
 #define METRICS_MAX_WORKERS	256
@@ -172,6 +173,19 @@ metrics_render(const struct metrics **w, int n,
 	    "table was loaded.\n"
 	    "# TYPE usher_last_reload_timestamp_seconds gauge\n"
 	    "usher_last_reload_timestamp_seconds %ld\n", g->last_reload);
+	OUT("# HELP usher_table_version The table version served (0: "
+	    "users_file).\n# TYPE usher_table_version gauge\n"
+	    "usher_table_version %llu\n", g->table_serial);
+	OUT("# HELP usher_table_source_up Whether the table source "
+	    "answers.\n# TYPE usher_table_source_up gauge\n"
+	    "usher_table_source_up %d\n", g->table_source_up);
+	OUT("# HELP usher_table_load_failures_total Table versions or "
+	    "source attempts that failed, by reason.\n"
+	    "# TYPE usher_table_load_failures_total counter\n");
+	for (i = 0; i < TS__COUNT; i++)
+		OUT("usher_table_load_failures_total{reason=\"%s\"} %lu\n",
+		    tablesync_reason_name((enum tablesync_reason)i),
+		    g->table_load_failures[i]);
 	OUT("# HELP usher_workers Worker threads.\n"
 	    "# TYPE usher_workers gauge\nusher_workers %d\n", g->workers);
 	OUT("# HELP usher_config_last_reload_successful Whether the last "

@@ -1006,17 +1006,16 @@ load_line(struct table *t, const char *p, const char *end, const char *file,
 	    target.p, target.len, retry, file, line, false, why, whylen);
 }
 
-int
-table_load_file(struct table *t, const char *path, table_domain_fn domain_fn,
-    void *arg, char *err, size_t errlen)
+/* The one users_file parser: b is a whole file's bytes in an arena block
+ * (one spare byte at its end); the table owns b from here on. */
+static int
+load_block(struct table *t, const char *name, struct ablock *b,
+    table_domain_fn domain_fn, void *arg, char *err, size_t errlen)
 {
-	struct ablock *b;
 	const char *file, *p, *end, *le, *stop;
 	char why[256];
 	uint32_t line = 0;
 
-	if ((b = read_whole(path, err, errlen)) == NULL)
-		return -1;
 	/* The buffer holds the entries' strings from now on. */
 	if (t->blocks != NULL) {
 		b->next = t->blocks->next;
@@ -1026,9 +1025,9 @@ table_load_file(struct table *t, const char *path, table_domain_fn domain_fn,
 		t->blocks = b;
 	}
 	end = b->data + b->used - 1;
-	if ((file = intern_file(t, path)) == NULL ||
+	if ((file = intern_file(t, name)) == NULL ||
 	    reserve(t, b->data, end) == -1) {
-		snprintf(err, errlen, "%s: out of memory", path);
+		snprintf(err, errlen, "%s: out of memory", name);
 		return -1;
 	}
 	for (p = b->data; p < end; p = le + 1) {
@@ -1040,11 +1039,39 @@ table_load_file(struct table *t, const char *path, table_domain_fn domain_fn,
 			stop = le;
 		if (load_line(t, p, stop, file, line, domain_fn, arg, why,
 		    sizeof(why)) == -1) {
-			snprintf(err, errlen, "%s:%u: %s", path, line, why);
+			snprintf(err, errlen, "%s:%u: %s", name, line, why);
 			return -1;
 		}
 	}
 	return 0;
+}
+
+int
+table_load_file(struct table *t, const char *path, table_domain_fn domain_fn,
+    void *arg, char *err, size_t errlen)
+{
+	struct ablock *b;
+
+	if ((b = read_whole(path, err, errlen)) == NULL)
+		return -1;
+	return load_block(t, path, b, domain_fn, arg, err, errlen);
+}
+
+int
+table_load_buffer(struct table *t, const char *name, const char *buf,
+    size_t len, table_domain_fn domain_fn, void *arg, char *err,
+    size_t errlen)
+{
+	struct ablock *b;
+
+	if ((b = malloc(sizeof(*b) + len + 1)) == NULL) {
+		snprintf(err, errlen, "%s: out of memory", name);
+		return -1;
+	}
+	memcpy(b->data, buf, len);
+	b->data[len] = '\0';
+	b->used = b->cap = len + 1;
+	return load_block(t, name, b, domain_fn, arg, err, errlen);
 }
 
 /* ---- lookup ---- */

@@ -60,8 +60,10 @@ def answer(s):
         return ""
 
 
-def arrival(listeners, timeout=1.0):
-    """The name of the listener a request arrived at, or None."""
+def arrival(listeners, timeout=3.0):
+    """The name of the listener a request arrived at, or None. Every caller
+    expects one: the bound only matters on a machine busy with other
+    tests."""
     r, _, _ = select.select(list(listeners.values()), [], [], timeout)
     for name, s in listeners.items():
         if s in r:

@@ -442,6 +442,25 @@ static const struct bad bad[] = {
 	    "3: control.socket must be an absolute path" },
 	{ BASE "metrics = { address = \"127.0.0.1\"; };\n",
 	    "3: metrics.port missing" },
+	/* table_source (SPEC §11) */
+	{ BASE "table_source = { type = \"etcd\"; };\n",
+	    "3: table_source.type must be \"file\" or \"redis\"" },
+	{ BASE "table_source = { type = \"redis\"; cache_file = \"c\"; };\n",
+	    "3: table_source.servers missing" },
+	{ BASE "table_source = { type = \"redis\"; servers = [ "
+	    "\"10.0.0.1:0\" ]; cache_file = \"c\"; };\n",
+	    "3: table_source.servers: \"10.0.0.1:0\" is not host:port" },
+	{ BASE "table_source = { type = \"redis\"; servers = [ "
+	    "\"10.0.0.1\" ]; };\n",
+	    "3: table_source.cache_file missing" },
+	{ BASE "table_source = { type = \"redis\"; servers = [ \"h:1\" ];\n"
+	    " cache_file = \"c\"; poll_interval = 0; };\n",
+	    "4: poll_interval 0 out of range (1..3600)" },
+	{ BASE "table_source = { type = \"redis\"; server = [ \"h:1\" ]; };\n",
+	    "3: unknown key \"server\" in table_source" },
+	{ BASE "users_file = \"u.txt\";\ntable_source = { type = \"redis\"; "
+	    "servers = [ \"h:1\" ]; cache_file = \"c\"; };\n",
+	    "3: users_file and table_source type \"redis\" exclude each other" },
 	{ BASE "metrics = { address = \"any\"; port = 9090; };\n",
 	    "3: metrics.address must be an IPv4 or IPv6 literal" },
 	{ BASE "record_route = \"yes\";\n", "3: record_route must be a boolean" },
@@ -1055,12 +1074,62 @@ test_branch_key(void **state)
 	config_set_machine_id_path(NULL);
 }
 
+/* table_source (SPEC §11): defaults, servers, and a table from a
+ * snapshot in memory, loaded by the users_file parser under its name. */
+static void
+test_table_source(void **state)
+{
+	static const char text[] = BASE "table_source = { type = \"redis\"; "
+	    "servers = [ \"10.0.0.1:6380\", \"[2001:db8::1]:7000\", "
+	    "\"r3\" ]; cache_file = \"/nonexistent/usher.cache\"; };\n";
+	struct conf_snapshot snap = { "redis:v9", "alice@example.com gone\n"
+	    "bob@example.com bogus\n", 44, 9 };
+	struct conf *c;
+	char path[64], err[512];
+
+	(void)state;
+	c = load_ok(BASE);
+	assert_int_equal(c->source.type, SOURCE_FILE);
+	config_unref(c);
+
+	c = load_ok(text);
+	assert_int_equal(c->source.type, SOURCE_REDIS);
+	assert_int_equal(c->source.nservers, 3);
+	assert_string_equal(c->source.hosts[1], "2001:db8::1");
+	assert_int_equal(c->source.ports[1], 7000);
+	assert_int_equal(c->source.ports[2], 6379);
+	assert_string_equal(c->source.prefix, "usher:");
+	assert_int_equal(c->source.poll_interval, 5);
+	assert_int_equal(c->source.connect_timeout_ms, 500);
+	assert_int_equal(c->source.command_timeout_ms, 2000);
+	/* No cache yet: loads, and says the table is missing. */
+	assert_true(c->table_missing);
+	assert_int_equal(table_count(c->table), 0);
+	config_unref(c);
+
+	temp_conf(text, path, sizeof(path));
+	c = NULL;
+	assert_int_equal(config_reload_snapshot(path, NULL, &snap, &c, NULL, 0,
+	    err, sizeof(err)), -1);
+	assert_string_equal(err, "redis:v9:2: unknown state \"bogus\" "
+	    "(active, moved, unavailable, gone)");
+	snap.len = 23;		/* alice only */
+	assert_int_equal(config_reload_snapshot(path, NULL, &snap, &c, NULL, 0,
+	    err, sizeof(err)), 0);
+	assert_int_equal(table_count(c->table), 1);
+	assert_int_equal(c->table_version, 9);
+	assert_false(c->table_missing);
+	config_unref(c);
+	unlink(path);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_shipped),
 		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_table_source),
 		cmocka_unit_test(test_values),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_accepted),

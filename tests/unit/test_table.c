@@ -686,7 +686,31 @@ test_users_file_errors(void **state)
 		table_free(t);
 		unlink(path);
 		free(path);
+
+		/* The same parser over bytes in memory, as a Redis version
+		 * is loaded: the same errors, under its name. */
+		t = table_new();
+		if (table_load_buffer(t, "redis:v43", rows[i].content,
+		    strlen(rows[i].content), domain_of, NULL, err,
+		    sizeof(err)) != -1)
+			fail_msg("row %zu: buffer accepted", i);
+		snprintf(want, sizeof(want), fmt, "redis:v43", "redis:v43");
+		if (strcmp(err, want) != 0)
+			fail_msg("row %zu: \"%s\", expected \"%s\"", i, err,
+			    want);
+		table_free(t);
 	}
+
+	/* A buffer that loads: entries name it, no NUL needed at its end. */
+	t = table_new();
+	assert_int_equal(table_load_buffer(t, "redis:v7",
+	    "x@example.com gone\ny@example.com gone", 37, domain_of, NULL,
+	    err, sizeof(err)), 0);
+	assert_int_equal(table_count(t), 2);
+	assert_string_equal(table_lookup(t, EXAMPLE, "y", 1)->file,
+	    "redis:v7");
+	assert_int_equal(table_lookup(t, EXAMPLE, "y", 1)->line, 2);
+	table_free(t);
 
 	/* A raw NUL byte would cut a string short; in a comment it is
 	 * harmless. */
