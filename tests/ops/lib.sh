@@ -65,3 +65,13 @@ wait_answer() {
 	done
 	return 1
 }
+
+# stop_clean PID LOG: SIGTERM usher and require a clean stop: exit 0, and
+# under ASan/UBSan no report in its log (leaks included).
+stop_clean() {
+	local rc=0
+	kill -TERM "$1"
+	wait "$1" || rc=$?
+	! grep -E 'Sanitizer|runtime error' "$2" || fail "sanitizer report"
+	[ "$rc" -eq 0 ] || fail "usher exited $rc after SIGTERM"
+}

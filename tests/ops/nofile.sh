@@ -64,10 +64,5 @@ sleep 0.3
 python3 "$HERE/scrape.py" "$mport" usher_tcp_connections >/dev/null ||
     fail "no metrics once files are free again"
 kill -0 "$upid" || fail "usher died"
-# A clean stop: exit 0, and under ASan/UBSan no report (leaks included).
-kill -TERM "$upid"
-rc=0
-wait "$upid" || rc=$?
-! grep -E 'Sanitizer|runtime error' "$TMP/usher.log" || fail "sanitizer report"
-[ "$rc" -eq 0 ] || fail "usher exited $rc after SIGTERM"
+stop_clean "$upid" "$TMP/usher.log"
 echo "nofile: ok"

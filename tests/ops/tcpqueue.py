@@ -9,28 +9,16 @@ usage: tcpqueue.py PORT METRICS_PORT"""
 import socket
 import sys
 import time
-import urllib.request
 import uuid
+
+from checks import check, done, metric as metric_at
 
 port, mport = int(sys.argv[1]), int(sys.argv[2])
 MiB = 1 << 20
-failures = []
-
-
-def check(name, ok, detail=""):
-    print(f"{'ok  ' if ok else 'FAIL'} {name} {detail}", flush=True)
-    if not ok:
-        failures.append(name)
 
 
 def metric(name):
-    page = urllib.request.urlopen(f"http://127.0.0.1:{mport}/metrics",
-                                  timeout=5).read().decode()
-    for line in page.splitlines():
-        if line.startswith(name + " "):
-            return int(float(line.split()[-1]))
-    return 0
-
+    return metric_at(mport, name)
 
 REQ = ("OPTIONS sip:bob@example.com SIP/2.0\r\n"
        "Via: SIP/2.0/TCP 127.0.0.1:1;branch=z9hG4bK%s\r\n"
@@ -115,4 +103,4 @@ except OSError:
 check("A kept its connection and every answer", not eof and got == na * alen,
       f"({got} of {na * alen} bytes)")
 a.close()
-sys.exit(1 if failures else 0)
+done()

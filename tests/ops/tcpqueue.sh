@@ -12,9 +12,5 @@ PIDS+=("$upid")
 wait_answer "$port" || fail "usher did not answer"
 python3 "$HERE/tcpqueue.py" "$port" "$mport" || fail "queue total checks"
 kill -0 "$upid" || fail "usher died"
-kill -TERM "$upid"
-rc=0
-wait "$upid" || rc=$?
-! grep -E 'Sanitizer|runtime error' "$TMP/usher.log" || fail "sanitizer report"
-[ "$rc" -eq 0 ] || fail "usher exited $rc after SIGTERM"
+stop_clean "$upid" "$TMP/usher.log"
 echo "tcpqueue: ok"

@@ -13,26 +13,15 @@ set a small tcp_max_queue."""
 import socket
 import sys
 import time
-import urllib.request
 import uuid
 
+from checks import check, done, metric as metric_at
+
 port, mport, pbxport, maxconn, persrc, idle = (int(a) for a in sys.argv[1:7])
-failures = []
-
-
-def check(name, ok, detail=""):
-    print(f"{'ok  ' if ok else 'FAIL'} {name} {detail}", flush=True)
-    if not ok:
-        failures.append(name)
 
 
 def metric(name):
-    page = urllib.request.urlopen(f"http://127.0.0.1:{mport}/metrics",
-                                  timeout=3).read().decode()
-    for line in page.splitlines():
-        if line.startswith(name + " "):
-            return int(float(line.split()[-1]))
-    return 0
+    return metric_at(mport, name)
 
 
 def request(method="INVITE", user="bob", via="TCP", host="127.0.0.1", lp=1):
@@ -254,4 +243,4 @@ check("still serving", served(s))
 s.close()
 TCP_LIMIT = 'usher_dropped_total{reason="tcp_limit"}'
 print(f"tcp_limit drops: {metric(TCP_LIMIT) - drops0}")
-sys.exit(1 if failures else 0)
+done()

@@ -22,10 +22,5 @@ wait_answer "$port" || fail "usher did not answer"
 python3 "$HERE/tcpslots.py" "$port" "$mport" "$pbxport" 70 32 2 ||
     fail "tcp slot checks"
 kill -0 "$upid" || fail "usher died"
-# A clean stop: exit 0, and under ASan/UBSan no report (leaks included).
-kill -TERM "$upid"
-rc=0
-wait "$upid" || rc=$?
-! grep -E 'Sanitizer|runtime error' "$TMP/usher.log" || fail "sanitizer report"
-[ "$rc" -eq 0 ] || fail "usher exited $rc after SIGTERM"
+stop_clean "$upid" "$TMP/usher.log"
 echo "tcpslots: ok"
