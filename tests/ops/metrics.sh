@@ -75,11 +75,17 @@ grep -q '^usher_build_info{version="' "$TMP/page" || fail "no build info"
 grep -q '^usher_tcp_connections ' "$TMP/page" || fail "no tcp gauge"
 grep -q '^usher_last_reload_timestamp_seconds ' "$TMP/page" || fail "no reload time"
 
+# until METRIC reads VALUE (a reload runs in a thread of its own), 5 s
+wait_m() {
+	for i in $(seq 50); do
+		[ "$(m "$1")" -eq "$2" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
 kill -HUP "${PIDS[0]}"
-sleep 0.5
-[ "$(m 'usher_reloads_total{result="ok"}')" -eq 1 ] || fail "reload not counted"
+wait_m 'usher_reloads_total{result="ok"}' 1 || fail "reload not counted"
 echo 'junk' >>"$TMP/u.conf"
 kill -HUP "${PIDS[0]}"
-sleep 0.5
-[ "$(m usher_config_last_reload_successful)" -eq 0 ] || fail "failed reload: gauge not 0"
+wait_m usher_config_last_reload_successful 0 || fail "failed reload: gauge not 0"
 echo "metrics: ok"
