@@ -845,6 +845,7 @@ int
 main(int argc, char *argv[])
 {
 	struct runtime rt;
+	pthread_condattr_t ca;
 	struct conf *conf;
 	static const struct option longopts[] = {
 		{ "json", no_argument, NULL, 'j' },
@@ -869,7 +870,13 @@ main(int argc, char *argv[])
 	rt.path = CONFIG_DEFAULT_PATH;
 	pthread_mutex_init(&rt.mu, NULL);
 	pthread_cond_init(&rt.reloaded, NULL);
-	pthread_cond_init(&rt.wd_cv, NULL);
+	/* watchdog_main() waits on this with CLOCK_MONOTONIC deadlines: a
+	 * default (CLOCK_REALTIME) condition took them for long past and
+	 * never waited, so the thread spun and pinged at random. */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&rt.wd_cv, &ca);
+	pthread_condattr_destroy(&ca);
 	rt.started = time(NULL);
 	rt.last_ok = true;
 	while ((ch = getopt_long(argc, argv, "c:ftT:s:jP:p:Vh", longopts,
