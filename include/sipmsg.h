@@ -58,6 +58,7 @@ struct sip_uri {
 	bool		 user_phone;	/* user=phone */
 	bool		 lr;		/* lr parameter present */
 	bool		 is_sip;	/* scheme is sip or sips (rest parsed) */
+	bool		 is_sips;	/* scheme is sips: TLS on every hop */
 };
 
 struct sip_via {

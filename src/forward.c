@@ -34,22 +34,15 @@ forward_listener(const struct conf *conf, enum sip_transport tp, int family)
 	return -1;
 }
 
-static bool
-is_sips(const struct sip_uri *u)
-{
-	return u->is_sip && u->scheme.len == 4 &&
-	    strncasecmp(u->scheme.p, "sips", 4) == 0;
-}
-
 bool
 forward_needs_tls(const struct sipmsg *m, const struct route_decision *d)
 {
 	/* The caller asked for TLS to the end: retargeting to a sip: target
 	 * does not lift that (RFC 5630 §3.1.3). RFC 3261 §16.4: a strict
 	 * router's request leaves with the last Route as its Request-URI. */
-	return is_sips(&d->next_hop_uri) || is_sips(&m->ruri) ||
+	return d->next_hop_uri.is_sips || m->ruri.is_sips ||
 	    (d->strict_route && m->nroute > 0 &&
-	    is_sips(&m->route_uri[m->nroute - 1]));
+	    m->route_uri[m->nroute - 1].is_sips);
 }
 
 int

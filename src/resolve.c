@@ -40,8 +40,7 @@ resolve_kind_of(const struct sip_uri *uri, bool big, enum resolve_kind *kind,
     const char **why)
 {
 	/* RFC 3261 §26.2.2: sips asks for TLS on every hop. */
-	if (uri->scheme.len == 4 && strncasecmp(uri->scheme.p, "sips",
-	    4) == 0) {
+	if (uri->is_sips) {
 		*why = "No TLS For sips Next Hop";
 		return -1;
 	}

@@ -354,6 +354,7 @@ sipmsg_uri_parse(struct slice s, struct sip_uri *u, const char **fault)
 		return 0;		/* routing answers 416 */
 	}
 	u->is_sip = true;
+	u->is_sips = IS(u->scheme, "sips");
 	p++;
 	/* A raw '@' can only end the userinfo: params and headers may not
 	 * hold one, while the user part may hold ';' and '?' (RFC 3261

@@ -497,10 +497,7 @@ host_add(struct table *t, struct hostset *hs, struct slice host,
 static void
 hop_key(const struct sip_uri *u, uint16_t *port, uint8_t *tp)
 {
-	bool sips = u->scheme.len == 4 && strncasecmp(u->scheme.p, "sips",
-	    4) == 0;
-
-	*tp = (uint8_t)(sips ? SIP_TP_TLS : u->transport != SIP_TP_NONE ?
+	*tp = (uint8_t)(u->is_sips ? SIP_TP_TLS : u->transport != SIP_TP_NONE ?
 	    u->transport : SIP_TP_UDP);
 	*port = u->port != 0 ? u->port : *tp == SIP_TP_TLS ?
 	    SIP_TLS_DEFAULT_PORT : SIP_DEFAULT_PORT;
@@ -577,7 +574,7 @@ target_check(const struct sip_uri *u, enum user_state state,
 	const char *why = NULL;
 	size_t alen;
 
-	if (state == USER_ACTIVE && slice_caseeq(u->scheme, SLICE("sips"))) {
+	if (state == USER_ACTIVE && u->is_sips) {
 		snprintf(err, errlen, "target \"%.*s\": sips: needs TLS, "
 		    "which usher does not have yet", tshow, target);
 		return -1;
