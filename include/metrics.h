@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include "sipmsg.h"
+#include "tablesync.h"
 
 enum metrics_drop {
 	DROP_PARSE = 0,
@@ -74,7 +75,7 @@ struct metrics_gauges {
 	 * versions or attempts that failed, by enum tablesync_reason. */
 	unsigned long long table_serial;	/* Redis version, 0 with a file */
 	int		 table_source_up;
-	unsigned long	 table_load_failures[5];
+	unsigned long	 table_load_failures[TS__COUNT];
 };
 
 /* Fill g's process_* from /proc/self; 0, or -1 when it is not there. */
