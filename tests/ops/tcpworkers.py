@@ -22,15 +22,10 @@ import threading
 import time
 import uuid
 
+from checks import check, done
+
 port, udp_uas_port, tcp_uas_port, workers = map(int, sys.argv[1:5])
 N = 200
-failures = []
-
-
-def check(name, ok, detail=""):
-    print(f"{'ok  ' if ok else 'FAIL'} {name} {detail}", flush=True)
-    if not ok:
-        failures.append(name)
 
 
 def answer(req):
@@ -172,4 +167,4 @@ check("every request forwarded over TCP answered",
 check("the outgoing connection reused: at most one per worker",
       1 <= len(tcp_conns) <= workers, f"({len(tcp_conns)} connections)")
 stop.set()
-sys.exit(1 if failures else 0)
+done()
