@@ -34,7 +34,7 @@ enum conf_mode {
 };
 
 struct conf_listen {
-	enum sip_transport	 transport;	/* SIP_TP_UDP or SIP_TP_TCP */
+	enum sip_transport	 transport;	/* SIP_TP_UDP, _TCP or _TLS */
 	char			 address[64];	/* as written, IP literal */
 	uint16_t		 port;
 	struct sockaddr_storage	 ss;
@@ -77,6 +77,23 @@ struct conf_source {
 	unsigned		 connect_timeout_ms;
 	unsigned		 command_timeout_ms;
 	char			*cache_file;	/* resolved; required */
+};
+
+/* tls = { ... } (SPEC §9). Paths resolved against the config file's
+ * folder; NULL when not set. A reload re-reads certificate and key. */
+enum conf_tls_version {
+	CONF_TLS_1_2 = 0,
+	CONF_TLS_1_3,
+};
+
+struct conf_tls {
+	char		*certificate;	/* PEM: leaf first, then the chain */
+	char		*private_key;
+	char		*ca_file;	/* to verify peers; NULL: system store */
+	bool		 verify_client;	/* default false */
+	bool		 verify_server;	/* default true */
+	enum conf_tls_version min_version;	/* default 1.2 */
+	unsigned	 handshake_timeout;	/* seconds, default 5 */
 };
 
 /* A table version in memory, parsed as if it were users_file. */
@@ -132,6 +149,9 @@ struct conf {
 	struct sockaddr_storage	 capture_addr;
 	socklen_t		 capture_addrlen;
 	uint32_t		 capture_id;
+
+	struct conf_tls		 tls;
+	bool			 has_tls_listener;	/* a listen entry is tls */
 
 	bool			 metrics;
 	char			 metrics_address[64];

@@ -171,6 +171,15 @@ int	transport_send_tcp(struct worker *w, const struct sockaddr *dst,
 	    socklen_t dstlen, const char *buf, size_t len);
 
 /*
+ * Send over TLS to dst (SPEC §9): as transport_send_tcp(), on an open TLS
+ * connection to dst or a new outgoing one whose server certificate is
+ * checked (tls.verify_server) against ca_file and name (the next hop's
+ * host as written: a DNS name or an IP literal, RFC 5922 §7.2). 0 or -1.
+ */
+int	transport_send_tls(struct worker *w, const struct sockaddr *dst,
+	    socklen_t dstlen, const char *name, const char *buf, size_t len);
+
+/*
  * Send bytes as an answer to src: on its TCP connection, or over UDP from
  * the socket it arrived on to dst (src's address when dst is NULL). UDP
  * sends are queued and flushed with sendmmsg at the end of the batch.

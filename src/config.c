@@ -63,6 +63,8 @@ struct conf_priv {
 
 struct loader;
 static int	keep_running(struct loader *);
+static char	*conf_relative(struct loader *, const config_setting_t *,
+		    const char *);
 
 struct loader {
 	struct conf	*c;
@@ -363,16 +365,18 @@ parse_listen(struct loader *ld, const config_setting_t *root)
 		if (get_str(ld, e, "transport", &tp, NULL) == -1)
 			return -1;
 		if (tp == NULL)
-			return fail(ld, e, "listen: transport missing (\"udp\" "
-			    "or \"tcp\")");
+			return fail(ld, e, "listen: transport missing (\"udp\", "
+			    "\"tcp\" or \"tls\")");
 		if (strcasecmp(tp, "udp") == 0)
 			l->transport = SIP_TP_UDP;
 		else if (strcasecmp(tp, "tcp") == 0)
 			l->transport = SIP_TP_TCP;
+		else if (strcasecmp(tp, "tls") == 0)
+			l->transport = SIP_TP_TLS;
 		else
 			return fail(ld, config_setting_get_member(e,
-			    "transport"), "listen: transport must be \"udp\" "
-			    "or \"tcp\", not \"%s\"", tp);
+			    "transport"), "listen: transport must be \"udp\", "
+			    "\"tcp\" or \"tls\", not \"%s\"", tp);
 		addr = NULL;
 		if (get_str(ld, e, "address", &addr, NULL) == -1)
 			return -1;
@@ -382,7 +386,8 @@ parse_listen(struct loader *ld, const config_setting_t *root)
 		if (strlen(addr) >= sizeof(l->address))
 			return fail(ld, s, "listen.address \"%.70s\" too long",
 			    addr);
-		port = SIP_DEFAULT_PORT;
+		port = l->transport == SIP_TP_TLS ? SIP_TLS_DEFAULT_PORT :
+		    SIP_DEFAULT_PORT;
 		if ((s = config_setting_get_member(e, "port")) != NULL) {
 			if (want_type(ld, s, "port", CONFIG_TYPE_INT) == -1)
 				return -1;
@@ -408,6 +413,8 @@ parse_listen(struct loader *ld, const config_setting_t *root)
 				    "%s %s port %u", config_transport_name(
 				    l->transport), l->address, l->port);
 		}
+		if (l->transport == SIP_TP_TLS)
+			c->has_tls_listener = true;
 		if (c->mode == MODE_PROXY && c->advertise == NULL &&
 		    is_wildcard(l))
 			return fail(ld, e, "listen %s: a wildcard address "
@@ -732,6 +739,69 @@ parse_capture(struct loader *ld, const config_setting_t *root)
 	c->capture_addrlen = netaddr_len(c->capture_addr.ss_family);
 	snprintf(c->capture_hep, sizeof(c->capture_hep), "%s", hep);
 	c->capture_id = (uint32_t)id;
+	return 0;
+}
+
+/* tls = { certificate; private_key; ca_file; verify_client;
+ * verify_server; min_version; handshake_timeout; } (SPEC §9). Whether the
+ * files load and match is tls.c's to check (-t, start, SIGHUP): here only
+ * the shape. A tls listener needs certificate and key. */
+static int
+parse_tls(struct loader *ld, const config_setting_t *root)
+{
+	static const char *const keys[] = {
+		"certificate", "private_key", "ca_file", "verify_client",
+		"verify_server", "min_version", "handshake_timeout",
+	};
+	struct conf_tls *t = &ld->c->tls;
+	config_setting_t *g;
+	const config_setting_t *s = NULL, *sc = NULL, *sk = NULL, *sa = NULL;
+	const char *cert = NULL, *key = NULL, *ca = NULL, *minv = NULL;
+
+	t->verify_server = true;
+	t->min_version = CONF_TLS_1_2;
+	t->handshake_timeout = 5;
+	if (get_group(ld, root, "tls", &g) == -1)
+		return -1;
+	if (g == NULL) {
+		if (ld->c->has_tls_listener)
+			return fail(ld, NULL, "a tls listener needs tls = { "
+			    "certificate = ...; private_key = ...; }");
+		return 0;
+	}
+	if (check_keys(ld, g, "tls", keys, NELEM(keys)) == -1 ||
+	    get_str(ld, g, "certificate", &cert, &sc) == -1 ||
+	    get_str(ld, g, "private_key", &key, &sk) == -1 ||
+	    get_str(ld, g, "ca_file", &ca, &sa) == -1 ||
+	    get_bool(ld, g, "verify_client", &t->verify_client) == -1 ||
+	    get_bool(ld, g, "verify_server", &t->verify_server) == -1 ||
+	    get_str(ld, g, "min_version", &minv, &s) == -1 ||
+	    get_uint(ld, g, "handshake_timeout", 1, 300,
+	    &t->handshake_timeout) == -1)
+		return -1;
+	if (minv != NULL) {
+		if (strcmp(minv, "1.2") == 0)
+			t->min_version = CONF_TLS_1_2;
+		else if (strcmp(minv, "1.3") == 0)
+			t->min_version = CONF_TLS_1_3;
+		else
+			return fail(ld, s, "tls.min_version must be \"1.2\" or "
+			    "\"1.3\", not \"%.20s\"", minv);
+	}
+	if ((cert == NULL) != (key == NULL))
+		return fail(ld, g, "tls: certificate and private_key go "
+		    "together");
+	if (cert == NULL && ld->c->has_tls_listener)
+		return fail(ld, g, "a tls listener needs tls.certificate and "
+		    "tls.private_key");
+	if (t->verify_client && ca == NULL)
+		return fail(ld, g, "tls.verify_client needs tls.ca_file");
+	if ((cert != NULL && (t->certificate = conf_relative(ld, sc,
+	    cert)) == NULL) ||
+	    (key != NULL && (t->private_key = conf_relative(ld, sk,
+	    key)) == NULL) ||
+	    (ca != NULL && (t->ca_file = conf_relative(ld, sa, ca)) == NULL))
+		return -1;
 	return 0;
 }
 
@@ -1384,7 +1454,7 @@ parse_top(struct loader *ld, const config_setting_t *root)
 		"listen", "mode", "advertise", "record_route", "branch_secret",
 		"workers", "trusted", "log", "daemon", "limits", "security",
 		"metrics", "dns", "domains", "users", "users_file", "control",
-		"capture", "table_source",
+		"capture", "table_source", "tls",
 	};
 	struct conf *c = ld->c;
 	const config_setting_t *s = NULL;
@@ -1429,6 +1499,7 @@ parse_top(struct loader *ld, const config_setting_t *root)
 	    parse_metrics(ld, root) == -1 ||
 	    parse_control(ld, root) == -1 ||
 	    parse_capture(ld, root) == -1 ||
+	    parse_tls(ld, root) == -1 ||
 	    parse_dns(ld, root) == -1 ||
 	    parse_source(ld, root) == -1 ||
 	    keep_running(ld) == -1 ||
@@ -1571,6 +1642,9 @@ conf_free(struct conf *c)
 	free(c->user);
 	free(c->group);
 	free(c->users_file);
+	free(c->tls.certificate);
+	free(c->tls.private_key);
+	free(c->tls.ca_file);
 	for (i = 0; i < c->source.nservers; i++)
 		free(c->source.hosts[i]);
 	free(c->source.prefix);

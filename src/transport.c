@@ -196,6 +196,13 @@ transport_bind(struct server *srv, struct conf *conf, int nworkers,
 		srv->fds[i] = -1;
 	for (i = 0; i < nl; i++) {
 		l = &conf->listen[i];
+		if (l->transport == SIP_TP_TLS) {
+			/* Until the TLS transport lands (issue #14). */
+			snprintf(err, errlen, "listen tls %s port %u: TLS "
+			    "listeners are not built yet", l->address,
+			    l->port);
+			return -1;
+		}
 		spread = l->transport == SIP_TP_UDP && srv->nsock > 1;
 		/* First without SO_REUSEPORT, so that a port another program
 		 * (or another usher) holds is refused, not shared. */
@@ -1573,4 +1580,15 @@ transport_free(struct server *srv)
 	free(srv->fds);
 	free(srv->listen);
 	memset(srv, 0, sizeof(*srv));
+}
+
+int
+transport_send_tls(struct worker *w, const struct sockaddr *dst,
+    socklen_t dstlen, const char *name, const char *buf, size_t len)
+{
+	/* Until the TLS transport lands (issue #14): nothing goes out, and
+	 * the caller answers 503 as for a connection that fails. */
+	(void)w; (void)dst; (void)dstlen; (void)name; (void)buf; (void)len;
+	errno = EPROTONOSUPPORT;
+	return -1;
 }
