@@ -352,8 +352,16 @@ static const struct bad bad[] = {
 	    "state = \"unavailable\"; retry_after = \"5\"; } );\n",
 	    "3: retry_after must be an integer" },
 	{ BASE "users = { user = \"bob\"; };\n", "3: users must be a list" },
+	{ "listen = ( { transport = \"sctp\"; address = \"127.0.0.1\"; } );\n"
+	    D_EX, "1: listen: transport must be \"udp\", \"tcp\" or \"tls\"" },
 	{ "listen = ( { transport = \"tls\"; address = \"127.0.0.1\"; } );\n"
-	    D_EX, "1: listen: transport must be \"udp\" or \"tcp\"" },
+	    D_EX, " a tls listener needs tls = {" },
+	{ BASE "tls = { certificate = \"a.pem\"; };\n",
+	    "certificate and private_key go together" },
+	{ BASE "tls = { min_version = \"1.1\"; };\n",
+	    "tls.min_version must be \"1.2\" or \"1.3\"" },
+	{ BASE "tls = { verify_client = true; };\n",
+	    "tls.verify_client needs tls.ca_file" },
 	{ "listen = ( { address = \"127.0.0.1\"; } );\n" D_EX,
 	    "1: listen: transport missing" },
 	{ "listen = ( { transport = \"udp\"; } );\n" D_EX,
