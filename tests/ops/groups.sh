@@ -122,7 +122,7 @@ check("the two instances chose alike", len(fa) + len(fb) == 300 and not (fa & fb
 bad = 0
 n = 0
 for line in open(f"{tmp}/redirect.txt"):
-    p, cid, code, ms, contacts = line.split()
+    p, cid, code, ms, contacts, retry = line.split()
     n += 1
     first = f"<sip:alice@127.0.0.1:{pa}>;q=1.0" if cid in fa else \
         f"<sip:alice@127.0.0.1:{pb}>;q=1.0"

@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """groupsend.py: INVITEs with chosen Call-IDs to one or more usher
 instances over UDP, for tests/ops/groups.sh and groups-drain.sh. Prints one
-line per answer: "PORT CALL-ID CODE ELAPSED_MS CONTACT;..." (the final
-answer; Contacts with their parameters, in order).
+line per answer: "PORT CALL-ID CODE ELAPSED_MS CONTACT;... RETRY-AFTER"
+(the final answer; Contacts with their parameters, in order; "-" for
+none).
 
 usage: groupsend.py --ports P1,P2 --prefix fleet --count N [--user alice]
-       [--timeout S]"""
+       [--timeout S] [--serial]"""
 import argparse
 import socket
 import time
@@ -30,6 +31,8 @@ def main():
     ap.add_argument("--count", type=int, default=100)
     ap.add_argument("--user", default="alice")
     ap.add_argument("--timeout", type=float, default=3.0)
+    ap.add_argument("--serial", action="store_true",
+                    help="wait for each answer before the next INVITE")
     a = ap.parse_args()
     ports = [int(p) for p in a.ports.split(",")]
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -57,22 +60,30 @@ def main():
             cid = cid.split(":", 1)[1].strip()
             contacts = [l.split(":", 1)[1].strip() for l in lines
                         if l.lower().startswith("contact:")]
+            retry = [l.split(":", 1)[1].strip() for l in lines
+                     if l.lower().startswith("retry-after:")]
             key = (src[1], cid)
             if key in sent and key not in got:
-                got[key] = (code, (now - sent[key]) * 1000, contacts)
+                got[key] = (code, (now - sent[key]) * 1000, contacts,
+                            retry[0] if retry else "-")
+            if a.serial and key in sent:
+                return
 
     for port in ports:
         for i in range(a.count):
             cid = f"{a.prefix}-{i}@groupsend"
             sent[(port, cid)] = time.monotonic()
             s.sendto(invite(a.user, cid, lport, i), ("127.0.0.1", port))
-            if i % 20 == 19:
+            if a.serial:
+                take(a.timeout)	# one at a time: its own round trip
+            elif i % 20 == 19:
                 take(0.005)	# stay under the socket buffers
     deadline = time.monotonic() + a.timeout
     while len(got) < len(sent) and time.monotonic() < deadline:
         take(0.2)
-    for (port, cid), (code, ms, contacts) in sorted(got.items()):
-        print(f"{port} {cid} {code} {ms:.3f} {';'.join(contacts) or '-'}")
+    for (port, cid), (code, ms, contacts, retry) in sorted(got.items()):
+        print(f"{port} {cid} {code} {ms:.3f} {';'.join(contacts) or '-'} "
+              f"{retry}")
 
 
 if __name__ == "__main__":
