@@ -137,4 +137,19 @@ check("302s list both members, the proxy's choice first, q=1.0, 0.9",
 done()
 PY
 "$USHER" -t -c "$TMP/u.conf" >/dev/null || fail "-t"
+
+# The shipped sample's groups block, uncommented and named by a user,
+# loads: the example cannot rot.
+conf=$HERE/../../conf
+cp "$conf/users.txt" "$TMP/"
+sed -e '/^#groups = (/,/^#);/s/^#//' \
+    -e 's|target = "sip:alice@127.0.0.1:5070";|target = "group:pbx";|' \
+    "$conf/usher.conf" >"$TMP/sample.conf"
+out=$("$USHER" -t -c "$TMP/sample.conf" 2>&1) || fail "sample groups: $out"
+echo "$out" | grep -q '1 groups (3 members)' || fail "sample groups: $out"
+out=$("$USHER" -T 'INVITE sip:alice@example.com' -c "$TMP/sample.conf") ||
+    fail "-T on the sample"
+echo "$out" | grep -q '^group: *pbx, 3 members' || fail "-T: $out"
+echo "$out" | grep -q '^outcome: *forward to sip:alice@127.0.0.1:507[02]' ||
+    fail "-T outcome: $out"
 echo "groups: ok"
