@@ -220,9 +220,10 @@ static void
 test_failover_and_down(void **state)
 {
 	struct member_health *h = health[0];
-	char buf[2048];
+	char buf[2048], cid[32];
 	struct run r;
 	ssize_t n;
+	int i, k;
 
 	(void)state;
 	all_up(h);
@@ -232,6 +233,28 @@ test_failover_and_down(void **state)
 	    NULL);
 	assert_int_equal(r.d.action, ROUTE_FORWARD);
 	assert_int_equal(r.d.member, 2);	/* priority 2 takes over */
+
+	/* A call that rang at member 1 before its drain: its CANCEL and
+	 * ACK still go there; a new INVITE does not. */
+	atomic_store(&h[0].up, true);
+	atomic_store(&h[1].drained, false);
+	for (k = 0, i = 0; i < 200 && k == 0; i++) {
+		snprintf(cid, sizeof(cid), "d%d@x", i);
+		decide(&r, proxy, "INVITE", "sip:alice@example.com", cid,
+		    UNTR, NULL);
+		if (r.d.member == 1)
+			k = 1;
+	}
+	assert_int_equal(k, 1);
+	atomic_store(&h[1].drained, true);
+	decide(&r, proxy, "INVITE", "sip:alice@example.com", cid, UNTR, NULL);
+	assert_int_equal(r.d.member, 0);
+	decide(&r, proxy, "CANCEL", "sip:alice@example.com", cid, UNTR, NULL);
+	assert_int_equal(r.d.action, ROUTE_FORWARD);
+	assert_int_equal(r.d.member, 1);
+	decide(&r, proxy, "ACK", "sip:alice@example.com", cid, UNTR, NULL);
+	assert_int_equal(r.d.member, 1);
+	atomic_store(&h[0].up, false);
 
 	atomic_store(&h[2].up, false);
 	decide(&r, proxy, "INVITE", "sip:alice@example.com", "f1@x", UNTR,
@@ -254,7 +277,9 @@ test_failover_and_down(void **state)
 	assert_int_equal(r.d.code, 503);
 	assert_string_equal(r.d.reason, "No Member Of east Up");
 
-	/* ACK and CANCEL of it are not answered. */
+	/* ACK and CANCEL of it are not answered (member 1 is drained but
+	 * down too now). */
+	atomic_store(&h[1].up, false);
 	decide(&r, proxy, "ACK", "sip:alice@example.com", "f1@x", UNTR, NULL);
 	assert_int_equal(r.d.action, ROUTE_DROP);
 	assert_string_equal(r.d.drop_reason, "local_ack");
