@@ -200,6 +200,10 @@ reply_extra(const struct sipmsg *m, const struct route_decision *d,
 			if ((u = route_member_uri(d, d->ranked[i], uri,
 			    sizeof(uri))) < 0)
 				return -1;
+			/* The best ones that fit, leaving room for the
+			 * rest of the extras: a shorter list beats none. */
+			if (i > 0 && n + (size_t)u + 32 + 256 > len)
+				break;
 			q = i < 9 ? 10 - (unsigned)i : 1;
 			ADD("Contact: <%.*s>;q=%u.%u\r\n", (int)u, uri,
 			    q / 10, q % 10);

@@ -61,7 +61,8 @@ callid_hash(struct slice callid, const uint8_t key[16])
 		h = fold(w ^ k1, h ^ 0xa0761d6478bd642fULL);
 	}
 	w = 0;
-	memcpy(&w, p + i, len - i);
+	if (len > i)
+		memcpy(&w, p + i, len - i);
 	h = fold(w ^ k1 ^ 0xe7037ed1a0b428dbULL, h ^ 0x8ebc6af09c88c6e3ULL);
 	return fold(h ^ k0, 0x589965cc75374cc3ULL);
 }

@@ -221,6 +221,8 @@ test_no_health_is_up(void **state)
 		assert_true(group_member_usable(&f.m[i]));
 	}
 	assert_true(choose(&f, 1) >= 0);
+	/* An empty Call-ID (never routed: 400 first) still chooses. */
+	assert_true(group_choose(&f.g, slice_make(NULL, 0), key) >= 0);
 }
 
 /* The key matters: another branch_secret, another spread. */
