@@ -26,7 +26,7 @@ struct fixture {
 	struct conf_group	 g;
 	struct group_member	 m[GROUP_MAX_MEMBERS];
 	struct member_health	 h[GROUP_MAX_MEMBERS];
-	char			 t[GROUP_MAX_MEMBERS][32];
+	char			 t[GROUP_MAX_MEMBERS][48];
 };
 
 static void
