@@ -650,6 +650,9 @@ static int
 send_hop(struct worker *w, const struct fwd_hop *hop, const char *buf,
     size_t len)
 {
+	if (hop->tp == SIP_TP_TLS)
+		return transport_send_tls(w, (const struct sockaddr *)
+		    &hop->addr, hop->addrlen, hop->name, buf, len);
 	if (hop->tp == SIP_TP_TCP)
 		return transport_send_tcp(w, (const struct sockaddr *)
 		    &hop->addr, hop->addrlen, buf, len);
@@ -695,8 +698,10 @@ forward(struct worker *w, const struct tp_source *src, const struct sipmsg *m,
 		return;
 	}
 	if (send_hop(w, &hop, out, (size_t)n) == -1) {
-		unavailable(w, src, m, d, conf, hop.tp == SIP_TP_TCP ?
-		    "Cannot Connect To Next Hop" : "Cannot Send To Next Hop");
+		unavailable(w, src, m, d, conf, hop.tp == SIP_TP_TLS ?
+		    "Cannot Connect To Next Hop Over TLS" : hop.tp ==
+		    SIP_TP_TCP ? "Cannot Connect To Next Hop" :
+		    "Cannot Send To Next Hop");
 		return;
 	}
 	metrics_inc(&w->metrics.forwarded_requests);

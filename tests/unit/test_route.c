@@ -1457,6 +1457,8 @@ test_response_h1(void **state)
 		  "second Via branch changed" },
 		{ "SIP/2.0/UDP 192.0.2.33", "SIP/2.0/TCP 192.0.2.33",
 		  "second Via transport changed" },
+		{ "SIP/2.0/UDP 192.0.2.33", "SIP/2.0/TLS 192.0.2.33",
+		  "second Via transport changed to TLS" },
 		{ "SIP/2.0/UDP proxy.example.com:5060",
 		  "SIP/2.0/UDP 10.9.9.9:5060", "top Via not ours" },
 	};
@@ -1525,6 +1527,23 @@ test_response_h1(void **state)
 	expect_relay(line, "TCP genuine", resp, rn, conf_proxy, true);
 	bn = mutate(resp, rn, "rport=40001", "rport=40002", bad);
 	expect_relay(line, "TCP rport changed", bad, bn, conf_proxy, false);
+
+	/* SPEC §7, §9: the transport is in H1, so a replay that moves a
+	 * response from TLS to UDP or TCP (out of the encrypted channel), or
+	 * the other way, is dropped */
+	q.via = "Via: SIP/2.0/TLS 192.0.2.33:5061;branch=z9hG4bKh1tls\r\n";
+	n = fwd_spec(&q, UNTR, 40003, 1, conf_proxy, fwd);
+	rn = answer(fwd, n, resp);
+	expect_relay(line, "TLS genuine", resp, rn, conf_proxy, true);
+	bn = mutate(resp, rn, "SIP/2.0/TLS 192.0.2.33", "SIP/2.0/UDP "
+	    "192.0.2.33", bad);
+	expect_relay(line, "TLS made UDP", bad, bn, conf_proxy, false);
+	bn = mutate(resp, rn, "SIP/2.0/TLS 192.0.2.33", "SIP/2.0/TCP "
+	    "192.0.2.33", bad);
+	expect_relay(line, "TLS made TCP", bad, bn, conf_proxy, false);
+	bn = mutate(resp, rn, "192.0.2.33:5061", "192.0.2.33:5062", bad);
+	expect_relay(line, "TLS sent-by port changed", bad, bn, conf_proxy,
+	    false);
 
 	/* RFC 2543: no branch; Call-ID, From tag and CSeq stand for it */
 	q.via = "Via: SIP/2.0/UDP 192.0.2.33:5060\r\n";
