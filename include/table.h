@@ -38,6 +38,10 @@ typedef int (*table_domain_fn)(void *arg, const char *name, size_t len);
 
 struct table	*table_new(void);
 void		 table_free(struct table *t);
+/* Whether usher can send over TLS (a tls listener and its certificate):
+ * without, table_add() refuses active sips: and transport=tls targets.
+ * Set it before adding entries; default false. */
+void		 table_set_tls(struct table *t, bool tls);
 
 /*
  * Add one entry. user is as written in the configuration (it is normalised

@@ -1333,6 +1333,8 @@ parse_users(struct loader *ld, const config_setting_t *root)
 
 	if ((c->table = table_new()) == NULL)
 		return fail(ld, NULL, "out of memory");
+	/* parse_tls() made sure a tls listener has its certificate. */
+	table_set_tls(c->table, c->has_tls_listener);
 	if (get_list(ld, root, "users", &list) == -1)
 		return -1;
 	n = list ? config_setting_length(list) : 0;

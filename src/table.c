@@ -91,6 +91,8 @@ struct table {
 
 	const char	**files;	/* interned file names */
 	size_t		 nfiles;
+
+	bool		 tls;		/* TLS targets can be reached */
 };
 
 enum norm_fault {
@@ -519,6 +521,12 @@ table_new(void)
 }
 
 void
+table_set_tls(struct table *t, bool tls)
+{
+	t->tls = tls;
+}
+
+void
 table_free(struct table *t)
 {
 	struct ablock *b, *next;
@@ -561,22 +569,25 @@ bad_ipv4(const uint8_t a[4])
 /*
  * Whether u can be a target (SPEC §7): its host an address a request can
  * go to, or a name DNS can be asked for; and for an active target, which
- * usher forwards to, a scheme usher can send: sips: needs TLS, which usher
- * does not have yet (a moved one is only handed to the caller). 0, or -1
- * with the problem in err.
+ * usher forwards to, a transport usher can send over: sips: and
+ * transport=tls need a TLS listener (a moved one is only handed to the
+ * caller). 0, or -1 with the problem in err.
  */
 static int
-target_check(const struct sip_uri *u, enum user_state state,
-    const char *target, int tshow, char *err, size_t errlen)
+target_check(const struct table *t, const struct sip_uri *u,
+    enum user_state state, const char *target, int tshow, char *err,
+    size_t errlen)
 {
 	struct sockaddr_storage ss;
 	const uint8_t *a;
 	const char *why = NULL;
 	size_t alen;
 
-	if (state == USER_ACTIVE && u->is_sips) {
-		snprintf(err, errlen, "target \"%.*s\": sips: needs TLS, "
-		    "which usher does not have yet", tshow, target);
+	if (state == USER_ACTIVE && !t->tls && (u->is_sips ||
+	    u->transport == SIP_TP_TLS)) {
+		snprintf(err, errlen, "target \"%.*s\": %s needs TLS: add a "
+		    "listen entry with transport = \"tls\" and a tls block",
+		    tshow, target, u->is_sips ? "sips:" : "transport=tls");
 		return -1;
 	}
 	if (netaddr_parse(u->host, 0, &ss) == 0) {
@@ -668,7 +679,8 @@ add_entry(struct table *t, const char *user, size_t ulen, bool prefix,
 			    "headers (\"?...\")", tshow, target);
 			return -1;
 		}
-		if (target_check(&u, state, target, tshow, err, errlen) == -1)
+		if (target_check(t, &u, state, target, tshow, err,
+		    errlen) == -1)
 			return -1;
 	}
 
