@@ -869,12 +869,26 @@ proxy_is_trusted(struct worker *w, const struct sockaddr *sa)
 	return config_trusted_find(worker_conf(w), sa) >= 0;
 }
 
+/* SPEC §9: a TLS handshake costs more than a request, so it counts as
+ * one toward rate_per_source; over the rate or banned, no handshake. */
+static bool
+proxy_on_handshake(struct worker *w, const struct sockaddr *sa)
+{
+	struct tp_source src;
+
+	memset(&src, 0, sizeof(src));
+	memcpy(&src.addr, sa, sa->sa_family == AF_INET6 ?
+	    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
+	return !is_limited(w, &src, worker_conf(w));
+}
+
 const struct tp_handlers proxy_handlers = {
 	.on_init = proxy_worker_init,
 	.on_message = proxy_message,
 	.on_too_large = proxy_too_large,
 	.on_undeliverable = proxy_undeliverable,
 	.on_wake = proxy_worker_refresh,
+	.on_handshake = proxy_on_handshake,
 	.is_trusted = proxy_is_trusted,
 	.on_free = proxy_worker_free,
 };
