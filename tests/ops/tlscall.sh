@@ -62,8 +62,10 @@ conf "$TMP/u.conf"
 run_usher "$TMP/u.conf"
 python3 "$HERE/tlscall.py" main "${args[@]}" || fail "calls over TLS"
 python3 "$HERE/tlscall.py" wrong "${args[@]}" || fail "wrong certificate name"
-failed=$(curl -s "http://127.0.0.1:$mport/metrics" |
-    awk '/^usher_tls_handshakes_total\{result="failed"\}/ { print $2 }')
+failed=$(python3 -c 'import sys; sys.path.insert(0, sys.argv[1])
+from checks import metric
+print(metric(int(sys.argv[2]), "usher_tls_handshakes_total{result=\"failed\"}"))' \
+    "$HERE" "$mport")
 [ "${failed:-0}" -ge 1 ] || fail "the refused handshake was not counted (${failed:-none})"
 stop_clean "${PIDS[-1]}" "$TMP/usher.log"
 unset 'PIDS[-1]'
