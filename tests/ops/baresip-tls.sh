@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# SPEC §9 with a real phone: baresip, headless (its cons module takes the
+# commands on a UDP port), calls over TLS through usher (outbound proxy
+# ;transport=tls, the test CA as its sip_cafile) to a sipp PBX over UDP:
+# INVITE, 180, 200, ACK and BYE along usher's double Record-Route.
+# Skipped (77) when baresip is not installed.
+. "$(dirname "$0")/lib.sh"
+. "$HERE/tlscerts.sh"
+
+command -v baresip >/dev/null || { echo "SKIP: baresip is not installed"; exit 77; }
+command -v sipp >/dev/null || { echo "SKIP: sipp missing"; exit 77; }
+mods=$(dirname "$(readlink -f "$(command -v baresip)")")/../lib/baresip/modules
+[ -f "$mods/cons.so" ] || fail "baresip modules not found in $mods"
+make_certs "$TMP/certs" || fail "cannot make test certificates"
+
+uport=$(free_port)
+tport=$(free_port)
+pbx=$(free_port)
+bport=$(free_port)
+cport=$(free_port)
+cat >"$TMP/u.conf" <<CONF
+listen = ( { transport = "udp"; address = "127.0.0.1"; port = $uport; },
+           { transport = "tls"; address = "127.0.0.1"; port = $tport; } );
+mode = "proxy";
+record_route = true;
+trusted = [ "127.0.0.2/32" ];
+log = { level = "debug"; };
+tls = { certificate = "$TMP/certs/usher.pem";
+        private_key = "$TMP/certs/usher.key";
+        ca_file = "$TMP/certs/ca.pem"; };
+domains = ( { name = "example.com"; authoritative = true; } );
+users = ( { user = "pbx"; domain = "example.com";
+            target = "sip:pbx@127.0.0.1:$pbx"; } );
+CONF
+mkdir -p "$TMP/baresip"
+cat >"$TMP/baresip/config" <<CONF
+poll_method epoll
+sip_listen 127.0.0.1:$bport
+sip_cafile $TMP/certs/ca.pem
+module_path $mods
+module g711.so
+module ausine.so
+module aufile.so
+module account.so
+module menu.so
+module cons.so
+cons_listen 127.0.0.1:$cport
+audio_player aufile,$TMP/out.wav
+audio_source ausine,440
+ausrc_srate 48000
+ausrc_channels 2
+auplay_srate 48000
+CONF
+echo "<sip:phone@example.com;transport=tls>;regint=0;outbound=\"sip:127.0.0.1:$tport;transport=tls\"" \
+    >"$TMP/baresip/accounts"
+
+"$USHER" -f -c "$TMP/u.conf" 2>"$TMP/usher.log" &
+upid=$!
+PIDS+=($upid)
+wait_answer "$uport" || fail "usher did not answer"
+sipp -sf "$HERE/../bench/scenarios/call-uas.xml" -m 1 -i 127.0.0.1 \
+    -p "$pbx" -timeout 30 -timeout_error -nostdin >"$TMP/sipp.log" 2>&1 &
+spid=$!
+PIDS+=($spid)
+sleep 0.5
+(cd "$TMP" && exec baresip -f "$TMP/baresip" -e "/dial sip:pbx@example.com") \
+    >"$TMP/baresip.log" 2>&1 </dev/null &
+bpid=$!
+PIDS+=($bpid)
+cons() {
+	python3 -c 'import socket, sys
+socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(
+    sys.argv[1].encode() + b"\n", ("127.0.0.1", int(sys.argv[2])))' "$1" "$cport"
+}
+for i in $(seq 100); do
+	grep -q 'Call established\|call established' "$TMP/baresip.log" && break
+	sleep 0.1
+done
+grep -qi 'call established' "$TMP/baresip.log" ||
+    { tail -20 "$TMP/baresip.log" >&2; fail "baresip: the call over TLS was not established"; }
+echo "ok   baresip -> usher (TLS) -> sipp (UDP): call established"
+cons /hangup
+rc=0
+wait "$spid" || rc=$?
+[ "$rc" -eq 0 ] || { tail -20 "$TMP/baresip.log" >&2; fail "sipp PBX: exit $rc (no whole call)"; }
+echo "ok   the PBX saw INVITE, ACK and BYE"
+cons /quit
+for i in $(seq 30); do kill -0 "$bpid" 2>/dev/null || break; sleep 0.1; done
+kill "$bpid" 2>/dev/null || true
+wait "$bpid" 2>/dev/null || true
+grep -q 'INVITE call-id=.* src=tls:127.0.0.1' "$TMP/usher.log" ||
+    fail "usher did not log an INVITE over TLS"
+grep -q 'BYE call-id=.* src=tls:127.0.0.1.*loose route' "$TMP/usher.log" ||
+    fail "the BYE did not come over TLS along the Record-Route"
+echo "ok   INVITE and BYE reached usher over TLS"
+stop_clean "$upid" "$TMP/usher.log"
+PIDS=()
+echo "baresip-tls: ok"
