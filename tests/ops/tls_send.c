@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,6 +129,8 @@ main(int argc, char *argv[])
 		return 2;
 	}
 	log_init(true, LOG_LEVEL_INFO);
+	/* As usher: a write to a peer that left is an error, not a death. */
+	signal(SIGPIPE, SIG_IGN);
 	if (netaddr_parse((struct slice){ argv[2], strlen(argv[2]) },
 	    (uint16_t)atoi(argv[3]), &dst) == -1) {
 		fprintf(stderr, "tls_send: bad address %s\n", argv[2]);
