@@ -879,7 +879,8 @@ proxy_on_handshake(struct worker *w, const struct sockaddr *sa)
 	memset(&src, 0, sizeof(src));
 	memcpy(&src.addr, sa, sa->sa_family == AF_INET6 ?
 	    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
-	return !is_limited(w, &src, worker_conf(w));
+	return worker_conf(w)->rate_per_source == 0 ||
+	    !is_limited(w, &src, worker_conf(w));
 }
 
 const struct tp_handlers proxy_handlers = {

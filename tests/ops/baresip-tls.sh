@@ -11,7 +11,7 @@ command -v baresip >/dev/null || { echo "SKIP: baresip is not installed"; exit 7
 command -v sipp >/dev/null || { echo "SKIP: sipp missing"; exit 77; }
 mods=$(dirname "$(readlink -f "$(command -v baresip)")")/../lib/baresip/modules
 [ -f "$mods/cons.so" ] || fail "baresip modules not found in $mods"
-make_certs "$TMP/certs" || fail "cannot make test certificates"
+mkdir -p "$TMP/certs" && tls_certs "$TMP/certs" || fail "cannot make test certificates"
 
 uport=$(free_port)
 tport=$(free_port)
@@ -25,8 +25,8 @@ mode = "proxy";
 record_route = true;
 trusted = [ "127.0.0.2/32" ];
 log = { level = "debug"; };
-tls = { certificate = "$TMP/certs/usher.pem";
-        private_key = "$TMP/certs/usher.key";
+tls = { certificate = "$TMP/certs/server.pem";
+        private_key = "$TMP/certs/server.key";
         ca_file = "$TMP/certs/ca.pem"; };
 domains = ( { name = "example.com"; authoritative = true; } );
 users = ( { user = "pbx"; domain = "example.com";

@@ -14,7 +14,7 @@
 KAMAILIO=${KAMAILIO:-kamailio}
 command -v "$KAMAILIO" >/dev/null ||
     { echo "SKIP: kamailio is not installed (Debian kamailio, kamailio-tls-modules)"; exit 77; }
-make_certs "$TMP/certs" || fail "cannot make test certificates"
+mkdir -p "$TMP/certs" && tls_certs "$TMP/certs" || fail "cannot make test certificates"
 
 uport=$(free_port)
 tport=$(free_port)
@@ -27,8 +27,8 @@ mode = "proxy";
 record_route = true;
 trusted = [ "127.0.0.2/32" ];
 log = { level = "debug"; };
-tls = { certificate = "$TMP/certs/usher.pem";
-        private_key = "$TMP/certs/usher.key";
+tls = { certificate = "$TMP/certs/server.pem";
+        private_key = "$TMP/certs/server.key";
         ca_file = "$TMP/certs/ca.pem"; };
 domains = ( { name = "example.com"; authoritative = true; } );
 users = (

@@ -138,8 +138,9 @@ def check_at_uas(uas, a, label, ruri, want_rr):
 
 def phase_main(a):
     certs = a.certs
-    uas = tlssip.TlsUas(a.pbx, f"{certs}/pbx.pem", f"{certs}/pbx.key",
-                        ca=f"{certs}/ca.pem", require_client=True)
+    uas = tlssip.TlsUas(a.pbx, f"{certs}/server2.pem",
+                        f"{certs}/server2.key", ca=f"{certs}/ca.pem",
+                        require_client=True)
     uas.start()
 
     # 1. UDP caller (sipp) -> usher -> TLS PBX that asks for usher's

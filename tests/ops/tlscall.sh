@@ -10,7 +10,7 @@
 
 command -v sipp >/dev/null || { echo "SKIP: sipp missing"; exit 77; }
 command -v openssl >/dev/null || { echo "SKIP: openssl missing"; exit 77; }
-make_certs "$TMP/certs" || fail "cannot make test certificates"
+mkdir -p "$TMP/certs" && tls_certs "$TMP/certs" || fail "cannot make test certificates"
 
 uport=$(free_port)
 tport=$(free_port)
@@ -32,8 +32,8 @@ record_route = true;
 trusted = [ "127.0.0.2/32" ];
 log = { level = "debug"; };
 metrics = { address = "127.0.0.1"; port = $mport; };
-tls = { certificate = "$TMP/certs/usher.pem";
-        private_key = "$TMP/certs/usher.key";
+tls = { certificate = "$TMP/certs/server.pem";
+        private_key = "$TMP/certs/server.key";
         ca_file = "$TMP/certs/ca.pem";
         $(printf '%s\n' "$@") };
 domains = ( { name = "example.com"; authoritative = true; } );

@@ -8,7 +8,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$HERE/tlscerts.sh"
 
-make_certs "$TMP/certs" || fail "cannot make test certificates"
+mkdir -p "$TMP/certs" && tls_certs "$TMP/certs" || fail "cannot make test certificates"
 DNSLOG=$TMP/queries.log
 python3 "$HERE/dnsserver.py" --port-file "$TMP/dns.port" --log "$DNSLOG" \
     "_sips._tcp.pbx.test SRV 10 0 5071 a.pbx.test" \
@@ -26,7 +26,7 @@ conf() {
 	local tls_listen="" tls_block=""
 	if [ "$2" = 1 ]; then
 		tls_listen=', { transport = "tls"; address = "127.0.0.1"; port = 5061; }'
-		tls_block="tls = { certificate = \"$TMP/certs/usher.pem\"; private_key = \"$TMP/certs/usher.key\"; ca_file = \"$TMP/certs/ca.pem\"; };"
+		tls_block="tls = { certificate = \"$TMP/certs/server.pem\"; private_key = \"$TMP/certs/server.key\"; ca_file = \"$TMP/certs/ca.pem\"; };"
 	fi
 	cat >"$1" <<CONF
 listen = ( { transport = "udp"; address = "127.0.0.1"; port = 5060; }$tls_listen );
