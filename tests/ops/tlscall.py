@@ -7,7 +7,8 @@ run by tlscall.sh against a running usher. Phases:
          Record-Route and the BYE that follows it; an untrusted in-dialog
          request to a TLS host that is no target; sips: never downgraded.
   wrong  the PBX's certificate names another host: 503, nothing reaches it.
-  lab    the same with verify_server = false: the call goes through."""
+  lab    the same with verify_server = false: the call goes through.
+  stall  the PBX accepts TCP and never answers the handshake: 503 in time."""
 import argparse
 import os
 import socket
@@ -251,9 +252,52 @@ def phase_wrong(a, lab):
     uas.close()
 
 
+def phase_stall(a):
+    """A next hop that accepts the TCP connection and never answers the
+    ClientHello (a slow or hostile PBX): the caller gets 503 once the
+    handshake times out (handshake_timeout = 2 in tlscall.sh), and usher
+    goes on serving."""
+    ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind(("127.0.0.1", a.pbx))
+    ls.listen(8)
+    held = []
+
+    def hold():
+        while True:
+            try:
+                c, _ = ls.accept()
+            except OSError:
+                return
+            held.append(c)      # read nothing, answer nothing
+    import threading
+    threading.Thread(target=hold, daemon=True).start()
+    inv = request("INVITE", "sip:wrong@example.com",
+                  "SIP/2.0/UDP 127.0.0.1:LPORT;rport;branch=z9hG4bKst1",
+                  "<sip:wrong@example.com>", uuid.uuid4().hex, 1)
+    t0 = time.monotonic()
+    r = udp_request(a.uport, inv, timeout=10)
+    took = time.monotonic() - t0
+    check("stalled TLS next hop: 503", r is not None and
+          r.startswith("SIP/2.0 503"), start_line(r) if r else "no answer")
+    check("stalled TLS next hop: answered within handshake_timeout + 2 s",
+          took < 4.5, f"{took:.1f} s")
+    check("stalled TLS next hop: it was connected to", len(held) >= 1,
+          f"{len(held)} connections")
+    opt = udp_request(a.uport, request(
+        "OPTIONS", f"sip:127.0.0.1:{a.uport}",
+        "SIP/2.0/UDP 127.0.0.1:LPORT;rport;branch=z9hG4bKst2",
+        f"<sip:127.0.0.1:{a.uport}>", uuid.uuid4().hex, 1), timeout=3)
+    check("usher still answers", opt is not None and
+          opt.startswith("SIP/2.0 200"), start_line(opt) if opt else "")
+    ls.close()
+    for c in held:
+        c.close()
+
+
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("phase", choices=("main", "wrong", "lab"))
+    p.add_argument("phase", choices=("main", "wrong", "lab", "stall"))
     for opt in ("uport", "tport", "pbx", "udppbx", "caller"):
         p.add_argument(f"--{opt}", type=int, default=0)
     p.add_argument("--certs", required=True)
@@ -261,6 +305,8 @@ def main():
     a = p.parse_args()
     if a.phase == "main":
         phase_main(a)
+    elif a.phase == "stall":
+        phase_stall(a)
     else:
         phase_wrong(a, a.phase == "lab")
     done()

@@ -4,7 +4,9 @@
 # transport=tls and sips:, double Record-Route, the BYE along it), mutual
 # TLS to the PBX, sips: never downgraded, an untrusted in-dialog request to
 # a TLS host that is no target; a PBX certificate for another name gets
-# 503, and goes through only with verify_server = false (tlscall.py).
+# 503, and goes through only with verify_server = false; a PBX that never
+# answers the handshake gets the call 503 within handshake_timeout
+# (tlscall.py).
 . "$(dirname "$0")/lib.sh"
 . "$HERE/tlscerts.sh"
 
@@ -70,10 +72,12 @@ print(metric(int(sys.argv[2]), "usher_tls_handshakes_total{result=\"failed\"}"))
 stop_clean "${PIDS[-1]}" "$TMP/usher.log"
 unset 'PIDS[-1]'
 
-# A lab: verify_server = false lets the same PBX through.
-conf "$TMP/lab.conf" "verify_server = false;"
+# A lab: verify_server = false lets the same PBX through; then a PBX that
+# stalls the handshake.
+conf "$TMP/lab.conf" "verify_server = false;" "handshake_timeout = 2;"
 run_usher "$TMP/lab.conf"
 python3 "$HERE/tlscall.py" lab "${args[@]}" || fail "verify_server = false"
+python3 "$HERE/tlscall.py" stall "${args[@]}" || fail "stalled TLS next hop"
 stop_clean "${PIDS[-1]}" "$TMP/usher.log"
 unset 'PIDS[-1]'
 echo "tlscall: ok"

@@ -2656,7 +2656,8 @@ test_hop_not_unicast(void **state)
 	    0);
 }
 
-/* RFC 3261 §18.1.1: over 1300 bytes, TCP unless the URI says udp. */
+/* RFC 3261 §18.1.1: over 1300 bytes, TCP unless the URI says udp; TLS
+ * whatever the size. */
 static void
 test_hop_transport(void **state)
 {
@@ -2670,6 +2671,11 @@ test_hop_transport(void **state)
 		{ "sip:a@10.0.0.1;transport=udp", 4000, SIP_TP_UDP },
 		{ "sip:a@10.0.0.1;transport=tcp", 100, SIP_TP_TCP },
 		{ "sip:a@10.0.0.1:5070;transport=TCP", 100, SIP_TP_TCP },
+		/* over the UDP limit a TLS hop stays TLS (never plain TCP) */
+		{ "sip:a@10.0.0.1;transport=tls", 100, SIP_TP_TLS },
+		{ "sip:a@10.0.0.1;transport=tls", 4000, SIP_TP_TLS },
+		{ "sips:a@10.0.0.1", 4000, SIP_TP_TLS },
+		{ "sips:a@10.0.0.1;transport=udp", 100, SIP_TP_TLS },
 	};
 	struct sip_uri u;
 	struct fwd_hop hop;
