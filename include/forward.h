@@ -22,7 +22,7 @@
 #define FORWARD_NAME_MAX	RESOLVE_HOST_MAX
 
 struct fwd_hop {
-	enum sip_transport	 tp;		/* SIP_TP_UDP, _TCP or _TLS */
+	enum sip_transport	 tp;		/* SIP_TP_UDP, _TCP, _TLS */
 	struct sockaddr_storage	 addr;
 	socklen_t		 addrlen;
 	int			 listener;	/* conf->listen index we send from */
@@ -125,8 +125,8 @@ ssize_t	forward_request(const struct sipmsg *m, const struct route_decision *d,
  * Via removed, Content-Length added when it has none and goes over TCP or
  * TLS. *hop gets the next Via's address (received and rport first, RFC
  * 3581), when it is an IP literal, and its transport; over TLS its name is
- * the Via's sent-by host, which a new connection verifies. Bytes past Content-Length
- * are never copied. Returns the length or -1 (*why).
+ * the Via's sent-by host, which a new connection verifies. Bytes past
+ * Content-Length are never copied. Returns the length or -1 (*why).
  */
 ssize_t	forward_response(const struct sipmsg *m, const struct conf *conf,
 	    struct fwd_hop *hop, char *out, size_t outlen, const char **why);

@@ -46,7 +46,7 @@ enum resolve_kind {
 	RESOLVE_ANY,		/* no transport=, fits UDP: _sip._udp, _sip._tcp */
 	RESOLVE_UDP,		/* transport=udp: _sip._udp */
 	RESOLVE_TCP,		/* transport=tcp, or too big for UDP: _sip._tcp */
-	RESOLVE_TLS,		/* sips: or transport=tls: _sips._tcp, 5061 */
+	RESOLVE_TLS,		/* sips:, transport=tls: _sips._tcp */
 	RESOLVE_KINDS
 };
 

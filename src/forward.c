@@ -435,11 +435,11 @@ add_rr(const struct conf *conf, struct sip_edits *ed, size_t at, int li,
 }
 
 /*
- * Over a stream (TCP, TLS) the receiver frames by Content-Length (RFC 3261 §18.3):
- * one that came over UDP without it gets it, for the rest of the datagram
- * (SPEC §6), or the body could be read as a message of its own. Edits at
- * the same offset apply in the order added: call it before anything is
- * deleted at `at`.
+ * Over a stream (TCP, TLS) the receiver frames by Content-Length (RFC
+ * 3261 §18.3): one that came over UDP without it gets it, for the rest of
+ * the datagram (SPEC §6), or the body could be read as a message of its
+ * own. Edits at the same offset apply in the order added: call it before
+ * anything is deleted at `at`.
  */
 static int
 add_content_length(const struct sipmsg *m, struct sip_edits *ed, size_t at,

@@ -1004,8 +1004,8 @@ entry_resolve(struct map_entry *e, const struct resolve_servers *sv)
 		e->a[RESOLVE_TCP] = t == SRV_NONE ? e->a[RESOLVE_ADDR] : st;
 		e->a[RESOLVE_ANY] = u != SRV_NONE ? su : e->a[RESOLVE_TCP];
 		s = answer_srv(sv, "_sips._tcp", e->name, SIP_TP_TLS, &ss);
-		e->a[RESOLVE_TLS] = s == SRV_NONE ? tls_port(&e->a[RESOLVE_ADDR])
-		    : ss;
+		e->a[RESOLVE_TLS] = s == SRV_NONE ?
+		    tls_port(&e->a[RESOLVE_ADDR]) : ss;
 	}
 }
 

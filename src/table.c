@@ -92,7 +92,7 @@ struct table {
 	const char	**files;	/* interned file names */
 	size_t		 nfiles;
 
-	bool		 tls;		/* TLS targets can be reached */
+	bool		 tls;		/* a TLS listener: TLS targets */
 };
 
 enum norm_fault {

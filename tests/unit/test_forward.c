@@ -2489,7 +2489,7 @@ test_response_tls(void **state)
 	static const struct {
 		const char	*via;
 		const char	*dest;		/* addr:port name */
-		const char	*clen;		/* Content-Length added */
+		const char	*clen;	/* Content-Length added */
 	} c[] = {
 		{ "SIP/2.0/TLS pbx.example.com:5061;branch=z9hG4bKt;"
 		  "received=10.0.0.6;rport=40000",
@@ -2567,7 +2567,7 @@ test_no_tls_listener(void **state)
 	static const struct {
 		const char	*ruri;
 		const char	*next;		/* next hop URI */
-		const char	*want;		/* tp addr:port, or why */
+		const char	*want;	/* tp addr:port, or why */
 	} c[] = {
 		{ "sips:x@10.0.0.1", "sips:x@10.0.0.1", FORWARD_NO_TLS },
 		{ "sip:x@10.0.0.1", "sip:x@10.0.0.1;transport=tls",
