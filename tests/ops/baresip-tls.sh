@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SPEC §9 with a real phone: baresip, headless (its cons module takes the
-# commands on a UDP port), calls over TLS through usher (outbound proxy
-# ;transport=tls, the test CA as its sip_cafile) to a sipp PBX over UDP:
-# INVITE, 180, 200, ACK and BYE along usher's double Record-Route.
+# commands on a UDP port), registers over TLS through usher (outbound proxy
+# ;transport=tls, the test CA as its sip_cafile) to a sipp registrar over
+# UDP, then calls through usher to a sipp PBX over UDP: INVITE, 180, 200,
+# ACK and BYE along usher's double Record-Route.
 # Skipped (77) when baresip is not installed.
 . "$(dirname "$0")/lib.sh"
 . "$HERE/tlscerts.sh"
@@ -18,6 +19,7 @@ tport=$(free_port)
 pbx=$(free_port)
 bport=$(free_port)
 cport=$(free_port)
+reg=$(free_port)
 cat >"$TMP/u.conf" <<CONF
 listen = ( { transport = "udp"; address = "127.0.0.1"; port = $uport; },
            { transport = "tls"; address = "127.0.0.1"; port = $tport; } );
@@ -30,7 +32,9 @@ tls = { certificate = "$TMP/certs/server.pem";
         ca_file = "$TMP/certs/ca.pem"; };
 domains = ( { name = "example.com"; authoritative = true; } );
 users = ( { user = "pbx"; domain = "example.com";
-            target = "sip:pbx@127.0.0.1:$pbx"; } );
+            target = "sip:pbx@127.0.0.1:$pbx"; },
+          { user = "phone"; domain = "example.com";
+            target = "sip:127.0.0.1:$reg"; } );
 CONF
 mkdir -p "$TMP/baresip"
 cat >"$TMP/baresip/config" <<CONF
@@ -51,7 +55,7 @@ ausrc_srate 48000
 ausrc_channels 2
 auplay_srate 48000
 CONF
-echo "<sip:phone@example.com;transport=tls>;regint=0;outbound=\"sip:127.0.0.1:$tport;transport=tls\"" \
+echo "<sip:phone@example.com;transport=tls>;regint=600;outbound=\"sip:127.0.0.1:$tport;transport=tls\"" \
     >"$TMP/baresip/accounts"
 
 "$USHER" -f -c "$TMP/u.conf" 2>"$TMP/usher.log" &
@@ -62,6 +66,10 @@ sipp -sf "$HERE/../bench/scenarios/call-uas.xml" -m 1 -i 127.0.0.1 \
     -p "$pbx" -timeout 30 -timeout_error -nostdin >"$TMP/sipp.log" 2>&1 &
 spid=$!
 PIDS+=($spid)
+sipp -sf "$HERE/register-uas.xml" -m 1 -i 127.0.0.1 -p "$reg" -timeout 30 \
+    -timeout_error -nostdin >"$TMP/sipp-reg.log" 2>&1 &
+rpid=$!
+PIDS+=($rpid)
 sleep 0.5
 (cd "$TMP" && exec baresip -f "$TMP/baresip" -e "/dial sip:pbx@example.com") \
     >"$TMP/baresip.log" 2>&1 </dev/null &
@@ -72,6 +80,16 @@ cons() {
 socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(
     sys.argv[1].encode() + b"\n", ("127.0.0.1", int(sys.argv[2])))' "$1" "$cport"
 }
+rc=0
+wait "$rpid" || rc=$?
+[ "$rc" -eq 0 ] || { tail -20 "$TMP/baresip.log" >&2; fail "sipp registrar: exit $rc (no REGISTER over TLS?)"; }
+for i in $(seq 100); do
+	grep -q 'TLS/v4} 200 OK' "$TMP/baresip.log" && break
+	sleep 0.1
+done
+grep -q 'TLS/v4} 200 OK' "$TMP/baresip.log" ||
+    { tail -20 "$TMP/baresip.log" >&2; fail "baresip: not registered"; }
+echo "ok   baresip registered over TLS through usher"
 for i in $(seq 100); do
 	grep -q 'Call established\|call established' "$TMP/baresip.log" && break
 	sleep 0.1
@@ -88,11 +106,13 @@ cons /quit
 for i in $(seq 30); do kill -0 "$bpid" 2>/dev/null || break; sleep 0.1; done
 kill "$bpid" 2>/dev/null || true
 wait "$bpid" 2>/dev/null || true
+grep -q 'REGISTER call-id=.* src=tls:127.0.0.1' "$TMP/usher.log" ||
+    fail "usher did not log a REGISTER over TLS"
 grep -q 'INVITE call-id=.* src=tls:127.0.0.1' "$TMP/usher.log" ||
     fail "usher did not log an INVITE over TLS"
 grep -q 'BYE call-id=.* src=tls:127.0.0.1.*loose route' "$TMP/usher.log" ||
     fail "the BYE did not come over TLS along the Record-Route"
-echo "ok   INVITE and BYE reached usher over TLS"
+echo "ok   REGISTER, INVITE and BYE reached usher over TLS"
 stop_clean "$upid" "$TMP/usher.log"
 PIDS=()
 echo "baresip-tls: ok"
