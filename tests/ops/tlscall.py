@@ -8,7 +8,8 @@ run by tlscall.sh against a running usher. Phases:
          request to a TLS host that is no target; sips: never downgraded.
   wrong  the PBX's certificate names another host: 503, nothing reaches it.
   lab    the same with verify_server = false: the call goes through.
-  stall  the PBX accepts TCP and never answers the handshake: 503 in time."""
+  stall  the PBX accepts TCP and never answers the handshake: 503 in time.
+  srv    (tlsexplain.sh) a sips: target name found by _sips._tcp SRV."""
 import argparse
 import os
 import socket
@@ -295,9 +296,33 @@ def phase_stall(a):
         c.close()
 
 
+def phase_srv(a):
+    """sip:srv@example.com, whose target is sips:srv@localhost, found by
+    usher at start through _sips._tcp.localhost SRV (the test DNS
+    server): the TLS PBX at the SRV port gets the INVITE, its certificate
+    checked for the URI's host, localhost."""
+    certs = a.certs
+    uas = tlssip.TlsUas(a.pbx, f"{certs}/server2.pem",
+                        f"{certs}/server2.key")
+    uas.start()
+    inv = request("INVITE", "sip:srv@example.com",
+                  "SIP/2.0/UDP 127.0.0.1:LPORT;rport;branch=z9hG4bKsr1",
+                  "<sip:srv@example.com>", uuid.uuid4().hex, 1)
+    r = udp_request(a.uport, inv, timeout=8)
+    check("_sips._tcp target: 200 from the TLS PBX",
+          r is not None and r.startswith("SIP/2.0 200"),
+          start_line(r) if r else "no answer")
+    got = uas.got("INVITE")
+    check("_sips._tcp target: the INVITE came over TLS", len(got) == 1 and
+          headers(got[0], "Via")[0].startswith("SIP/2.0/TLS "),
+          str([headers(g, "Via")[0] for g in got]))
+    uas.close()
+
+
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("phase", choices=("main", "wrong", "lab", "stall"))
+    p.add_argument("phase", choices=("main", "wrong", "lab", "stall",
+                                      "srv"))
     for opt in ("uport", "tport", "pbx", "udppbx", "caller"):
         p.add_argument(f"--{opt}", type=int, default=0)
     p.add_argument("--certs", required=True)
@@ -307,6 +332,8 @@ def main():
         phase_main(a)
     elif a.phase == "stall":
         phase_stall(a)
+    elif a.phase == "srv":
+        phase_srv(a)
     else:
         phase_wrong(a, a.phase == "lab")
     done()

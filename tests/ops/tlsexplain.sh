@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
-# SPEC §9 routing without a socket: usher -t on sips: and transport=tls
+# SPEC §9 routing, mostly without a socket: usher -t on sips: and transport=tls
 # targets (refused without a TLS listener, accepted with one), and -T
 # (text and JSON) for TLS next hops: the hop, the name its certificate must
 # carry, Via SIP/2.0/TLS, Record-Route transport=tls and sips:, RFC 3263
 # _sips._tcp SRV and the 5061 default from a test DNS server, the 503 when
-# no TLS listener serves the hop's family.
+# no TLS listener serves the hop's family; and the daemon delivering a
+# call to a sips: target found by _sips._tcp SRV at start.
 . "$(dirname "$0")/lib.sh"
 . "$HERE/tlscerts.sh"
 
 mkdir -p "$TMP/certs" && tls_certs "$TMP/certs" || fail "cannot make test certificates"
 DNSLOG=$TMP/queries.log
+pbx=$(free_port)
 python3 "$HERE/dnsserver.py" --port-file "$TMP/dns.port" --log "$DNSLOG" \
     "_sips._tcp.pbx.test SRV 10 0 5071 a.pbx.test" \
+    "_sips._tcp.localhost SRV 10 0 $pbx localhost" "localhost A 127.0.0.1" \
     "_sip._udp.pbx.test SRV 10 0 5090 a.pbx.test" \
     "a.pbx.test A 10.0.0.7" "plain.test A 10.0.0.8" &
 PIDS+=($!)
@@ -114,4 +117,29 @@ j=$(explain INVITE "sips:x@[2001:db8::9]")
 expect "sips: IPv6 without an IPv6 TLS listener" "$(field "$j" destination)" \
     "nowhere: 503 No TLS For sips Next Hop"
 
+# The daemon: a sips: target name resolved at start (_sips._tcp SRV), the
+# call delivered over TLS to the SRV's port, the certificate checked for
+# the URI's host.
+uport=$(free_port)
+tport=$(free_port)
+cat >"$TMP/d.conf" <<CONF
+listen = ( { transport = "udp"; address = "127.0.0.1"; port = $uport; },
+           { transport = "tls"; address = "127.0.0.1"; port = $tport; } );
+mode = "proxy";
+trusted = [ "127.0.0.2/32" ];
+log = { level = "debug"; };
+tls = { certificate = "$TMP/certs/server.pem";
+        private_key = "$TMP/certs/server.key";
+        ca_file = "$TMP/certs/ca.pem"; };
+dns = { servers = [ "127.0.0.1:$dnsport" ]; };
+domains = ( { name = "example.com"; authoritative = true; } );
+users = ( { user = "srv"; domain = "example.com"; target = "sips:srv@localhost"; } );
+CONF
+"$USHER" -f -c "$TMP/d.conf" 2>"$TMP/usher.log" &
+PIDS+=($!)
+wait_answer "$uport" || fail "usher did not answer"
+python3 "$HERE/tlscall.py" srv --uport "$uport" --pbx "$pbx" \
+    --certs "$TMP/certs" --tmp "$TMP" || fail "_sips._tcp target"
+stop_clean "${PIDS[-1]}" "$TMP/usher.log"
+unset 'PIDS[-1]'
 echo "tlsexplain: ok"
