@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # SPEC §9 routing, mostly without a socket: usher -t on sips: and
 # transport=tls targets (refused without a TLS listener, accepted with
-# one), and -T
-# (text and JSON) for TLS next hops: the hop, the name its certificate must
-# carry, Via SIP/2.0/TLS, Record-Route transport=tls and sips:, RFC 3263
-# _sips._tcp SRV and the 5061 default from a test DNS server, the 503 when
-# no TLS listener serves the hop's family; and the daemon delivering a
-# call to a sips: target found by _sips._tcp SRV at start.
+# one), and -T (text and JSON) for TLS next hops: the hop, the name its
+# certificate must carry, Via SIP/2.0/TLS, Record-Route transport=tls and
+# sips:, RFC 3263 _sips._tcp SRV and the 5061 default from a test DNS
+# server, the 503 when no TLS listener serves the hop's family; and the
+# daemon delivering a call to a sips: target found by _sips._tcp SRV at
+# start.
 . "$(dirname "$0")/lib.sh"
 . "$HERE/tlscerts.sh"
 
