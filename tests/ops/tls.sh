@@ -36,7 +36,7 @@ CONF
 have6=1
 python3 -c 'import socket; s=socket.socket(socket.AF_INET6); s.bind(("::1",0))' \
     2>/dev/null || have6=0
-v4only() { [ "$have6" = 1 ] || sed -i '/address = "::1"/d; s/},$/} );/' "$1"; }
+v4only() { [ "$have6" = 1 ] || sed -i '/address = "::1"/d; /transport = "tls"; address = "127/ s/},$/} );/' "$1"; }
 
 # ---- -t and start-up ----
 port=$(free_port); tport=$(free_port); mport=$(free_port)
