@@ -394,6 +394,9 @@ def tls_send(conf, peer, name, count=2):
     out = subprocess.run([E["TLS_SEND"], conf, "127.0.0.1", str(peer.port),
                           name, str(count)], capture_output=True, text=True,
                          timeout=30)
+    if out.returncode != 0 or "Sanitizer" in out.stderr:
+        check(f"tls_send to {name} ran clean", False,
+              f"exit {out.returncode}: {out.stderr[-2000:]}")
     return out.stdout
 
 
