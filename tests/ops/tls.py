@@ -274,6 +274,31 @@ check("the broken pair is logged with why",
 for c in (old, new, kept, t):
     c.close()
 
+# an announced size over max_message_size: 513, then closed
+big = connect(TPORT)
+big.sendall(request("INVITE", "sip:bob@example.com").replace(
+    b"Content-Length: 0", b"Content-Length: 100000"))
+st = read_msg(big)
+check("over max_message_size over TLS: 513", st.startswith("SIP/2.0 513"), st)
+el = closed_within(big, 3)
+check("... and the TLS connection closed", el is not None, f"{el}")
+# garbage with sound framing after a sound handshake: as over TCP, it
+# costs that message only (no start line to answer: a counted drop), and
+# the connection goes on
+g = connect(TPORT)
+p0 = metric(MPORT, "usher_parse_errors_total")
+g.sendall(b"\x00\x01garbage\r\nContent-Length: 0\r\n\r\n" +
+          request("OPTIONS", f"sip:127.0.0.1:{TPORT}"))
+st = read_msg(g)
+check("garbage inside TLS: dropped, the next request answered on the "
+      "same connection", st == "SIP/2.0 200 OK", st)
+check("garbage inside TLS: counted as a parse error",
+      metric(MPORT, "usher_parse_errors_total") == p0 + 1)
+g.close()
+check("usher still serves after the garbage",
+      ask(connect(TPORT), "OPTIONS", f"sip:127.0.0.1:{TPORT}") ==
+      "SIP/2.0 200 OK")
+
 # 300 TLS connections held open
 time.sleep(0.3)
 before = rss_kb(UPID)
@@ -326,6 +351,35 @@ try:
 except (OSError, ssl.SSLError):
     refused = True
 check("verify_client: an expired client certificate is refused", refused)
+
+# min_version = "1.3": a TLS 1.2 client is refused
+old12 = client_ctx("client")
+old12.maximum_version = ssl.TLSVersion.TLSv1_2
+try:
+    connect(VPORT, ctx=old12).close()
+    refused = False
+except (OSError, ssl.SSLError):
+    refused = True
+check("min_version 1.3: a TLS 1.2 client is refused", refused)
+# tcp_max_connections_per_source (default 32) holds for TLS
+l0 = metric(VMPORT, 'usher_dropped_total{reason="tcp_limit"}')
+mine, cut = [], 0
+for i in range(36):
+    try:
+        c = connect(VPORT, ctx=client_ctx("client"))
+        c.sendall(b"\r\n\r\n")
+        if c.recv(2) == b"\r\n":
+            mine.append(c)
+        else:
+            cut += 1
+    except (OSError, ssl.SSLError):
+        cut += 1
+check("TLS: a source holds at most 32 connections", len(mine) == 32,
+      f"{len(mine)} held, {cut} cut")
+check("TLS: the ones over the per-source cap counted tcp_limit",
+      metric(VMPORT, 'usher_dropped_total{reason="tcp_limit"}') >= l0 + 4)
+for c in mine:
+    c.close()
 
 # ---- instance 3: handshakes count toward rate_per_source ----
 r0 = metric(RMPORT, 'usher_dropped_total{reason="rate"}')

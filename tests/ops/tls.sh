@@ -88,7 +88,7 @@ wait_answer "$port" || fail "usher did not answer"
 
 # ---- instance 2: mutual TLS ----
 vport=$(free_port); vtport=$(free_port); vmport=$(free_port)
-TLS_EXTRA="verify_client = true;"
+TLS_EXTRA="verify_client = true; min_version = \"1.3\";"
 tls_conf "$TMP/v.conf" "$vport" "$vtport" "$vmport" "$C/server.pem" "$C/server.key" \
     "limits = { rate_per_source = 0; };"
 v4only "$TMP/v.conf"
