@@ -179,6 +179,26 @@ check("certificate expiry exported",
       metric(MPORT, "usher_tls_certificate_expiry_timestamp_seconds") >
       time.time() + 300 * 86400)
 
+# framing over TLS: two requests in one record, one request cut over
+# several records, one larger than a TLS record (16 KB)
+t.sendall(request("OPTIONS", f"sip:127.0.0.1:{TPORT}") +
+          request("OPTIONS", f"sip:127.0.0.1:{TPORT}"))
+check("two requests in one TLS record: two answers",
+      [read_msg(t), read_msg(t)] == ["SIP/2.0 200 OK"] * 2)
+r = request("OPTIONS", f"sip:127.0.0.1:{TPORT}")
+for i in range(0, len(r), 37):
+    t.sendall(r[i:i + 37])
+    time.sleep(0.01)
+check("a request cut over many TLS records: answered", read_msg(t) ==
+      "SIP/2.0 200 OK")
+body = b"v=0\r\n" + b"a=x:" + b"y" * 30000 + b"\r\n"
+r = request("OPTIONS", f"sip:127.0.0.1:{TPORT}").replace(
+    b"Content-Length: 0\r\n", b"Content-Type: application/sdp\r\n"
+    b"Content-Length: %d\r\n" % len(body)) + body
+t.sendall(r)
+check("a 30 KB request over TLS (several records): answered",
+      read_msg(t) == "SIP/2.0 200 OK")
+
 # IPv6 listener, where the host has ::1
 try:
     t6 = connect(TPORT, host="::1")
