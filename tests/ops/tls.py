@@ -464,10 +464,10 @@ class Peer:
         self.ls.close()
 
 
-def tls_send(conf, peer, name, count=2):
+def tls_send(conf, peer, name, count=2, workers=1):
     out = subprocess.run([E["TLS_SEND"], conf, "127.0.0.1", str(peer.port),
-                          name, str(count)], capture_output=True, text=True,
-                         timeout=30)
+                          name, str(count), str(workers)],
+                         capture_output=True, text=True, timeout=30)
     if out.returncode != 0 or "Sanitizer" in out.stderr:
         check(f"tls_send to {name} ran clean", False,
               f"exit {out.returncode}: {out.stderr[-2000:]}")
@@ -484,6 +484,13 @@ check("outgoing TLS: one full handshake", "handshakes ok=1 " in out, out)
 out = tls_send(E["OUT_CONF"], p, "127.0.0.1", 1)
 check("outgoing TLS: an IP target checked against SAN IP",
       "response: SIP/2.0 200 OK" in out, out)
+p.close()
+# two workers take turns: the second hands its bytes to the owner
+p = Peer("server")
+out = tls_send(E["OUT_CONF"], p, "localhost", 6, 2)
+check("outgoing TLS from two workers: six answers over one connection",
+      out.count("response: SIP/2.0 200 OK (over tls)") == 6 and
+      p.conns == 1, f"{p.conns} connections | {out}")
 p.close()
 p = Peer("other")
 out = tls_send(E["OUT_CONF"], p, "localhost")
