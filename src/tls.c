@@ -227,7 +227,7 @@ server_ctx(const struct conf_tls *t, const struct pair *p, char *err,
 	SSL_CTX_set_num_tickets(ctx, 1);
 	if (SSL_CTX_set_tlsext_ticket_keys(ctx, ticket_keys,
 	    sizeof(ticket_keys)) != 1) {
-		snprintf(err, errlen, "tls: cannot set the session ticket keys");
+		snprintf(err, errlen, "tls: cannot set session ticket keys");
 		goto bad;
 	}
 	if (t->verify_client) {
@@ -475,7 +475,8 @@ is_ip_literal(const char *name, char *ip, size_t iplen)
 		return false;
 	memcpy(ip, name, n);
 	ip[n] = '\0';
-	return inet_pton(AF_INET, ip, a) == 1 || inet_pton(AF_INET6, ip, a) == 1;
+	return inet_pton(AF_INET, ip, a) == 1 ||
+	    inet_pton(AF_INET6, ip, a) == 1;
 }
 
 SSL *
