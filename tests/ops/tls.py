@@ -422,7 +422,8 @@ check("handshakes over the rate counted as rate drops",
 class Peer:
     """A TLS UAS: answers 200 to every request; counts connections."""
 
-    def __init__(self, name):
+    def __init__(self, name, close_after=False):
+        self.close_after = close_after
         self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.ctx.load_cert_chain(cert(name + ".pem"), cert(name + ".key"))
         self.ls = socket.socket()
@@ -457,6 +458,9 @@ class Peer:
                             in ("via", "from", "to", "call-id", "cseq")]
                     t.sendall(("SIP/2.0 200 OK\r\n" + "\r\n".join(keep) +
                                "\r\nContent-Length: 0\r\n\r\n").encode())
+                    if self.close_after:
+                        t.close()
+                        return
         except (OSError, ssl.SSLError):
             return
 
@@ -464,9 +468,9 @@ class Peer:
         self.ls.close()
 
 
-def tls_send(conf, peer, name, count=2, workers=1):
+def tls_send(conf, peer, name, count=2, workers=1, pause_ms=0):
     out = subprocess.run([E["TLS_SEND"], conf, "127.0.0.1", str(peer.port),
-                          name, str(count), str(workers)],
+                          name, str(count), str(workers), str(pause_ms)],
                          capture_output=True, text=True, timeout=30)
     if out.returncode != 0 or "Sanitizer" in out.stderr:
         check(f"tls_send to {name} ran clean", False,
@@ -491,6 +495,13 @@ out = tls_send(E["OUT_CONF"], p, "localhost", 6, 2)
 check("outgoing TLS from two workers: six answers over one connection",
       out.count("response: SIP/2.0 200 OK (over tls)") == 6 and
       p.conns == 1, f"{p.conns} connections | {out}")
+p.close()
+# a peer that closes after each answer: the next connection resumes
+p = Peer("server", close_after=True)
+out = tls_send(E["OUT_CONF"], p, "localhost", 3, 1, 300)
+check("outgoing TLS: a new connection to the same peer resumes its session",
+      out.count("response: SIP/2.0 200 OK") == 3 and p.conns == 3 and
+      "handshakes ok=1 resumed=2 failed=0" in out, f"{p.conns} | {out}")
 p.close()
 p = Peer("other")
 out = tls_send(E["OUT_CONF"], p, "localhost")

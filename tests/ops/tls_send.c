@@ -4,9 +4,11 @@
  * that picks TLS next hops is proxy's and forward's; this drives the
  * transport below it). Used by tests/ops/tls.py.
  *
- * usage: tls_send CONF IP PORT NAME COUNT [WORKERS]
+ * usage: tls_send CONF IP PORT NAME COUNT [WORKERS [PAUSE_MS]]
  * With WORKERS (default 1), request k is sent by worker k % WORKERS: the
  * others hand theirs to the owner of the connection through its inbox.
+ * PAUSE_MS: wait that long after an answer before the next request (a peer
+ * that closes after each answer is gone by then: a new connection).
  * prints: "response: STATUS-LINE" or "undeliverable: WHY" per request,
  * then "handshakes ok=N resumed=N failed=N connections=N"; exit 0 when it
  * ran, 2 on a usage or set-up error. */
@@ -37,6 +39,7 @@ static const char		*name;
 static atomic_int		 left, sent;
 static struct event		*ev_go[8];
 static int			 nworkers = 1;
+static struct timeval		 pause_tv;
 
 /* The next request, from the worker whose turn it is (in its thread). */
 static void
@@ -46,7 +49,7 @@ send_next(void)
 		transport_stop(&srv);
 		return;
 	}
-	event_active(ev_go[atomic_load(&sent) % nworkers], EV_TIMEOUT, 0);
+	event_add(ev_go[atomic_load(&sent) % nworkers], &pause_tv);
 }
 
 static void
@@ -137,12 +140,16 @@ main(int argc, char *argv[])
 	char err[1024];
 	int rc, k, i;
 
-	if (argc != 6 && argc != 7) {
+	if (argc < 6 || argc > 8) {
 		fprintf(stderr, "usage: tls_send CONF IP PORT NAME COUNT "
-		    "[WORKERS]\n");
+		    "[WORKERS [PAUSE_MS]]\n");
 		return 2;
 	}
-	if (argc == 7 && ((nworkers = atoi(argv[6])) < 1 || nworkers > 8)) {
+	if (argc == 8) {
+		pause_tv.tv_sec = atoi(argv[7]) / 1000;
+		pause_tv.tv_usec = atoi(argv[7]) % 1000 * 1000;
+	}
+	if (argc >= 7 && ((nworkers = atoi(argv[6])) < 1 || nworkers > 8)) {
 		fprintf(stderr, "tls_send: 1 to 8 workers\n");
 		return 2;
 	}
