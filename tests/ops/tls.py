@@ -401,6 +401,33 @@ check("TLS: the ones over the per-source cap counted tcp_limit",
 for c in mine:
     c.close()
 
+# a TLS client that never reads its answers: closed once its queue
+# passes tcp_max_queue (64 KiB here), counted tcp_limit; others unharmed
+l0 = metric(VMPORT, 'usher_dropped_total{reason="tcp_limit"}')
+raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+raw.settimeout(10)
+raw.connect(("127.0.0.1", VPORT))
+deaf = client_ctx("client").wrap_socket(raw, server_hostname="localhost")
+burst = request("OPTIONS", f"sip:127.0.0.1:{VPORT}") * 100
+cut = False
+try:
+    for i in range(60):              # 6,000 requests, ~2 MB of answers
+        deaf.sendall(burst)
+except (OSError, ssl.SSLError):
+    cut = True
+t0 = time.monotonic()
+while (not cut and time.monotonic() - t0 < 5 and
+       metric(VMPORT, 'usher_dropped_total{reason="tcp_limit"}') == l0):
+    time.sleep(0.1)
+check("a TLS client that does not read is cut at tcp_max_queue",
+      metric(VMPORT, 'usher_dropped_total{reason="tcp_limit"}') > l0)
+deaf.close()
+m = connect(VPORT, ctx=client_ctx("client"))
+check("... and the others are served",
+      ask(m, "OPTIONS", f"sip:127.0.0.1:{VPORT}") == "SIP/2.0 200 OK")
+m.close()
+
 # ---- instance 3: handshakes count toward rate_per_source ----
 r0 = metric(RMPORT, 'usher_dropped_total{reason="rate"}')
 served = 0

@@ -90,7 +90,7 @@ wait_answer "$port" || fail "usher did not answer"
 vport=$(free_port); vtport=$(free_port); vmport=$(free_port)
 TLS_EXTRA="verify_client = true; min_version = \"1.3\";"
 tls_conf "$TMP/v.conf" "$vport" "$vtport" "$vmport" "$C/server.pem" "$C/server.key" \
-    "limits = { rate_per_source = 0; };"
+    "limits = { rate_per_source = 0; tcp_max_queue = 65536; };"
 v4only "$TMP/v.conf"
 "$USHER" -f -c "$TMP/v.conf" 2>"$TMP/usher-v.log" &
 PIDS+=($!)
