@@ -46,8 +46,10 @@ void	tls_fini(void);
 
 /* A new SSL for an accepted connection (server) or an outgoing one
  * (client: name checked as RFC 5922 §7.2 says when verify_server; SNI for
- * a DNS name). The caller owns it (SSL_free). NULL when TLS is not set up
- * or out of memory. */
+ * a DNS name; the session last kept for name offered, and the one this
+ * connection gets kept for the next). The caller owns it: SSL_shutdown
+ * before SSL_free on a sound close, else OpenSSL voids its session. NULL
+ * when TLS is not set up or out of memory. */
 SSL	*tls_new_server(void);
 SSL	*tls_new_client(const char *name);
 

@@ -54,6 +54,100 @@ static unsigned		 hs_timeout = 5;	/* under mu */
 static unsigned char	 ticket_keys[TICKET_KEYS_LEN];
 static bool		 have_ticket_keys;
 
+/*
+ * Outgoing sessions, so that a connection to a trunk made again after an
+ * idle close resumes instead of paying a full handshake: one session per
+ * next-hop name (the name its certificate was checked against), in a
+ * fixed table, the newest kept. Emptied by a reload: a session skips the
+ * certificate check, so one made under the old ca_file or verify_server
+ * must not outlive them.
+ */
+#define SESS_SLOTS	256
+#define SESS_KEY	256
+
+struct sess_slot {
+	char		 name[SESS_KEY];
+	SSL_SESSION	*s;
+};
+
+/* What a client SSL carries (ex_data): its name, and the generation of
+ * the table when it was made: a handshake that ends after a reload does
+ * not store a session checked under the old settings. */
+struct sess_tag {
+	unsigned	 gen;
+	char		 name[SESS_KEY];
+};
+
+static pthread_mutex_t	 sess_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct sess_slot	 sess[SESS_SLOTS];
+static unsigned		 sess_gen;		/* sess_mu */
+static int		 sess_idx = -1;		/* SSL ex_data: a sess_tag */
+
+static unsigned
+sess_slot_of(const char *name)
+{
+	unsigned h = 2166136261u;		/* FNV-1a */
+
+	for (; *name != '\0'; name++)
+		h = (h ^ (unsigned char)*name) * 16777619u;
+	return h % SESS_SLOTS;
+}
+
+/* OpenSSL: a session (a TLS 1.3 ticket arrives after the handshake) for
+ * a client SSL; 1: we keep the reference. */
+static int
+sess_new(SSL *ssl, SSL_SESSION *s)
+{
+	const struct sess_tag *tag = SSL_get_ex_data(ssl, sess_idx);
+	SSL_SESSION *old = NULL;
+	unsigned k;
+	int kept = 0;
+
+	if (tag == NULL)
+		return 0;
+	k = sess_slot_of(tag->name);
+	pthread_mutex_lock(&sess_mu);
+	if (tag->gen == sess_gen) {
+		old = sess[k].s;
+		memcpy(sess[k].name, tag->name, sizeof(sess[k].name));
+		sess[k].s = s;
+		kept = 1;
+	}
+	pthread_mutex_unlock(&sess_mu);
+	SSL_SESSION_free(old);
+	return kept;
+}
+
+static void
+sess_flush(void)
+{
+	SSL_SESSION *old[SESS_SLOTS];
+	size_t i;
+
+	pthread_mutex_lock(&sess_mu);
+	sess_gen++;
+	for (i = 0; i < SESS_SLOTS; i++) {
+		old[i] = sess[i].s;
+		sess[i].s = NULL;
+		sess[i].name[0] = '\0';
+	}
+	pthread_mutex_unlock(&sess_mu);
+	for (i = 0; i < SESS_SLOTS; i++)
+		SSL_SESSION_free(old[i]);
+}
+
+static void
+sess_name_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
+    long argl, void *argp)
+{
+	(void)parent;
+	(void)ad;
+	(void)idx;
+	(void)argl;
+	(void)argp;
+	free(ptr);
+}
+
 const char *
 tls_error(char *buf, size_t len)
 {
@@ -172,8 +266,12 @@ ctx_common(const SSL_METHOD *method, const struct conf_tls *t,
 	 * by OpenSSL when both ends have it. */
 	SSL_CTX_set_min_proto_version(ctx, t->min_version == CONF_TLS_1_3 ?
 	    TLS1_3_VERSION : TLS1_2_VERSION);
+	/* An EOF without close_notify is an ordinary close: SIP frames by
+	 * Content-Length, so a truncation cannot pass for a message, and a
+	 * peer that just closes must not void the session we resume with. */
 	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION |
-	    SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+	    SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
+	    SSL_OP_IGNORE_UNEXPECTED_EOF);
 	/* Writes come from the connection's queue, which may move (realloc,
 	 * memmove) between a partial write and its retry; idle connections
 	 * give their read and write buffers back (300 idle phones). */
@@ -227,7 +325,7 @@ server_ctx(const struct conf_tls *t, const struct pair *p, char *err,
 	SSL_CTX_set_num_tickets(ctx, 1);
 	if (SSL_CTX_set_tlsext_ticket_keys(ctx, ticket_keys,
 	    sizeof(ticket_keys)) != 1) {
-		snprintf(err, errlen, "tls: cannot set the session ticket keys");
+		snprintf(err, errlen, "tls: cannot set session ticket keys");
 		goto bad;
 	}
 	if (t->verify_client) {
@@ -263,6 +361,9 @@ client_ctx(const struct conf_tls *t, const struct pair *p, char *err,
 	}
 	SSL_CTX_set_verify(ctx, t->verify_server ? SSL_VERIFY_PEER :
 	    SSL_VERIFY_NONE, NULL);
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT |
+	    SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	SSL_CTX_sess_set_new_cb(ctx, sess_new);
 	return ctx;
 }
 
@@ -309,6 +410,11 @@ build(const struct conf_tls *t, const struct pair *p, SSL_CTX **srv,
 	*srv = *cli = NULL;
 	if (make_ticket_keys(err, errlen) == -1)
 		return -1;
+	if (sess_idx == -1 && (sess_idx = SSL_get_ex_new_index(0, NULL, NULL,
+	    NULL, sess_name_free)) == -1) {
+		snprintf(err, errlen, "tls: no ex_data index");
+		return -1;
+	}
 	if (p->leaf != NULL && (*srv = server_ctx(t, p, err, errlen)) == NULL)
 		return -1;
 	if ((*cli = client_ctx(t, p, err, errlen)) == NULL) {
@@ -419,6 +525,7 @@ tls_reload(const struct conf *conf)
 		cur = p;
 	}
 	publish(t, s, c, cur.expiry);
+	sess_flush();
 	return rc;
 }
 
@@ -432,6 +539,7 @@ tls_fini(void)
 	cur_expiry = 0;
 	pthread_mutex_unlock(&mu);
 	pair_free(&cur);
+	sess_flush();
 }
 
 /* A reference to *which, or NULL. */
@@ -475,7 +583,8 @@ is_ip_literal(const char *name, char *ip, size_t iplen)
 		return false;
 	memcpy(ip, name, n);
 	ip[n] = '\0';
-	return inet_pton(AF_INET, ip, a) == 1 || inet_pton(AF_INET6, ip, a) == 1;
+	return inet_pton(AF_INET, ip, a) == 1 ||
+	    inet_pton(AF_INET6, ip, a) == 1;
 }
 
 SSL *
@@ -491,6 +600,28 @@ tls_new_client(const char *name)
 	SSL_CTX_free(ctx);
 	if (ssl == NULL || name == NULL || name[0] == '\0')
 		return ssl;
+	if (strlen(name) < SESS_KEY) {
+		struct sess_tag *tag = calloc(1, sizeof(*tag));
+		unsigned k = sess_slot_of(name);
+		SSL_SESSION *s = NULL;
+
+		if (tag == NULL || !SSL_set_ex_data(ssl, sess_idx, tag)) {
+			free(tag);
+			goto bad;
+		}
+		memcpy(tag->name, name, strlen(name) + 1);
+		pthread_mutex_lock(&sess_mu);
+		tag->gen = sess_gen;
+		if (sess[k].s != NULL && strcmp(sess[k].name, name) == 0 &&
+		    SSL_SESSION_is_resumable(sess[k].s) &&
+		    SSL_SESSION_up_ref(sess[k].s))
+			s = sess[k].s;
+		pthread_mutex_unlock(&sess_mu);
+		if (s != NULL) {
+			SSL_set_session(ssl, s);	/* its own reference */
+			SSL_SESSION_free(s);
+		}
+	}
 	/* RFC 5922 §7.2: the target's host in subjectAltName, a DNS name
 	 * or an IP address; no wildcards in part of a label. */
 	if (is_ip_literal(name, ip, sizeof(ip))) {

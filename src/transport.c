@@ -1563,8 +1563,8 @@ tcp_connect(struct worker *w, const struct sockaddr *dst, socklen_t dstlen,
 	}
 	if (tls) {
 		if (name == NULL || name[0] == '\0') {
-			addr_text((const struct sockaddr_storage *)(const void *)
-			    dst, ip, sizeof(ip), &port);
+			addr_text((const struct sockaddr_storage *)
+			    (const void *)dst, ip, sizeof(ip), &port);
 			name = ip;
 		}
 		if ((ssl = tls_new_client(name)) == NULL) {

@@ -179,6 +179,26 @@ check("certificate expiry exported",
       metric(MPORT, "usher_tls_certificate_expiry_timestamp_seconds") >
       time.time() + 300 * 86400)
 
+# framing over TLS: two requests in one record, one request cut over
+# several records, one larger than a TLS record (16 KB)
+t.sendall(request("OPTIONS", f"sip:127.0.0.1:{TPORT}") +
+          request("OPTIONS", f"sip:127.0.0.1:{TPORT}"))
+check("two requests in one TLS record: two answers",
+      [read_msg(t), read_msg(t)] == ["SIP/2.0 200 OK"] * 2)
+r = request("OPTIONS", f"sip:127.0.0.1:{TPORT}")
+for i in range(0, len(r), 37):
+    t.sendall(r[i:i + 37])
+    time.sleep(0.01)
+check("a request cut over many TLS records: answered", read_msg(t) ==
+      "SIP/2.0 200 OK")
+body = b"v=0\r\n" + b"a=x:" + b"y" * 30000 + b"\r\n"
+r = request("OPTIONS", f"sip:127.0.0.1:{TPORT}").replace(
+    b"Content-Length: 0\r\n", b"Content-Type: application/sdp\r\n"
+    b"Content-Length: %d\r\n" % len(body)) + body
+t.sendall(r)
+check("a 30 KB request over TLS (several records): answered",
+      read_msg(t) == "SIP/2.0 200 OK")
+
 # IPv6 listener, where the host has ::1
 try:
     t6 = connect(TPORT, host="::1")
@@ -274,6 +294,31 @@ check("the broken pair is logged with why",
 for c in (old, new, kept, t):
     c.close()
 
+# an announced size over max_message_size: 513, then closed
+big = connect(TPORT)
+big.sendall(request("INVITE", "sip:bob@example.com").replace(
+    b"Content-Length: 0", b"Content-Length: 100000"))
+st = read_msg(big)
+check("over max_message_size over TLS: 513", st.startswith("SIP/2.0 513"), st)
+el = closed_within(big, 3)
+check("... and the TLS connection closed", el is not None, f"{el}")
+# garbage with sound framing after a sound handshake: as over TCP, it
+# costs that message only (no start line to answer: a counted drop), and
+# the connection goes on
+g = connect(TPORT)
+p0 = metric(MPORT, "usher_parse_errors_total")
+g.sendall(b"\x00\x01garbage\r\nContent-Length: 0\r\n\r\n" +
+          request("OPTIONS", f"sip:127.0.0.1:{TPORT}"))
+st = read_msg(g)
+check("garbage inside TLS: dropped, the next request answered on the "
+      "same connection", st == "SIP/2.0 200 OK", st)
+check("garbage inside TLS: counted as a parse error",
+      metric(MPORT, "usher_parse_errors_total") == p0 + 1)
+g.close()
+check("usher still serves after the garbage",
+      ask(connect(TPORT), "OPTIONS", f"sip:127.0.0.1:{TPORT}") ==
+      "SIP/2.0 200 OK")
+
 # 300 TLS connections held open
 time.sleep(0.3)
 before = rss_kb(UPID)
@@ -327,6 +372,62 @@ except (OSError, ssl.SSLError):
     refused = True
 check("verify_client: an expired client certificate is refused", refused)
 
+# min_version = "1.3": a TLS 1.2 client is refused
+old12 = client_ctx("client")
+old12.maximum_version = ssl.TLSVersion.TLSv1_2
+try:
+    connect(VPORT, ctx=old12).close()
+    refused = False
+except (OSError, ssl.SSLError):
+    refused = True
+check("min_version 1.3: a TLS 1.2 client is refused", refused)
+# tcp_max_connections_per_source (default 32) holds for TLS
+l0 = metric(VMPORT, 'usher_dropped_total{reason="tcp_limit"}')
+mine, cut = [], 0
+for i in range(36):
+    try:
+        c = connect(VPORT, ctx=client_ctx("client"))
+        c.sendall(b"\r\n\r\n")
+        if c.recv(2) == b"\r\n":
+            mine.append(c)
+        else:
+            cut += 1
+    except (OSError, ssl.SSLError):
+        cut += 1
+check("TLS: a source holds at most 32 connections", len(mine) == 32,
+      f"{len(mine)} held, {cut} cut")
+check("TLS: the ones over the per-source cap counted tcp_limit",
+      metric(VMPORT, 'usher_dropped_total{reason="tcp_limit"}') >= l0 + 4)
+for c in mine:
+    c.close()
+
+# a TLS client that never reads its answers: closed once its queue
+# passes tcp_max_queue (64 KiB here), counted tcp_limit; others unharmed
+l0 = metric(VMPORT, 'usher_dropped_total{reason="tcp_limit"}')
+raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+raw.settimeout(10)
+raw.connect(("127.0.0.1", VPORT))
+deaf = client_ctx("client").wrap_socket(raw, server_hostname="localhost")
+burst = request("OPTIONS", f"sip:127.0.0.1:{VPORT}") * 100
+cut = False
+try:
+    for i in range(60):              # 6,000 requests, ~2 MB of answers
+        deaf.sendall(burst)
+except (OSError, ssl.SSLError):
+    cut = True
+t0 = time.monotonic()
+while (not cut and time.monotonic() - t0 < 5 and
+       metric(VMPORT, 'usher_dropped_total{reason="tcp_limit"}') == l0):
+    time.sleep(0.1)
+check("a TLS client that does not read is cut at tcp_max_queue",
+      metric(VMPORT, 'usher_dropped_total{reason="tcp_limit"}') > l0)
+deaf.close()
+m = connect(VPORT, ctx=client_ctx("client"))
+check("... and the others are served",
+      ask(m, "OPTIONS", f"sip:127.0.0.1:{VPORT}") == "SIP/2.0 200 OK")
+m.close()
+
 # ---- instance 3: handshakes count toward rate_per_source ----
 r0 = metric(RMPORT, 'usher_dropped_total{reason="rate"}')
 served = 0
@@ -348,7 +449,8 @@ check("handshakes over the rate counted as rate drops",
 class Peer:
     """A TLS UAS: answers 200 to every request; counts connections."""
 
-    def __init__(self, name):
+    def __init__(self, name, close_after=False):
+        self.close_after = close_after
         self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.ctx.load_cert_chain(cert(name + ".pem"), cert(name + ".key"))
         self.ls = socket.socket()
@@ -383,6 +485,9 @@ class Peer:
                             in ("via", "from", "to", "call-id", "cseq")]
                     t.sendall(("SIP/2.0 200 OK\r\n" + "\r\n".join(keep) +
                                "\r\nContent-Length: 0\r\n\r\n").encode())
+                    if self.close_after:
+                        t.close()
+                        return
         except (OSError, ssl.SSLError):
             return
 
@@ -390,10 +495,13 @@ class Peer:
         self.ls.close()
 
 
-def tls_send(conf, peer, name, count=2):
+def tls_send(conf, peer, name, count=2, workers=1, pause_ms=0):
     out = subprocess.run([E["TLS_SEND"], conf, "127.0.0.1", str(peer.port),
-                          name, str(count)], capture_output=True, text=True,
-                         timeout=30)
+                          name, str(count), str(workers), str(pause_ms)],
+                         capture_output=True, text=True, timeout=30)
+    if out.returncode != 0 or "Sanitizer" in out.stderr:
+        check(f"tls_send to {name} ran clean", False,
+              f"exit {out.returncode}: {out.stderr[-2000:]}")
     return out.stdout
 
 
@@ -407,6 +515,20 @@ check("outgoing TLS: one full handshake", "handshakes ok=1 " in out, out)
 out = tls_send(E["OUT_CONF"], p, "127.0.0.1", 1)
 check("outgoing TLS: an IP target checked against SAN IP",
       "response: SIP/2.0 200 OK" in out, out)
+p.close()
+# two workers take turns: the second hands its bytes to the owner
+p = Peer("server")
+out = tls_send(E["OUT_CONF"], p, "localhost", 6, 2)
+check("outgoing TLS from two workers: six answers over one connection",
+      out.count("response: SIP/2.0 200 OK (over tls)") == 6 and
+      p.conns == 1, f"{p.conns} connections | {out}")
+p.close()
+# a peer that closes after each answer: the next connection resumes
+p = Peer("server", close_after=True)
+out = tls_send(E["OUT_CONF"], p, "localhost", 3, 1, 300)
+check("outgoing TLS: a new connection to the same peer resumes its session",
+      out.count("response: SIP/2.0 200 OK") == 3 and p.conns == 3 and
+      "handshakes ok=1 resumed=2 failed=0" in out, f"{p.conns} | {out}")
 p.close()
 p = Peer("other")
 out = tls_send(E["OUT_CONF"], p, "localhost")

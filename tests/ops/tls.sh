@@ -36,7 +36,7 @@ CONF
 have6=1
 python3 -c 'import socket; s=socket.socket(socket.AF_INET6); s.bind(("::1",0))' \
     2>/dev/null || have6=0
-v4only() { [ "$have6" = 1 ] || sed -i '/address = "::1"/d; s/},$/} );/' "$1"; }
+v4only() { [ "$have6" = 1 ] || sed -i '/address = "::1"/d; /transport = "tls"; address = "127/ s/},$/} );/' "$1"; }
 
 # ---- -t and start-up ----
 port=$(free_port); tport=$(free_port); mport=$(free_port)
@@ -88,9 +88,9 @@ wait_answer "$port" || fail "usher did not answer"
 
 # ---- instance 2: mutual TLS ----
 vport=$(free_port); vtport=$(free_port); vmport=$(free_port)
-TLS_EXTRA="verify_client = true;"
+TLS_EXTRA="verify_client = true; min_version = \"1.3\";"
 tls_conf "$TMP/v.conf" "$vport" "$vtport" "$vmport" "$C/server.pem" "$C/server.key" \
-    "limits = { rate_per_source = 0; };"
+    "limits = { rate_per_source = 0; tcp_max_queue = 65536; };"
 v4only "$TMP/v.conf"
 "$USHER" -f -c "$TMP/v.conf" 2>"$TMP/usher-v.log" &
 PIDS+=($!)

@@ -12,6 +12,8 @@
 
 #include <cmocka.h>
 
+#include <openssl/bio.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
@@ -293,6 +295,127 @@ test_client_names(void **state)
 	conf_done(c);
 }
 
+/*
+ * A handshake between a server and a client SSL over a memory BIO pair.
+ * true when both ends finished; afterwards the client reads once, so that
+ * the TLS 1.3 ticket sent after the handshake is taken in.
+ */
+static bool
+handshake(SSL *srv, SSL *cli)
+{
+	BIO *a, *b;
+	int i, rs = 0, rc = 0;
+	char c;
+
+	assert_int_equal(BIO_new_bio_pair(&a, 0, &b, 0), 1);
+	SSL_set_bio(srv, a, a);
+	SSL_set_bio(cli, b, b);
+	SSL_set_accept_state(srv);
+	SSL_set_connect_state(cli);
+	for (i = 0; i < 20 && (rs != 1 || rc != 1); i++) {
+		if (rc != 1 && (rc = SSL_do_handshake(cli)) != 1 &&
+		    SSL_get_error(cli, rc) != SSL_ERROR_WANT_READ)
+			return false;
+		if (rs != 1 && (rs = SSL_do_handshake(srv)) != 1 &&
+		    SSL_get_error(srv, rs) != SSL_ERROR_WANT_READ)
+			return false;
+	}
+	if (rs != 1 || rc != 1)
+		return false;
+	(void)SSL_read(cli, &c, 1);	/* the ticket, then WANT_READ */
+	ERR_clear_error();
+	return true;
+}
+
+/* As the transport closes a sound connection: close_notify first, else
+ * OpenSSL voids the session it used. */
+static void
+closed(SSL *ssl)
+{
+	SSL_shutdown(ssl);
+	SSL_free(ssl);
+	ERR_clear_error();
+}
+
+/* Outgoing names checked in subjectAltName; sessions resumed per name,
+ * forgotten at a reload; tickets issued before a reload still honoured. */
+static void
+test_handshakes(void **state)
+{
+	struct conf *c = conf_with("good", "good");
+	SSL *s, *k, *first;
+	SSL_SESSION *unused;
+	char err[512];
+
+	(void)state;
+	c->tls.ca_file = path_of("good", "pem");	/* self-signed */
+	assert_int_equal(tls_init(c, err, sizeof(err)), 0);
+
+	/* by DNS name: verified, full */
+	first = tls_new_client("localhost");
+	s = tls_new_server();
+	assert_true(handshake(s, first));
+	assert_int_equal(SSL_get_verify_result(first), X509_V_OK);
+	assert_false(SSL_session_reused(first));
+	closed(s);
+
+	/* again: the session kept for that name resumes */
+	k = tls_new_client("localhost");
+	s = tls_new_server();
+	assert_true(handshake(s, k));
+	assert_true(SSL_session_reused(k));
+	closed(k);
+	closed(s);
+
+	/* another name, an IP the certificate does not carry: refused */
+	k = tls_new_client("other.example.com");
+	s = tls_new_server();
+	assert_false(handshake(s, k));
+	assert_int_equal(SSL_get_verify_result(k),
+	    X509_V_ERR_HOSTNAME_MISMATCH);
+	closed(k);
+	closed(s);
+	ERR_clear_error();
+	k = tls_new_client("127.0.0.1");
+	s = tls_new_server();
+	assert_false(handshake(s, k));
+	assert_int_equal(SSL_get_verify_result(k),
+	    X509_V_ERR_IP_ADDRESS_MISMATCH);
+	closed(k);
+	closed(s);
+	ERR_clear_error();
+
+	/* a ticket from before the reload, never used (no name: not kept) */
+	k = tls_new_client(NULL);
+	s = tls_new_server();
+	assert_true(handshake(s, k));
+	assert_non_null(unused = SSL_get1_session(k));
+	closed(k);
+	closed(s);
+
+	/* a reload forgets outgoing sessions... */
+	assert_int_equal(tls_reload(c), 0);
+	k = tls_new_client("localhost");
+	s = tls_new_server();
+	assert_true(handshake(s, k));
+	assert_false(SSL_session_reused(k));
+	closed(k);
+	closed(s);
+	/* ...but the server still takes a ticket issued before it */
+	k = tls_new_client(NULL);
+	SSL_set_session(k, unused);
+	s = tls_new_server();
+	assert_true(handshake(s, k));
+	assert_true(SSL_session_reused(s));
+	closed(k);
+	closed(s);
+
+	SSL_SESSION_free(unused);
+	closed(first);
+	tls_fini();
+	conf_done(c);
+}
+
 int
 main(void)
 {
@@ -301,6 +424,7 @@ main(void)
 		cmocka_unit_test(test_bad_ca),
 		cmocka_unit_test(test_reload),
 		cmocka_unit_test(test_client_names),
+		cmocka_unit_test(test_handshakes),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
