@@ -23,19 +23,30 @@
  * not get a large answer for a small request. */
 #define FORWARD_UDP_CONTACTS	1024
 
+/* A host name as text, its NUL included (RESOLVE_HOST_MAX). */
+#define FORWARD_NAME_MAX	RESOLVE_HOST_MAX
+
 struct fwd_hop {
-	enum sip_transport	 tp;		/* SIP_TP_UDP or SIP_TP_TCP */
+	enum sip_transport	 tp;		/* SIP_TP_UDP, _TCP, _TLS */
 	struct sockaddr_storage	 addr;
 	socklen_t		 addrlen;
 	int			 listener;	/* conf->listen index we send from */
+	/* TLS: the name the peer's certificate must carry (RFC 5922 §7.2):
+	 * the host as the URI or Via wrote it, a DNS name or an IP literal
+	 * without brackets (as X509_VERIFY_PARAM_set1_ip_asc takes it);
+	 * "" for UDP and TCP. */
+	char			 name[FORWARD_NAME_MAX];
 };
 
 /*
  * Work out where a request for uri goes: its host (an IP literal, or the
- * address in resolved when it is a name), port (5060 when absent),
- * transport (transport= parameter; TCP when msglen is over the UDP limit and
- * the URI does not say udp) and the listener of that transport and family
- * to send from. 0, or -1 with *why ("no IPv6 listener", ...).
+ * address in resolved when it is a name), port (5060 when absent, 5061
+ * over TLS), transport (TLS for a sips: URI or transport=tls; else the
+ * transport= parameter; TCP when msglen is over the UDP limit and the URI
+ * does not say udp) and the listener of that transport and family to send
+ * from; a TLS hop needs a TLS listener of its family, whose address goes
+ * into Via, and gets the name to verify. 0, or -1 with *why ("no IPv6
+ * listener", FORWARD_NO_TLS for sips:, ...).
  */
 int	forward_hop(const struct conf *conf, const struct sip_uri *uri,
 	    const struct sockaddr_storage *resolved, size_t msglen,
@@ -53,8 +64,10 @@ enum fwd_next {
 };
 
 /*
- * The next hop of the request of decision d (ROUTE_FORWARD): TLS refused
- * (sips:), an IP literal's address, or a name's address picked from a,
+ * The next hop of the request of decision d (ROUTE_FORWARD): over TLS when
+ * forward_needs_tls() says so (never downgraded, also when SRV names
+ * another transport; 503 FORWARD_NO_TLS without a TLS listener), an IP
+ * literal's address, or a name's address picked from a,
  * the DNS answer for the next hop's host and *kind (RFC 3263; SRV's
  * transport wins; d's H1 picks among equals), NULL when the caller has none
  * yet; target says a came from the table targets' map (the 503 reason then
@@ -114,10 +127,11 @@ ssize_t	forward_request(const struct sipmsg *m, const struct route_decision *d,
 
 /*
  * A response whose top Via is ours (route_decide() checked its H1): that
- * Via removed, Content-Length added when it has none and goes over TCP.
- * *hop gets the next Via's address (received and rport first, RFC 3581),
- * when it is an IP literal, and its transport. Bytes past Content-Length
- * are never copied. Returns the length or -1 (*why).
+ * Via removed, Content-Length added when it has none and goes over TCP or
+ * TLS. *hop gets the next Via's address (received and rport first, RFC
+ * 3581), when it is an IP literal, and its transport; over TLS its name is
+ * the Via's sent-by host, which a new connection verifies. Bytes past
+ * Content-Length are never copied. Returns the length or -1 (*why).
  */
 ssize_t	forward_response(const struct sipmsg *m, const struct conf *conf,
 	    struct fwd_hop *hop, char *out, size_t outlen, const char **why);

@@ -27,6 +27,14 @@ enum metrics_drop {
 	DROP_UNSCANNED = DROP__COUNT,
 };
 
+/* usher_tls_handshakes_total{result} (SPEC §9) */
+enum metrics_tls {
+	TLS_HS_OK = 0,		/* a full handshake */
+	TLS_HS_RESUMED,		/* a session resumed (ticket) */
+	TLS_HS_FAILED,		/* failed, refused or timed out */
+	TLS_HS__COUNT,
+};
+
 #define METRICS_METHODS	(SIP_PUBLISH + 1)
 #define METRICS_CODES	700
 
@@ -40,6 +48,7 @@ struct metrics {
 	atomic_ulong	forwarded_responses;
 	atomic_ulong	parse_errors;
 	atomic_ulong	capture_errors;	/* HEP packets that could not go */
+	atomic_ulong	tls_handshakes[TLS_HS__COUNT];
 };
 
 static inline void
@@ -52,6 +61,8 @@ metrics_inc(atomic_ulong *c)
 /* Values that are not per-worker counters, collected at scrape time. */
 struct metrics_gauges {
 	unsigned long	 tcp_connections;
+	unsigned long	 tls_connections;	/* of tcp_connections */
+	long		 tls_cert_expiry;	/* notAfter, 0: none */
 	unsigned long	 table_entries;
 	unsigned long	 table_prefixes;
 	unsigned long	 reloads_ok;

@@ -37,13 +37,16 @@
 /*
  * What a next hop URI asks of DNS (RFC 3263 §4.1, §4.2, without NAPTR):
  * with a port, only A/AAAA; without one, SRV for the transport usher
- * will use, then A/AAAA at port 5060 when the name has no SRV.
+ * will use, then A/AAAA at port 5060 (5061 for TLS) when the name has no
+ * SRV. usher asks no NAPTR: it knows the transport it will use, and a
+ * sips: or transport=tls URI leaves only TLS (_sips._tcp, SIPS+D2T).
  */
 enum resolve_kind {
 	RESOLVE_ADDR = 0,	/* explicit port: A/AAAA only */
 	RESOLVE_ANY,		/* no transport=, fits UDP: _sip._udp, _sip._tcp */
 	RESOLVE_UDP,		/* transport=udp: _sip._udp */
 	RESOLVE_TCP,		/* transport=tcp, or too big for UDP: _sip._tcp */
+	RESOLVE_TLS,		/* sips:, transport=tls: _sips._tcp */
 	RESOLVE_KINDS
 };
 
@@ -74,8 +77,9 @@ struct resolve_servers {
 
 /*
  * The kind of lookup uri needs (big: the request is over the UDP limit,
- * SPEC §4). -1 with *why when usher cannot send there at all (sips needs
- * TLS, which usher does not have; transport=tls, sctp, ...).
+ * SPEC §4). sips: is RESOLVE_TLS whatever transport= says (RFC 3261
+ * §26.2.2: never downgraded). -1 with *why when usher cannot send there at
+ * all (transport=sctp, ...).
  */
 int	resolve_kind_of(const struct sip_uri *uri, bool big,
 	    enum resolve_kind *kind, const char **why);

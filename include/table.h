@@ -46,6 +46,10 @@ struct sip_uri;
 
 struct table	*table_new(void);
 void		 table_free(struct table *t);
+/* Whether usher can send over TLS (a tls listener and its certificate):
+ * without, table_add() refuses active sips: and transport=tls targets.
+ * Set it before adding entries; default false. */
+void		 table_set_tls(struct table *t, bool tls);
 
 /*
  * The groups (SPEC §8) that "group:NAME" targets may name, before any entry
@@ -60,12 +64,12 @@ int	table_set_groups(struct table *t, const struct conf_group *groups,
 /*
  * Check a target URI of len bytes as table_add() checks one (a sip: or
  * sips: URI, no escaped headers, a host that is an address one can send
- * to or a DNS name; forward: usher sends there) and parse it into u
- * (slices into target). 0, or -1 with the problem in err, naming the
- * target.
+ * to or a DNS name; forward: usher sends there, and then sips: and
+ * transport=tls need tls, a TLS listener) and parse it into u (slices into
+ * target). 0, or -1 with the problem in err, naming the target.
  */
 int	table_check_target(const char *target, size_t len, bool forward,
-	    struct sip_uri *u, char *err, size_t errlen);
+	    bool tls, struct sip_uri *u, char *err, size_t errlen);
 
 /*
  * Add one entry. user is as written in the configuration (it is normalised

@@ -1,6 +1,6 @@
-/* transport.h: UDP and TCP sockets on libevent, one event_base per worker
- * thread, TCP framing by Content-Length, connection limits and idle
- * timeouts, connection ownership. Every framed message goes up through the
+/* transport.h: UDP, TCP and TLS sockets on libevent, one event_base per
+ * worker thread, stream framing by Content-Length, connection limits and
+ * idle timeouts, connection ownership. Every framed message goes up through the
  * handler table the transport is given (struct tp_handlers): it knows
  * nothing of what sits above it. */
 #ifndef USHER_TRANSPORT_H
@@ -48,6 +48,10 @@ struct tp_handlers {
 		    size_t len, const char *why);
 	/* transport_wake() reached the worker. */
 	void	(*on_wake)(struct worker *w);
+	/* A TLS handshake from sa is about to start (an accepted
+	 * connection): false closes it at once (SPEC §9: handshakes count
+	 * toward rate_per_source). NULL: all pass. */
+	bool	(*on_handshake)(struct worker *w, const struct sockaddr *sa);
 	/* Whether sa is exempt from the per-source connection cap. */
 	bool	(*is_trusted)(struct worker *w, const struct sockaddr *sa);
 	/* The worker goes away (transport_free): free w->ctx. */
@@ -57,13 +61,13 @@ struct tp_handlers {
 
 /* Where a message came from, and how to answer it. */
 struct tp_source {
-	enum sip_transport	 tp;		/* SIP_TP_UDP or SIP_TP_TCP */
+	enum sip_transport	 tp;		/* SIP_TP_UDP, _TCP or _TLS */
 	struct sockaddr_storage	 addr;
 	socklen_t		 addrlen;
 	char			 ip[64];	/* addr as text, no brackets */
 	uint16_t		 port;
 	int			 fd;		/* UDP socket it arrived on */
-	struct tp_conn		*conn;		/* TCP connection, else NULL */
+	struct tp_conn		*conn;		/* TCP/TLS connection, or NULL */
 	int			 listener;	/* index into conf->listen */
 };
 
@@ -120,11 +124,12 @@ struct server {
 	int			 nworkers;
 	atomic_uint		 tcp_in;	/* accepted and open */
 	atomic_uint		 tcp_out;	/* connected by us and open */
+	atomic_uint		 tls_open;	/* of those, TLS ones */
 	struct tp_handlers	 h;
 };
 
-/* Bind every listener of conf: one TCP socket that every worker accepts
- * on, and per UDP listener one SO_REUSEPORT socket for each of nworkers.
+/* Bind every listener of conf: one TCP (or TLS) socket that every worker
+ * accepts on, and per UDP listener one SO_REUSEPORT socket for each of nworkers.
  * Returns 0 or -1 with the reason in err. */
 int	transport_bind(struct server *srv, struct conf *conf, int nworkers,
 	    char *err, size_t errlen);

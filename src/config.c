@@ -1137,7 +1137,8 @@ parse_member(struct loader *ld, struct conf_group *g, config_setting_t *e)
 	if ((m->target = xstrdup(ld, ts, target)) == NULL)
 		return -1;
 	g->nmembers++;	/* conf_free frees what is set */
-	if (table_check_target(m->target, len, true, &m->uri, why,
+	if (table_check_target(m->target, len, true,
+	    ld->c->has_tls_listener, &m->uri, why,
 	    sizeof(why)) == -1)
 		return fail(ld, ts, "group \"%s\": member %s", g->name, why);
 	/* SPEC §8: the request's user goes in, as into a number block's
@@ -1515,6 +1516,8 @@ parse_users(struct loader *ld, const config_setting_t *root)
 	if ((c->table = table_new()) == NULL ||
 	    table_set_groups(c->table, c->groups, c->ngroups) == -1)
 		return fail(ld, NULL, "out of memory");
+	/* parse_tls() made sure a tls listener has its certificate. */
+	table_set_tls(c->table, c->has_tls_listener);
 	if (get_list(ld, root, "users", &list) == -1)
 		return -1;
 	n = list ? config_setting_length(list) : 0;

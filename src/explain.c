@@ -136,12 +136,32 @@ dest_text(enum sip_transport tp, const struct sockaddr_storage *ss,
 	snprintf(buf, len, "%s %s", config_transport_name(tp), hp);
 }
 
+/* A hop as -T shows it; over TLS with the name its certificate must carry
+ * (RFC 5922 §7.2), or that nothing is checked (verify_server = false). */
+static void
+hop_text(const struct conf *conf, const struct fwd_hop *hop, char *buf,
+    size_t len)
+{
+	size_t n;
+
+	dest_text(hop->tp, &hop->addr, buf, len);
+	if (hop->tp != SIP_TP_TLS)
+		return;
+	n = strlen(buf);
+	if (conf->tls.verify_server)
+		snprintf(buf + n, len - n, ", certificate must name %s",
+		    hop->name);
+	else
+		snprintf(buf + n, len - n, ", certificate not checked "
+		    "(verify_server = false)");
+}
+
 /* The outcome of a decision, one phrase; -T and the log share it. */
 static void
 outcome(const struct sipmsg *m, const struct route_decision *d,
     const struct conf *conf, char *buf, size_t len)
 {
-	char uri[1024], via[128], reason[160];
+	char uri[1024], via[FORWARD_NAME_MAX + 128], reason[160];
 	enum resolve_kind kind;
 	struct fwd_hop hop;
 	const char *why;
@@ -176,7 +196,7 @@ outcome(const struct sipmsg *m, const struct route_decision *d,
 		switch (forward_next_hop(conf, m, d, NULL, false, &hop, &kind,
 		    &why, reason, sizeof(reason))) {
 		case FWD_NEXT_HOP:
-			dest_text(hop.tp, &hop.addr, via, sizeof(via));
+			hop_text(conf, &hop, via, sizeof(via));
 			snprintf(buf + n, len - n, " via %s", via);
 			break;
 		case FWD_NEXT_DNS:
@@ -397,7 +417,7 @@ json_group(FILE *out, const struct sipmsg *m, const struct route_decision *d)
 static void
 print_json(FILE *out, const struct sipmsg *m, const struct route_decision *d,
     const struct conf *conf, const char *src, const char *bytes,
-    size_t nbytes, const char *dest)
+    size_t nbytes, const char *dest, const char *tls_name)
 {
 	const struct table_entry *e = d->entry;
 	char buf[1200];
@@ -458,6 +478,8 @@ print_json(FILE *out, const struct sipmsg *m, const struct route_decision *d,
 	json_kvs(out, &first, "outcome", buf);
 	if (dest[0] != '\0')
 		json_kvs(out, &first, "destination", dest);
+	if (tls_name[0] != '\0')
+		json_kvs(out, &first, "tls_name", tls_name);
 	if (bytes != NULL) {
 		json_kv(out, &first, "bytes", bytes, nbytes);
 	}
@@ -486,7 +508,7 @@ static ssize_t
 explain_forward(const struct sipmsg *m, const struct route_decision *d,
     const struct conf *conf, const char *source,
     const struct sockaddr_storage *src, char *bytes, char *dest,
-    size_t destlen)
+    size_t destlen, char *tls_name)
 {
 	struct resolve_servers sv;
 	struct resolve_answer a;
@@ -517,8 +539,10 @@ explain_forward(const struct sipmsg *m, const struct route_decision *d,
 	    EXPLAIN_MAX, &why);
 	if (n < 0)
 		snprintf(dest, destlen, "nowhere: 503 %s", why);
-	else
-		dest_text(hop.tp, &hop.addr, dest, destlen);
+	else {
+		hop_text(conf, &hop, dest, destlen);
+		memcpy(tls_name, hop.name, sizeof(hop.name));
+	}
 	return n;
 }
 
@@ -529,7 +553,8 @@ explain_run(const struct conf *conf, const char *request, const char *source,
 	struct route_decision d;
 	struct sipmsg *m = NULL;	/* 18 KB: not on the stack */
 	struct sockaddr_storage ss, dst;
-	char *buf = NULL, *bytes = NULL, dest[128] = "";
+	char *buf = NULL, *bytes = NULL, dest[FORWARD_NAME_MAX + 128] = "";
+	char tls_name[FORWARD_NAME_MAX] = "";
 	size_t len = 0;
 	ssize_t rc, nbytes = -1;
 	bool whole = strcmp(request, "-") == 0;
@@ -578,21 +603,22 @@ explain_run(const struct conf *conf, const char *request, const char *source,
 		dest_text(SIP_TP_UDP, &dst, dest, sizeof(dest));
 	} else if (whole && d.action == ROUTE_FORWARD)
 		nbytes = explain_forward(m, &d, conf, source, &ss, bytes,
-		    dest, sizeof(dest));
+		    dest, sizeof(dest), tls_name);
 	else if (whole && d.action == ROUTE_RELAY) {
 		struct fwd_hop hop;
 		const char *why;
 
 		nbytes = forward_response(m, conf, &hop, bytes, EXPLAIN_MAX,
 		    &why);
-		if (nbytes >= 0)
-			dest_text(hop.tp, &hop.addr, dest, sizeof(dest));
-		else
+		if (nbytes >= 0) {
+			hop_text(conf, &hop, dest, sizeof(dest));
+			memcpy(tls_name, hop.name, sizeof(hop.name));
+		} else
 			snprintf(dest, sizeof(dest), "nowhere: %s", why);
 	}
 	if (json)
 		print_json(out, m, &d, conf, source, nbytes >= 0 ? bytes :
-		    NULL, nbytes >= 0 ? (size_t)nbytes : 0, dest);
+		    NULL, nbytes >= 0 ? (size_t)nbytes : 0, dest, tls_name);
 	else {
 		print_human(out, m, &d, conf, source);
 		if (dest[0] != '\0')

@@ -45,12 +45,32 @@ forward_needs_tls(const struct sipmsg *m, const struct route_decision *d)
 	    m->route_uri[m->nroute - 1].is_sips);
 }
 
+/* The name a TLS peer's certificate must carry: host as written, an IPv6
+ * reference without its brackets. */
+static void
+hop_name(struct fwd_hop *hop, struct slice host)
+{
+	if (host.len >= 2 && host.p[0] == '[' && host.p[host.len - 1] == ']') {
+		host.p++;
+		host.len -= 2;
+	}
+	if (host.len >= sizeof(hop->name))
+		host.len = sizeof(hop->name) - 1;
+	memcpy(hop->name, host.p, host.len);
+	hop->name[host.len] = '\0';
+}
+
 int
 forward_hop(const struct conf *conf, const struct sip_uri *uri,
     const struct sockaddr_storage *resolved, size_t msglen,
     struct fwd_hop *hop, const char **why)
 {
-	uint16_t port = uri->port ? uri->port : SIP_DEFAULT_PORT;
+	/* RFC 3261 §26.2.2: sips: is TLS whatever transport= says (tcp
+	 * means TLS over TCP there; udp cannot carry it: never downgraded,
+	 * SPEC §7). */
+	bool tls = uri->is_sips || uri->transport == SIP_TP_TLS;
+	uint16_t port = uri->port ? uri->port : tls ? SIP_TLS_DEFAULT_PORT :
+	    SIP_DEFAULT_PORT;
 
 	memset(hop, 0, sizeof(*hop));
 	if (resolved != NULL) {
@@ -65,6 +85,23 @@ forward_hop(const struct conf *conf, const struct sip_uri *uri,
 	if (!netaddr_is_unicast(&hop->addr)) {
 		*why = "Next Hop Is Not A Unicast Address";
 		return -1;
+	}
+	if (tls) {
+		hop->tp = SIP_TP_TLS;
+		hop_name(hop, uri->host);
+		/* Via names the TLS listener: a response or a new request of
+		 * the dialog that finds the connection gone comes back there
+		 * (RFC 3261 §18.2.2), over TLS. */
+		hop->listener = forward_listener(conf, SIP_TP_TLS,
+		    hop->addr.ss_family);
+		if (hop->listener == -1) {
+			*why = uri->is_sips ? FORWARD_NO_TLS :
+			    hop->addr.ss_family == AF_INET6 ?
+			    "No IPv6 TLS Listener For Next Hop" :
+			    "No IPv4 TLS Listener For Next Hop";
+			return -1;
+		}
+		return 0;
 	}
 	switch (uri->transport) {
 	case SIP_TP_NONE:
@@ -129,15 +166,16 @@ forward_next_hop(const struct conf *conf, const struct sipmsg *m,
 {
 	struct sip_uri uri = d->next_hop_uri;
 	struct sockaddr_storage ss;
+	const struct sockaddr_storage *res = NULL;
 	int i;
 
-	if (forward_needs_tls(m, d)) {
-		*why = FORWARD_NO_TLS;
-		return FWD_NEXT_FAIL;
-	}
-	/* An IP literal is parsed once, here: port 5060 unless the URI
-	 * names one (forward_hop). Anything else is a name, RFC 3263. */
-	if (netaddr_parse(uri.host, SIP_DEFAULT_PORT, &ss) == -1) {
+	/* SPEC §7: TLS to the end; forward_hop() then says FORWARD_NO_TLS
+	 * when we have no TLS listener of the hop's family. */
+	if (forward_needs_tls(m, d))
+		uri.is_sips = true;
+	/* An IP literal goes straight to forward_hop(); anything else is a
+	 * name, RFC 3263. */
+	if (!netaddr_is_ip(uri.host)) {
 		if (resolve_kind_of(&uri, m->len > FORWARD_UDP_MTU_LIMIT,
 		    kind, why) == -1)
 			return FWD_NEXT_FAIL;
@@ -155,10 +193,14 @@ forward_next_hop(const struct conf *conf, const struct sipmsg *m,
 			return FWD_NEXT_FAIL;
 		}
 		ss = a->t[i].addr;
+		res = &ss;
+		/* §4.1: SRV's transport, but a sips: hop stays TLS (a
+		 * _sip._udp answer cached for the name must not downgrade
+		 * it; forward_hop() looks at is_sips first). */
 		if (a->t[i].tp != SIP_TP_NONE)
-			uri.transport = a->t[i].tp;	/* §4.1: SRV's */
+			uri.transport = a->t[i].tp;
 	}
-	return forward_hop(conf, &uri, &ss, m->len, hop, why) == 0 ?
+	return forward_hop(conf, &uri, res, m->len, hop, why) == 0 ?
 	    FWD_NEXT_HOP : FWD_NEXT_FAIL;
 }
 
@@ -385,30 +427,40 @@ end_headers(const struct sipmsg *m, struct sip_edits *ed)
 	return sipmsg_edit(ed, o, 0, eoh, strlen(eoh));
 }
 
+/*
+ * One Record-Route value for listener li, sending over tp: over TLS
+ * <sip:H:P;transport=tls;lr>, or <sips:H:P;lr> when the request must stay
+ * TLS to the end (RFC 5630 §3.1.1: transport=tls is deprecated in sips:).
+ */
 static int
 add_rr(const struct conf *conf, struct sip_edits *ed, size_t at, int li,
-    enum sip_transport tp)
+    enum sip_transport tp, bool sips)
 {
 	char hp[300], line[400], *p;
 	int n;
 
 	if ((n = listener_hostport(conf, li, hp, sizeof(hp))) == -1)
 		return -1;
-	p = CPYLIT(line, "Record-Route: <sip:");
+	if (tp == SIP_TP_TLS && sips)
+		p = CPYLIT(line, "Record-Route: <sips:");
+	else
+		p = CPYLIT(line, "Record-Route: <sip:");
 	p = cpymem(p, hp, (size_t)n);
 	*p++ = ';';
 	if (tp == SIP_TP_TCP)
 		p = CPYLIT(p, "transport=tcp;");
+	else if (tp == SIP_TP_TLS && !sips)
+		p = CPYLIT(p, "transport=tls;");
 	p = CPYLIT(p, "lr>\r\n");
 	return sipmsg_edit(ed, at, 0, line, (size_t)(p - line));
 }
 
 /*
- * Over a stream the receiver frames by Content-Length (RFC 3261 §18.3):
- * one that came over UDP without it gets it, for the rest of the datagram
- * (SPEC §6), or the body could be read as a message of its own. Edits at
- * the same offset apply in the order added: call it before anything is
- * deleted at `at`.
+ * Over a stream (TCP, TLS) the receiver frames by Content-Length (RFC
+ * 3261 §18.3): one that came over UDP without it gets it, for the rest of
+ * the datagram (SPEC §6), or the body could be read as a message of its
+ * own. Edits at the same offset apply in the order added: call it before
+ * anything is deleted at `at`.
  */
 static int
 add_content_length(const struct sipmsg *m, struct sip_edits *ed, size_t at,
@@ -416,7 +468,7 @@ add_content_length(const struct sipmsg *m, struct sip_edits *ed, size_t at,
 {
 	char buf[40], *p;
 
-	if (m->content_length >= 0 || tp != SIP_TP_TCP)
+	if (m->content_length >= 0 || (tp != SIP_TP_TCP && tp != SIP_TP_TLS))
 		return 0;
 	p = CPYLIT(buf, "Content-Length: ");
 	p = put_uint(p, (unsigned)(m->len - m->body_off));
@@ -439,6 +491,7 @@ forward_request(const struct sipmsg *m, const struct route_decision *d,
 	ssize_t n;
 	int k;
 	enum sip_transport in_tp;
+	bool sips;
 
 	*why = "Cannot Build Forwarded Request";
 	sipmsg_edits_init(&ed);
@@ -470,14 +523,16 @@ forward_request(const struct sipmsg *m, const struct route_decision *d,
 	 * caller reverses it (RFC 3261 §12.1, RFC 5658).
 	 */
 	if (conf->record_route) {
+		sips = forward_needs_tls(m, d);
 		in_tp = in_listener >= 0 ?
 		    conf->listen[in_listener].transport : hop->tp;
-		if (add_rr(conf, &ed, at, hop->listener, hop->tp) == -1)
+		if (add_rr(conf, &ed, at, hop->listener, hop->tp, sips) == -1)
 			return -1;
 		if (in_listener >= 0 && in_listener != hop->listener &&
 		    (in_tp != hop->tp || conf->listen[in_listener].ss.ss_family
 		    != conf->listen[hop->listener].ss.ss_family)) {
-			if (add_rr(conf, &ed, at, in_listener, in_tp) == -1)
+			if (add_rr(conf, &ed, at, in_listener, in_tp,
+			    sips) == -1)
 				return -1;
 		}
 	}
@@ -491,8 +546,9 @@ forward_request(const struct sipmsg *m, const struct route_decision *d,
 	 * (RFC 3261 §18.2.2), and that connection is known to us only by the
 	 * peer's port: note it, as RFC 3581 rport would (Kamailio's
 	 * force_rport does the same for TCP). */
-	if (in_listener >= 0 && conf->listen[in_listener].transport ==
-	    SIP_TP_TCP && m->nvia > 0 && !m->via[0].has_rport) {
+	if (in_listener >= 0 && (conf->listen[in_listener].transport ==
+	    SIP_TP_TCP || conf->listen[in_listener].transport == SIP_TP_TLS) &&
+	    m->nvia > 0 && !m->via[0].has_rport) {
 		p = CPYLIT(buf, ";rport=");
 		p = put_uint(p, src_port);
 		if (sipmsg_edit(&ed, off_of(m, m->via[0].value.p +
@@ -508,7 +564,8 @@ forward_request(const struct sipmsg *m, const struct route_decision *d,
 	if ((k = listener_hostport(conf, hop->listener, hp, sizeof(hp))) == -1)
 		return -1;
 	p = CPYLIT(buf, "Via: SIP/2.0/");
-	p = cpymem(p, hop->tp == SIP_TP_TCP ? "TCP " : "UDP ", 4);
+	p = cpymem(p, hop->tp == SIP_TP_TLS ? "TLS " : hop->tp == SIP_TP_TCP ?
+	    "TCP " : "UDP ", 4);
 	p = cpymem(p, hp, (size_t)k);
 	p = CPYLIT(p, ";branch=");
 	p = cpymem(p, branch, ROUTE_BRANCH_LEN);
@@ -554,7 +611,9 @@ forward_response(const struct sipmsg *m, const struct conf *conf,
 	bool gone[SIPMSG_MAX_VIA] = { true };
 	struct sip_edits ed;
 	struct slice host = v->received.len ? v->received : v->host;
-	uint16_t port = v->port ? v->port : SIP_DEFAULT_PORT;
+	/* RFC 3261 §18.2.2: 5061 when a TLS Via names no port */
+	uint16_t port = v->port ? v->port : v->tp == SIP_TP_TLS ?
+	    SIP_TLS_DEFAULT_PORT : SIP_DEFAULT_PORT;
 	size_t i;
 	ssize_t n;
 
@@ -578,7 +637,13 @@ forward_response(const struct sipmsg *m, const struct conf *conf,
 		*why = "next Via is not a unicast address";
 		return -1;
 	}
-	hop->tp = v->tp == SIP_TP_TCP ? SIP_TP_TCP : SIP_TP_UDP;
+	hop->tp = v->tp == SIP_TP_TCP || v->tp == SIP_TP_TLS ? v->tp :
+	    SIP_TP_UDP;
+	/* RFC 3261 §18.2.2: on the connection it came in on while it is
+	 * open; a new one goes to received/rport and verifies the host the
+	 * Via named. */
+	if (hop->tp == SIP_TP_TLS)
+		hop_name(hop, v->host);
 	hop->listener = forward_listener(conf, SIP_TP_UDP, hop->addr.ss_family);
 	if (hop->tp == SIP_TP_UDP && hop->listener == -1) {
 		*why = "no UDP listener for the next Via's family";

@@ -28,6 +28,7 @@
 #include "tablesync.h"
 #include "proxy.h"
 #include "resolve.h"
+#include "tls.h"
 #include "transport.h"
 
 static void
@@ -120,6 +121,8 @@ collect(void *arg, const struct metrics **w, int *n,
 	g->workers = rt->srv.nworkers;
 	g->tcp_connections = atomic_load(&rt->srv.tcp_in) +
 	    atomic_load(&rt->srv.tcp_out);
+	g->tls_connections = atomic_load(&rt->srv.tls_open);
+	g->tls_cert_expiry = (long)tls_cert_expiry();
 	if (conf != NULL) {
 		g->table_entries = table_count(conf->table);
 		g->table_prefixes = table_count_prefixes(conf->table);
@@ -266,6 +269,10 @@ reload_apply(struct runtime *rt, const struct conf_snapshot *snap, char *err,
 		    "running on as before", changed);
 	config_summary(conf, sum, sizeof(sum));
 	log_setlevel(conf->log_level);
+	/* SPEC §9: new connections get the new certificate; a pair that
+	 * does not load keeps the old one (logged) and the rest applies. */
+	if (snap == NULL)
+		tls_reload(conf);
 	/* Target names are resolved here, never in an event loop. */
 	map = proxy_resolve_targets(conf, NULL);
 	proxy_publish(conf, map);
@@ -868,7 +875,7 @@ main(int argc, char *argv[])
 	const char *pidfile = NULL, *request = NULL, *source = NULL;
 	const char *publish = NULL;
 	bool json = false;
-	char err[1024], sum[256];
+	char err[1024], sum[256], warn[320];
 	bool foreground = false, check = false;
 	int ch;
 
@@ -965,6 +972,14 @@ main(int argc, char *argv[])
 		config_unref(conf);
 		return 1;
 	}
+	/* SPEC §9: certificate and key load and match, or no start. */
+	if (tls_check(conf, warn, sizeof(warn), err, sizeof(err)) == -1) {
+		fprintf(stderr, "usher: %s\n", err);
+		config_unref(conf);
+		return 1;
+	}
+	if (warn[0] != '\0')
+		fprintf(stderr, "usher: warning: %s\n", warn);
 	if (check) {
 		if (conf->source.type == SOURCE_REDIS)
 			printf("%s: OK: %s (table version %" PRIu64 "%s)\n",
@@ -993,6 +1008,9 @@ main(int argc, char *argv[])
 	if (pidfile == NULL && (!foreground || conf->pidfile_set))
 		pidfile = conf->pidfile;
 	if (pidfile != NULL && daemon_pidfile(pidfile, err, sizeof(err)) == -1)
+		goto fail;
+	/* Before dropping privileges: keys are often root's alone. */
+	if (tls_init(conf, err, sizeof(err)) == -1)
 		goto fail;
 	if (transport_bind(&rt.srv, conf, workers_of(conf), err,
 	    sizeof(err)) == -1)
@@ -1068,6 +1086,7 @@ main(int argc, char *argv[])
 	event_free(rt.ev_hup);
 	metrics_stop(&rt);
 	transport_free(&rt.srv);
+	tls_fini();
 	capture_close();
 	proxy_fini();
 	proxy_publish(NULL, NULL);
@@ -1084,6 +1103,7 @@ fail:
 	tablesync_stop(rt.sync);
 	proxy_dns_stop();
 	transport_free(&rt.srv);
+	tls_fini();
 	capture_close();
 	proxy_fini();
 	daemon_pidfile_remove();

@@ -268,6 +268,24 @@ metrics_render(const struct metrics **w, int n,
 	OUT("# HELP usher_tcp_connections TCP connections open.\n"
 	    "# TYPE usher_tcp_connections gauge\n"
 	    "usher_tcp_connections %lu\n", g->tcp_connections);
+	OUT("# HELP usher_tls_connections TLS connections open (handshaking "
+	    "ones too; also in usher_tcp_connections).\n"
+	    "# TYPE usher_tls_connections gauge\n"
+	    "usher_tls_connections %lu\n", g->tls_connections);
+	OUT("# HELP usher_tls_handshakes_total TLS handshakes, by result "
+	    "(ok: full, resumed: session ticket, failed: refused, broken or "
+	    "timed out).\n"
+	    "# TYPE usher_tls_handshakes_total counter\n"
+	    "usher_tls_handshakes_total{result=\"ok\"} %lu\n"
+	    "usher_tls_handshakes_total{result=\"resumed\"} %lu\n"
+	    "usher_tls_handshakes_total{result=\"failed\"} %lu\n",
+	    SUM(tls_handshakes[TLS_HS_OK]), SUM(tls_handshakes[TLS_HS_RESUMED]),
+	    SUM(tls_handshakes[TLS_HS_FAILED]));
+	OUT("# HELP usher_tls_certificate_expiry_timestamp_seconds When the "
+	    "certificate in use expires (notAfter; 0: none loaded).\n"
+	    "# TYPE usher_tls_certificate_expiry_timestamp_seconds gauge\n"
+	    "usher_tls_certificate_expiry_timestamp_seconds %ld\n",
+	    g->tls_cert_expiry);
 	OUT("# HELP usher_table_entries User table entries (prefixes "
 	    "included).\n# TYPE usher_table_entries gauge\n"
 	    "usher_table_entries %lu\n", g->table_entries);

@@ -652,6 +652,9 @@ static int
 send_hop(struct worker *w, const struct fwd_hop *hop, const char *buf,
     size_t len)
 {
+	if (hop->tp == SIP_TP_TLS)
+		return transport_send_tls(w, (const struct sockaddr *)
+		    &hop->addr, hop->addrlen, hop->name, buf, len);
 	if (hop->tp == SIP_TP_TCP)
 		return transport_send_tcp(w, (const struct sockaddr *)
 		    &hop->addr, hop->addrlen, buf, len);
@@ -706,8 +709,10 @@ forward(struct worker *w, const struct tp_source *src, const struct sipmsg *m,
 		return;
 	}
 	if (send_hop(w, &hop, out, (size_t)n) == -1) {
-		unavailable(w, src, m, d, conf, hop.tp == SIP_TP_TCP ?
-		    "Cannot Connect To Next Hop" : "Cannot Send To Next Hop");
+		unavailable(w, src, m, d, conf, hop.tp == SIP_TP_TLS ?
+		    "Cannot Connect To Next Hop Over TLS" : hop.tp ==
+		    SIP_TP_TCP ? "Cannot Connect To Next Hop" :
+		    "Cannot Send To Next Hop");
 		return;
 	}
 	metrics_inc(&w->metrics.forwarded_requests);
@@ -877,12 +882,27 @@ proxy_is_trusted(struct worker *w, const struct sockaddr *sa)
 	return config_trusted_find(worker_conf(w), sa) >= 0;
 }
 
+/* SPEC §9: a TLS handshake costs more than a request, so it counts as
+ * one toward rate_per_source; over the rate or banned, no handshake. */
+static bool
+proxy_on_handshake(struct worker *w, const struct sockaddr *sa)
+{
+	struct tp_source src;
+
+	memset(&src, 0, sizeof(src));
+	memcpy(&src.addr, sa, sa->sa_family == AF_INET6 ?
+	    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
+	return worker_conf(w)->rate_per_source == 0 ||
+	    !is_limited(w, &src, worker_conf(w));
+}
+
 const struct tp_handlers proxy_handlers = {
 	.on_init = proxy_worker_init,
 	.on_message = proxy_message,
 	.on_too_large = proxy_too_large,
 	.on_undeliverable = proxy_undeliverable,
 	.on_wake = proxy_worker_refresh,
+	.on_handshake = proxy_on_handshake,
 	.is_trusted = proxy_is_trusted,
 	.on_free = proxy_worker_free,
 };

@@ -39,12 +39,9 @@ int
 resolve_kind_of(const struct sip_uri *uri, bool big, enum resolve_kind *kind,
     const char **why)
 {
-	/* RFC 3261 §26.2.2: sips asks for TLS on every hop. */
-	if (uri->is_sips) {
-		*why = "No TLS For sips Next Hop";
-		return -1;
-	}
-	switch (uri->transport) {
+	/* RFC 3261 §26.2.2: sips asks for TLS on every hop, whatever
+	 * transport= says; RFC 3263 §4.1: _sips._tcp. */
+	switch (uri->is_sips ? SIP_TP_TLS : uri->transport) {
 	case SIP_TP_NONE:
 		*kind = big ? RESOLVE_TCP : RESOLVE_ANY;
 		break;
@@ -53,6 +50,9 @@ resolve_kind_of(const struct sip_uri *uri, bool big, enum resolve_kind *kind,
 		break;
 	case SIP_TP_TCP:
 		*kind = RESOLVE_TCP;
+		break;
+	case SIP_TP_TLS:
+		*kind = RESOLVE_TLS;
 		break;
 	default:
 		*why = "Unsupported Transport";
@@ -709,9 +709,13 @@ resolve_sip(const struct resolve_servers *sv, const char *host,
 	case RESOLVE_KINDS:
 		s = answer_srv(sv, "_sip._tcp", host, SIP_TP_TCP, a);
 		break;
+	case RESOLVE_TLS:
+		s = answer_srv(sv, "_sips._tcp", host, SIP_TP_TLS, a);
+		break;
 	}
 	if (s == SRV_NONE)
-		answer_addr(sv, host, SIP_DEFAULT_PORT, a);
+		answer_addr(sv, host, kind == RESOLVE_TLS ?
+		    SIP_TLS_DEFAULT_PORT : SIP_DEFAULT_PORT, a);
 	if (a->ttl == UINT32_MAX)
 		a->ttl = 0;
 }
@@ -960,12 +964,24 @@ map_lookup(const struct resolve_map *m, struct slice host)
 	return NULL;
 }
 
+/* a's addresses at port 5061: RFC 3263 §4.2 for TLS without SRV. */
+static struct resolve_answer
+tls_port(const struct resolve_answer *a)
+{
+	struct resolve_answer t = *a;
+	size_t i;
+
+	for (i = 0; i < t.n; i++)
+		netaddr_set_port(&t.t[i].addr, SIP_TLS_DEFAULT_PORT);
+	return t;
+}
+
 /* Where e leads, for each kind it needs (blocking). */
 static void
 entry_resolve(struct map_entry *e, const struct resolve_servers *sv)
 {
-	struct resolve_answer su, st;
-	enum srv_state u = SRV_NONE, t = SRV_NONE;
+	struct resolve_answer su, st, ss;
+	enum srv_state u = SRV_NONE, t = SRV_NONE, s = SRV_NONE;
 	size_t i;
 
 	if (!resolve_name_ok(slice_make(e->name, e->len))) {
@@ -987,6 +1003,9 @@ entry_resolve(struct map_entry *e, const struct resolve_servers *sv)
 		e->a[RESOLVE_UDP] = u == SRV_NONE ? e->a[RESOLVE_ADDR] : su;
 		e->a[RESOLVE_TCP] = t == SRV_NONE ? e->a[RESOLVE_ADDR] : st;
 		e->a[RESOLVE_ANY] = u != SRV_NONE ? su : e->a[RESOLVE_TCP];
+		s = answer_srv(sv, "_sips._tcp", e->name, SIP_TP_TLS, &ss);
+		e->a[RESOLVE_TLS] = s == SRV_NONE ?
+		    tls_port(&e->a[RESOLVE_ADDR]) : ss;
 	}
 }
 

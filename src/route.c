@@ -145,10 +145,16 @@ is_blocked_ua(const struct sipmsg *m, const struct conf *conf)
 	return false;
 }
 
+/* A sips: or transport=tls URI without a port means 5061 (RFC 3261
+ * §19.1.2): <sips:proxy;lr> is our TLS listener's. */
 static bool
 is_self_uri(const struct conf *conf, const struct sip_uri *u)
 {
-	return u->is_sip && config_is_self(conf, u->host, u->port);
+	uint16_t port = u->port;
+
+	if (port == 0 && (u->is_sips || u->transport == SIP_TP_TLS))
+		port = SIP_TLS_DEFAULT_PORT;
+	return u->is_sip && config_is_self(conf, u->host, port);
 }
 
 /*

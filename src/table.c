@@ -95,6 +95,7 @@ struct table {
 
 	const struct conf_group *groups;	/* borrowed from the conf */
 	size_t		 ngroups;
+	bool		 tls;		/* a TLS listener: TLS targets */
 };
 
 enum norm_fault {
@@ -523,6 +524,12 @@ table_new(void)
 }
 
 void
+table_set_tls(struct table *t, bool tls)
+{
+	t->tls = tls;
+}
+
+void
 table_free(struct table *t)
 {
 	struct ablock *b, *next;
@@ -565,12 +572,12 @@ bad_ipv4(const uint8_t a[4])
 /*
  * Whether u can be a target (SPEC §7): its host an address a request can
  * go to, or a name DNS can be asked for; and for an active target, which
- * usher forwards to, a scheme usher can send: sips: needs TLS, which usher
- * does not have yet (a moved one is only handed to the caller). 0, or -1
- * with the problem in err.
+ * usher forwards to, a transport usher can send over: sips: and
+ * transport=tls need a TLS listener (a moved one is only handed to the
+ * caller). 0, or -1 with the problem in err.
  */
 static int
-target_check(const struct sip_uri *u, enum user_state state,
+target_check(const struct sip_uri *u, enum user_state state, bool tls,
     const char *target, int tshow, char *err, size_t errlen)
 {
 	struct sockaddr_storage ss;
@@ -578,9 +585,11 @@ target_check(const struct sip_uri *u, enum user_state state,
 	const char *why = NULL;
 	size_t alen;
 
-	if (state == USER_ACTIVE && u->is_sips) {
-		snprintf(err, errlen, "target \"%.*s\": sips: needs TLS, "
-		    "which usher does not have yet", tshow, target);
+	if (state == USER_ACTIVE && !tls && (u->is_sips ||
+	    u->transport == SIP_TP_TLS)) {
+		snprintf(err, errlen, "target \"%.*s\": %s needs TLS: add a "
+		    "listen entry with transport = \"tls\" and a tls block",
+		    tshow, target, u->is_sips ? "sips:" : "transport=tls");
 		return -1;
 	}
 	if (netaddr_parse(u->host, 0, &ss) == 0) {
@@ -606,7 +615,7 @@ target_check(const struct sip_uri *u, enum user_state state,
 
 int
 table_check_target(const char *target, size_t tlen, bool forward,
-    struct sip_uri *u, char *err, size_t errlen)
+    bool tls, struct sip_uri *u, char *err, size_t errlen)
 {
 	const char *fault;
 	int tshow = tlen > 80 ? 80 : (int)tlen;
@@ -628,8 +637,8 @@ table_check_target(const char *target, size_t tlen, bool forward,
 		    "(\"?...\")", tshow, target);
 		return -1;
 	}
-	return target_check(u, forward ? USER_ACTIVE : USER_MOVED, target,
-	    tshow, err, errlen);
+	return target_check(u, forward ? USER_ACTIVE : USER_MOVED, tls,
+	    target, tshow, err, errlen);
 }
 
 int
@@ -745,7 +754,7 @@ add_entry(struct table *t, const char *user, size_t ulen, bool prefix,
 		    errlen)) == -1)
 			return -1;
 	} else if (target != NULL && table_check_target(target, tlen,
-	    state == USER_ACTIVE, &u, err, errlen) == -1)
+	    state == USER_ACTIVE, t->tls, &u, err, errlen) == -1)
 		return -1;
 
 	h = hash_final(hash_bytes(key_start(domain), user, ulen));

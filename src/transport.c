@@ -1,4 +1,5 @@
-/* transport.c: UDP/TCP sockets, worker event loops, TCP framing and limits. */
+/* transport.c: UDP/TCP/TLS sockets, worker event loops, stream framing and
+ * limits. */
 #include <sys/types.h>
 #include <sys/random.h>
 #include <sys/resource.h>
@@ -21,6 +22,10 @@
 #include <event2/listener.h>
 #include <event2/thread.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
 #include "capture.h"
 #include "config.h"
 #include "hash.h"
@@ -30,6 +35,7 @@
 #include "resolve.h"
 #include "siphash.h"
 #include "sipmsg.h"
+#include "tls.h"
 #include "transport.h"
 
 #define UDP_ROUNDS	8		/* batches per wake-up, for fairness */
@@ -75,6 +81,13 @@ struct tp_conn {
 	bool			 registered;	/* in tcp_reg (owner's view) */
 	struct tp_src		*src;		/* its source, or NULL */
 	struct tp_conn		*hnext;		/* registry chain, reg_mu */
+
+	/* TLS (SPEC §9): the same connection with an SSL on its socket. */
+	SSL			*ssl;		/* NULL: plain TCP */
+	bool			 handshaking;	/* handshake not done yet */
+	bool			 tls_failed;	/* fatal: no close_notify */
+	bool			 read_wants_write;	/* SSL_read said so */
+	bool			 write_wants_read;	/* SSL_write said so */
 };
 
 /* Bytes for a connection another worker owns, waiting in its inbox. */
@@ -82,6 +95,8 @@ struct tp_inbox_item {
 	struct tp_inbox_item	*next;
 	struct sockaddr_storage	 dst;
 	socklen_t		 dstlen;
+	bool			 tls;
+	char			 name[256];	/* TLS: the name to verify */
 	size_t			 len, cap;	/* cap: room in buf */
 	char			 buf[];
 };
@@ -138,13 +153,13 @@ listen_socket(const struct conf_listen *l, bool reuseport)
 {
 	int fd, on = 1, rcvbuf = 4 * 1024 * 1024;
 
-	fd = socket(l->ss.ss_family, (l->transport == SIP_TP_TCP ?
+	fd = socket(l->ss.ss_family, (l->transport != SIP_TP_UDP ?
 	    SOCK_STREAM : SOCK_DGRAM) | SOCK_NONBLOCK, 0);
 	if (fd == -1)
 		return -1;
 	/* TCP only: for UDP, SO_REUSEADDR would let a second usher bind
 	 * the same port and silently take half of the traffic. */
-	if (l->transport == SIP_TP_TCP)
+	if (l->transport != SIP_TP_UDP)
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
 	if (reuseport)
 		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on));
@@ -154,7 +169,7 @@ listen_socket(const struct conf_listen *l, bool reuseport)
 	if (l->transport == SIP_TP_UDP)
 		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
 	if (bind(fd, (const struct sockaddr *)&l->ss, l->sslen) == -1 ||
-	    (l->transport == SIP_TP_TCP && listen(fd, 1024) == -1)) {
+	    (l->transport != SIP_TP_UDP && listen(fd, 1024) == -1)) {
 		int e = errno;
 
 		close(fd);
@@ -196,11 +211,11 @@ transport_bind(struct server *srv, struct conf *conf, int nworkers,
 		srv->fds[i] = -1;
 	for (i = 0; i < nl; i++) {
 		l = &conf->listen[i];
-		if (l->transport == SIP_TP_TLS) {
-			/* Until the TLS transport lands (issue #14). */
-			snprintf(err, errlen, "listen tls %s port %u: TLS "
-			    "listeners are not built yet", l->address,
-			    l->port);
+		if (l->transport == SIP_TP_TLS && !tls_has_server()) {
+			/* tls_init() comes first: without our certificate a
+			 * TLS listener could only refuse every client. */
+			snprintf(err, errlen, "listen tls %s port %u: no TLS "
+			    "certificate loaded", l->address, l->port);
 			return -1;
 		}
 		spread = l->transport == SIP_TP_UDP && srv->nsock > 1;
@@ -209,7 +224,8 @@ transport_bind(struct server *srv, struct conf *conf, int nworkers,
 		if ((fd = listen_socket(l, false)) == -1)
 			goto bad;
 		if (!spread) {
-			/* TCP: one listening socket, all workers accept. */
+			/* TCP, TLS: one listening socket, all workers
+			 * accept. */
 			for (k = 0; k < srv->nsock; k++)
 				srv->fds[(size_t)k * nl + i] = fd;
 			continue;
@@ -353,6 +369,9 @@ transport_send(struct worker *w, const struct tp_source *src,
 	if (src->tp == SIP_TP_TCP)	/* answered later: find it again */
 		return transport_send_tcp(w, (const struct sockaddr *)
 		    &src->addr, src->addrlen, buf, len);
+	if (src->tp == SIP_TP_TLS)
+		return transport_send_tls(w, (const struct sockaddr *)
+		    &src->addr, src->addrlen, NULL, buf, len);
 	if (dst == NULL) {
 		dst = (const struct sockaddr *)&src->addr;
 		dstlen = src->addrlen;
@@ -469,15 +488,15 @@ addr_bucket(const struct sockaddr_storage *ss)
 	return (unsigned)(hash_final(h) % TCP_BUCKETS);
 }
 
-/* With reg_mu held. */
+/* With reg_mu held: the TLS (tls) or TCP connection to sa. */
 static struct tp_conn *
-tcp_find(const struct sockaddr *sa)
+tcp_find(const struct sockaddr *sa, bool tls)
 {
 	struct tp_conn *c;
 
 	c = tcp_reg[addr_bucket((const struct sockaddr_storage *)sa)];
 	for (; c != NULL; c = c->hnext)
-		if (netaddr_eq_port(&c->addr,
+		if ((c->ssl != NULL) == tls && netaddr_eq_port(&c->addr,
 		    (const struct sockaddr_storage *)(const void *)sa))
 			return c;
 	return NULL;
@@ -656,6 +675,15 @@ tcp_free(struct tp_conn *c)
 	event_free(c->ev_read);
 	event_free(c->ev_write);
 	event_free(c->ev_timer);
+	if (c->ssl != NULL) {
+		/* A close_notify when the session is sound: one try, never
+		 * waited for. */
+		if (!c->handshaking && !c->tls_failed)
+			SSL_shutdown(c->ssl);
+		SSL_free(c->ssl);
+		ERR_clear_error();
+		atomic_fetch_sub(&c->w->srv->tls_open, 1);
+	}
 	close(c->fd);
 	tcp_release(c->w->srv, c->outgoing, c->src);
 	free(c->in);
@@ -669,6 +697,44 @@ tcp_closing(struct tp_conn *c)
 {
 	c->closing = true;
 	tcp_unregister(c);
+}
+
+/*
+ * Up to len bytes of p onto c's socket, plain or through its SSL: the
+ * bytes taken, 0 when it would block, -1 when the connection is broken.
+ * TLS: a write that would block must be retried with the same bytes at
+ * the same place in the queue, at least as many (SSL_write's rule; the
+ * queue's buffer may move: SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER).
+ */
+static ssize_t
+conn_send(struct tp_conn *c, const char *p, size_t len)
+{
+	ssize_t n;
+	int rc;
+
+	if (c->ssl == NULL) {
+		do
+			n = send(c->fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		while (n == -1 && errno == EINTR);
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 0;
+		return n;
+	}
+	ERR_clear_error();
+	if ((rc = SSL_write(c->ssl, p, (int)len)) > 0)
+		return rc;
+	switch (SSL_get_error(c->ssl, rc)) {
+	case SSL_ERROR_WANT_WRITE:
+		return 0;
+	case SSL_ERROR_WANT_READ:
+		/* Only the read event can move it on now. */
+		c->write_wants_read = true;
+		return 0;
+	default:
+		c->tls_failed = true;
+		ERR_clear_error();
+		return -1;
+	}
 }
 
 /*
@@ -689,12 +755,11 @@ tcp_queue(struct tp_conn *c, const char *buf, size_t len)
 		return -1;
 	if (capture_on && !is_crlf_only(buf, len))
 		capture_tcp(c, true, SLICE_NULL, buf, len);
-	if (pending == 0 && c->connected) {
-		n = send(c->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK)
+	if (pending == 0 && c->connected && !c->handshaking) {
+		n = conn_send(c, buf, len < TCP_WRITE_MAX ? len :
+		    TCP_WRITE_MAX);
+		if (n == -1)
 			goto fail;
-		if (n < 0)
-			n = 0;
 		if ((size_t)n == len)
 			return 0;
 	}
@@ -703,8 +768,9 @@ tcp_queue(struct tp_conn *c, const char *buf, size_t len)
 	if (pending + len > c->w->srv->tcp_max_queue ||
 	    atomic_load_explicit(&tcp_queued, memory_order_relaxed) + len >
 	    CONFIG_TCP_QUEUE_TOTAL) {
-		log_debug("tcp %s:%u: %zu bytes unsent, over the queue limit, "
-		    "closing", c->ip, c->port, pending + len);
+		log_debug("%s %s:%u: %zu bytes unsent, over the queue limit, "
+		    "closing", c->ssl ? "tls" : "tcp", c->ip, c->port,
+		    pending + len);
 		metrics_inc(&c->w->metrics.dropped[DROP_TCP_LIMIT]);
 		goto fail;
 	}
@@ -727,7 +793,10 @@ tcp_queue(struct tp_conn *c, const char *buf, size_t len)
 	memcpy(c->out + c->outlen, buf, len);
 	c->outlen += len;
 	atomic_fetch_add(&tcp_queued, len);
-	if (pending == 0)
+	/* A connect in progress is seen by the write event; a handshake
+	 * asks for it itself, and so does a TLS write waiting on a read. */
+	if (pending == 0 && (!c->connected || !c->handshaking) &&
+	    !c->write_wants_read)
 		event_add(c->ev_write, NULL);
 	return 0;
 fail:
@@ -751,7 +820,9 @@ tcp_close(struct tp_conn *c)
 static void
 tcp_arm_timer(struct tp_conn *c)
 {
-	struct timeval tv = { c->w->srv->tcp_idle_timeout, 0 };
+	/* A handshake has its own, shorter, limit (SPEC §9). */
+	struct timeval tv = { c->handshaking ? tls_handshake_timeout() :
+	    c->w->srv->tcp_idle_timeout, 0 };
 
 	event_add(c->ev_timer, &tv);
 }
@@ -790,59 +861,131 @@ tcp_undeliverable(struct worker *w, char *q, size_t len, const char *cause)
 	free(q);
 }
 
+/*
+ * A failed handshake: counted, logged at debug, and at info at most once
+ * a second for all workers together (a scanner speaking plaintext to the
+ * TLS port must not fill the log).
+ */
+static void
+tls_failed(struct tp_conn *c, const char *why)
+{
+	static atomic_long last_log;
+	static atomic_ulong quiet;
+	long now = (long)time(NULL), then = atomic_load(&last_log);
+
+	metrics_inc(&c->w->metrics.tls_handshakes[TLS_HS_FAILED]);
+	if (log_debug_enabled())
+		log_debug("tls %s:%u: handshake failed: %s", c->ip, c->port,
+		    why);
+	else if (now != then && atomic_compare_exchange_strong(&last_log,
+	    &then, now))
+		log_info("tls %s:%u: handshake failed: %s (%lu more since the "
+		    "last line)", c->ip, c->port, why,
+		    atomic_exchange(&quiet, 0));
+	else
+		atomic_fetch_add(&quiet, 1);
+}
+
+/*
+ * One step of c's handshake. 0: c lives (done, or waiting for the peer);
+ * -1: it failed and c was freed, an outgoing one's queued requests
+ * answered (503) as after a failed connect.
+ */
+static int
+tls_handshake(struct tp_conn *c)
+{
+	struct worker *w = c->w;
+	char why[256], cause[300], *q = NULL;
+	size_t qlen = 0;
+	long vr;
+	int rc, e, en;
+
+	ERR_clear_error();
+	errno = 0;
+	rc = SSL_do_handshake(c->ssl);
+	if (rc == 1) {
+		c->handshaking = false;
+		metrics_inc(&w->metrics.tls_handshakes[SSL_session_reused(
+		    c->ssl) ? TLS_HS_RESUMED : TLS_HS_OK]);
+		log_debug("tls %s:%u: %s %s%s", c->ip, c->port,
+		    SSL_get_version(c->ssl), SSL_get_cipher_name(c->ssl),
+		    SSL_session_reused(c->ssl) ? ", resumed" : "");
+		tcp_arm_timer(c);	/* idle from now on */
+		if (tcp_pending(c) > 0)
+			event_add(c->ev_write, NULL);
+		return 0;
+	}
+	en = errno;
+	e = SSL_get_error(c->ssl, rc);
+	if (e == SSL_ERROR_WANT_READ)
+		return 0;		/* ev_read is always on */
+	if (e == SSL_ERROR_WANT_WRITE) {
+		event_add(c->ev_write, NULL);
+		return 0;
+	}
+	if ((vr = SSL_get_verify_result(c->ssl)) != X509_V_OK)
+		snprintf(why, sizeof(why), "certificate: %s",
+		    X509_verify_cert_error_string(vr));
+	else if (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0)
+		snprintf(why, sizeof(why), "%s", en != 0 ? strerror(en) :
+		    "connection closed");
+	else
+		tls_error(why, sizeof(why));
+	ERR_clear_error();
+	c->tls_failed = true;
+	tls_failed(c, why);
+	cause[0] = '\0';
+	if (c->outgoing) {
+		q = tcp_take_queue(c, &qlen);
+		snprintf(cause, sizeof(cause), "TLS: %s", why);
+	}
+	tcp_free(c);
+	tcp_undeliverable(w, q, qlen, cause);
+	return -1;
+}
+
 static void
 tcp_timeout(evutil_socket_t fd, short what, void *arg)
 {
 	struct tp_conn *c = arg;
 	struct worker *w = c->w;
+	const char *cause = "Connect Timed Out";
 	char *q = NULL;
 	size_t qlen = 0;
 
 	(void)fd;
 	(void)what;
-	log_debug("tcp %s:%u: idle or incomplete for %us, closing", c->ip,
-	    c->port, w->srv->tcp_idle_timeout);
-	if (!c->connected)
+	if (c->ssl != NULL && c->handshaking && c->connected) {
+		tls_failed(c, "handshake timed out");
+		cause = "TLS Handshake Timed Out";
+	} else
+		log_debug("%s %s:%u: idle or incomplete for %us, closing",
+		    c->ssl ? "tls" : "tcp", c->ip, c->port,
+		    w->srv->tcp_idle_timeout);
+	if (c->outgoing && (!c->connected || c->handshaking))
 		q = tcp_take_queue(c, &qlen);
 	tcp_free(c);
-	tcp_undeliverable(w, q, qlen, "Connect Timed Out");
+	tcp_undeliverable(w, q, qlen, cause);
 }
 
-static void
-tcp_writable(evutil_socket_t fd, short what, void *arg)
+/* What is queued on c, up to TCP_WRITE_MAX bytes. 0, or -1 when c was
+ * freed (closing, and all written or broken). */
+static int
+conn_flush(struct tp_conn *c)
 {
-	struct tp_conn *c = arg;
-	struct worker *w = c->w;
-	char *q = NULL;
-	size_t qlen = 0, sent = 0, pending;
+	size_t sent = 0, pending;
 	ssize_t n;
-	int soerr = 0;
-	socklen_t sl = sizeof(soerr);
 
-	(void)what;
-	if (!c->connected) {
-		/* An outgoing connect finished, one way or the other. */
-		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == -1)
-			soerr = errno;
-		if (soerr != 0) {
-			log_debug("tcp connect %s:%u: %s", c->ip, c->port,
-			    strerror(soerr));
-			q = tcp_take_queue(c, &qlen);
-		} else
-			c->connected = true;
-	}
+	c->write_wants_read = false;
 	while ((pending = tcp_pending(c)) > 0 && sent < TCP_WRITE_MAX) {
-		n = send(fd, c->out + c->sentlen, pending < TCP_WRITE_MAX -
-		    sent ? pending : TCP_WRITE_MAX - sent,
-		    MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK) {
+		n = conn_send(c, c->out + c->sentlen, pending <
+		    TCP_WRITE_MAX - sent ? pending : TCP_WRITE_MAX - sent);
+		if (n == -1) {
 			tcp_closing(c);
 			tcp_queue_clear(c);
 			break;
 		}
-		if (n <= 0)
+		if (n == 0)
 			break;
 		c->sentlen += (size_t)n;
 		sent += (size_t)n;
@@ -858,10 +1001,51 @@ tcp_writable(evutil_socket_t fd, short what, void *arg)
 			c->outcap = 0;
 		}
 	}
-	if (tcp_pending(c) > 0)
-		event_add(c->ev_write, NULL);	/* full, or its share used */
-	else if (c->closing)
+	if (tcp_pending(c) > 0) {
+		if (!c->write_wants_read)	/* full, or its share used */
+			event_add(c->ev_write, NULL);
+	} else if (c->closing) {
 		tcp_free(c);
+		return -1;
+	}
+	return 0;
+}
+
+static int	tls_read(struct tp_conn *c);
+
+static void
+tcp_writable(evutil_socket_t fd, short what, void *arg)
+{
+	struct tp_conn *c = arg;
+	struct worker *w = c->w;
+	char *q = NULL;
+	size_t qlen = 0;
+	int soerr = 0;
+	socklen_t sl = sizeof(soerr);
+
+	(void)what;
+	if (!c->connected) {
+		/* An outgoing connect finished, one way or the other. */
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == -1)
+			soerr = errno;
+		if (soerr != 0) {
+			log_debug("%s connect %s:%u: %s", c->ssl ? "tls" :
+			    "tcp", c->ip, c->port, strerror(soerr));
+			q = tcp_take_queue(c, &qlen);
+		} else
+			c->connected = true;
+	}
+	if (c->ssl != NULL && !c->closing) {
+		if (c->handshaking && (tls_handshake(c) == -1 ||
+		    c->handshaking))
+			return;
+		if (c->read_wants_write) {
+			c->read_wants_write = false;
+			if (tls_read(c) == -1 || c->closing)
+				return;
+		}
+	}
+	conn_flush(c);
 	if (q != NULL || qlen > 0)
 		tcp_undeliverable(w, q, qlen, strerror(soerr));
 }
@@ -870,7 +1054,7 @@ static void
 tcp_source(struct tp_conn *c, struct tp_source *src)
 {
 	memset(src, 0, sizeof(*src));
-	src->tp = SIP_TP_TCP;
+	src->tp = c->ssl != NULL ? SIP_TP_TLS : SIP_TP_TCP;
 	src->addr = c->addr;
 	src->addrlen = c->addrlen;
 	memcpy(src->ip, c->ip, sizeof(src->ip));
@@ -973,6 +1157,101 @@ tcp_frame(struct tp_conn *c, const char *buf, size_t buflen)
 }
 
 /*
+ * len bytes at buf (the worker's scratch buffer, or c->in when a message
+ * was cut before) framed and handed on; the start of a message cut by the
+ * read is kept in c->in. Most reads hold whole messages, so an idle
+ * connection costs no buffer of its own, and a busy worker does not walk
+ * a different buffer for each of hundreds of connections. false when c
+ * closed (maybe freed).
+ */
+static bool
+conn_input(struct tp_conn *c, char *buf, size_t len)
+{
+	struct worker *w = c->w;
+	size_t cap = w->srv->max_message_size + 1;
+	ssize_t used;
+
+	used = tcp_frame(c, buf, len);
+	transport_flush(w);	/* TCP in may have queued UDP out */
+	if (used == -1) {
+		tcp_close(c);
+		return false;
+	}
+	if ((size_t)used == len) {
+		c->inlen = 0;
+		return true;
+	}
+	if (c->in == NULL && (c->in = malloc(cap)) == NULL) {
+		log_warnx("tcp %s:%u: out of memory", c->ip, c->port);
+		tcp_close(c);
+		return false;
+	}
+	memmove(c->in, buf + used, len - (size_t)used);
+	c->inlen = len - (size_t)used;
+	return true;
+}
+
+/*
+ * Decrypted bytes straight into the same buffers as plain TCP (the
+ * framing stays zero-copy), a record at a time, until the socket has no
+ * more. 0, or -1 when c closed (maybe freed).
+ */
+static int
+tls_read(struct tp_conn *c)
+{
+	struct worker *w = c->w;
+	size_t cap = w->srv->max_message_size + 1;
+	char *buf;
+	int n, e, round;
+
+	for (round = 0; round < 64; round++) {
+		buf = c->inlen == 0 ? w->rx : c->in;
+		ERR_clear_error();
+		n = SSL_read(c->ssl, buf + c->inlen, (int)(cap - c->inlen));
+		if (n <= 0) {
+			e = SSL_get_error(c->ssl, n);
+			if (e == SSL_ERROR_WANT_READ)
+				return 0;
+			if (e == SSL_ERROR_WANT_WRITE) {
+				c->read_wants_write = true;
+				event_add(c->ev_write, NULL);
+				return 0;
+			}
+			/* close_notify, EOF or a broken record. */
+			if (e != SSL_ERROR_ZERO_RETURN)
+				c->tls_failed = true;
+			ERR_clear_error();
+			tcp_close(c);
+			return -1;
+		}
+		if (!conn_input(c, buf, c->inlen + (size_t)n))
+			return -1;
+		if (c->closing)
+			return 0;
+	}
+	/* Records already decrypted wait in the SSL, not in the socket. */
+	if (SSL_pending(c->ssl) > 0)
+		event_active(c->ev_read, EV_READ, 0);
+	return 0;
+}
+
+static void
+tls_readable(struct tp_conn *c)
+{
+	if (!c->connected) {
+		/* A connect that failed shows up here first. */
+		tcp_writable(c->fd, EV_WRITE, c);
+		return;
+	}
+	if (c->handshaking && (tls_handshake(c) == -1 || c->handshaking))
+		return;
+	if (tls_read(c) == -1 || c->closing)
+		return;
+	if (c->write_wants_read)
+		conn_flush(c);
+}
+
+/*
  * Most reads hold whole messages: they go into the worker's scratch buffer
  * and are handled there, and only the start of a message cut by the read
  * is kept in the connection's own buffer, made when first needed. So an
@@ -986,10 +1265,13 @@ tcp_readable(evutil_socket_t fd, short what, void *arg)
 	struct worker *w = c->w;
 	size_t cap = w->srv->max_message_size + 1;
 	char *buf;
-	size_t len;
-	ssize_t n, used;
+	ssize_t n;
 
 	(void)what;
+	if (c->ssl != NULL) {
+		tls_readable(c);
+		return;
+	}
 	if (c->inlen == 0)
 		buf = w->rx;		/* TRANSPORT_BATCH * UDP_MAX >= cap */
 	else
@@ -1014,32 +1296,16 @@ tcp_readable(evutil_socket_t fd, short what, void *arg)
 	}
 	if (n < 0)
 		return;
-	len = c->inlen + (size_t)n;
-	used = tcp_frame(c, buf, len);
-	transport_flush(w);	/* TCP in may have queued UDP out */
-	if (used == -1) {
-		tcp_close(c);
-		return;
-	}
-	if ((size_t)used == len) {
-		c->inlen = 0;
-		return;
-	}
-	if (c->in == NULL && (c->in = malloc(cap)) == NULL) {
-		log_warnx("tcp %s:%u: out of memory", c->ip, c->port);
-		tcp_close(c);
-		return;
-	}
-	memmove(c->in, buf + used, len - (size_t)used);
-	c->inlen = len - (size_t)used;
+	conn_input(c, buf, c->inlen + (size_t)n);
 }
 
 /* A connection object for fd, owned by w and registered; NULL on failure
- * (fd is then closed, and its slot and source count given back). An
- * outgoing one (listener -1) is still connecting. */
+ * (fd is then closed, ssl freed, and its slot and source count given
+ * back). An outgoing one (listener -1) is still connecting. With ssl, a
+ * TLS connection whose handshake starts. */
 static struct tp_conn *
 tcp_conn_new(struct worker *w, int fd, const struct sockaddr *peer,
-    socklen_t peerlen, int listener, struct tp_src *src)
+    socklen_t peerlen, int listener, struct tp_src *src, SSL *ssl)
 {
 	struct server *srv = w->srv;
 	struct tp_conn *c;
@@ -1053,6 +1319,17 @@ tcp_conn_new(struct worker *w, int fd, const struct sockaddr *peer,
 	c->outgoing = listener < 0;
 	c->connected = !c->outgoing;
 	c->src = src;
+	if (ssl != NULL) {
+		if (SSL_set_fd(ssl, fd) != 1)
+			goto fail;
+		if (c->outgoing)
+			SSL_set_connect_state(ssl);
+		else
+			SSL_set_accept_state(ssl);
+		c->ssl = ssl;
+		c->handshaking = true;
+		atomic_fetch_add(&srv->tls_open, 1);
+	}
 	memcpy(&c->addr, peer, peerlen);
 	c->addrlen = peerlen;
 	addr_text(&c->addr, c->ip, sizeof(c->ip), &c->port);
@@ -1089,9 +1366,12 @@ fail:
 			event_free(c->ev_write);
 		if (c->ev_timer)
 			event_free(c->ev_timer);
+		if (c->ssl != NULL)
+			atomic_fetch_sub(&srv->tls_open, 1);
 		free(c->in);
 		free(c);
 	}
+	SSL_free(ssl);
 	tcp_release(srv, listener < 0, src);
 	close(fd);
 	return NULL;
@@ -1116,11 +1396,22 @@ tcp_accept(struct evconnlistener *lev, evutil_socket_t fd,
 	struct worker *w = arg;
 	struct server *srv = w->srv;
 	struct tp_src *src = NULL;
+	SSL *ssl = NULL;
 	char ip[64];
 	uint16_t port;
 	int listener = -1;
 	size_t i;
 
+	for (i = 0; i < srv->nlisten; i++)
+		if (w->fds[i] == evconnlistener_get_fd(lev))
+			listener = (int)i;
+	/* SPEC §9: a handshake costs CPU, so it counts toward the source's
+	 * rate; over it or banned, closed before any is done. */
+	if (listener >= 0 && srv->listen[listener].transport == SIP_TP_TLS &&
+	    srv->h.on_handshake != NULL && !srv->h.on_handshake(w, sa)) {
+		close(fd);
+		return;
+	}
 	/* SPEC §6: over the limit, accepted and closed at once. */
 	if (!tcp_take_slot(w, &srv->tcp_in, srv->tcp_max_connections)) {
 		close(fd);
@@ -1141,10 +1432,14 @@ tcp_accept(struct evconnlistener *lev, evutil_socket_t fd,
 		close(fd);
 		return;
 	}
-	for (i = 0; i < srv->nlisten; i++)
-		if (w->fds[i] == evconnlistener_get_fd(lev))
-			listener = (int)i;
-	tcp_conn_new(w, fd, sa, (socklen_t)salen, listener, src);
+	if (listener >= 0 && srv->listen[listener].transport == SIP_TP_TLS &&
+	    (ssl = tls_new_server()) == NULL) {
+		log_warnx("tls accept: no TLS context");
+		tcp_release(srv, false, src);
+		close(fd);
+		return;
+	}
+	tcp_conn_new(w, fd, sa, (socklen_t)salen, listener, src, ssl);
 }
 
 /*
@@ -1239,10 +1534,16 @@ transport_nofile(const struct conf *conf, int nworkers, bool raise,
  * calloc) with no lock held, then registered. Two workers connecting to
  * the same destination at once both keep theirs: each is a sound
  * connection, lookups find one of them, and the other closes when idle.
+ * tls: a TLS one, whose server certificate must name name (its IP
+ * address when name is NULL), checked once, at the handshake.
  */
 static struct tp_conn *
-tcp_connect(struct worker *w, const struct sockaddr *dst, socklen_t dstlen)
+tcp_connect(struct worker *w, const struct sockaddr *dst, socklen_t dstlen,
+    bool tls, const char *name)
 {
+	SSL *ssl = NULL;
+	char ip[64];
+	uint16_t port;
 	int fd;
 
 	/* Our own pool: inbound connections cannot use it up and keep us
@@ -1260,7 +1561,20 @@ tcp_connect(struct worker *w, const struct sockaddr *dst, socklen_t dstlen)
 		close(fd);
 		return NULL;
 	}
-	return tcp_conn_new(w, fd, dst, dstlen, -1, NULL);
+	if (tls) {
+		if (name == NULL || name[0] == '\0') {
+			addr_text((const struct sockaddr_storage *)
+			    (const void *)dst, ip, sizeof(ip), &port);
+			name = ip;
+		}
+		if ((ssl = tls_new_client(name)) == NULL) {
+			log_warnx("tls connect %s: no TLS context", name);
+			tcp_release(w->srv, true, NULL);
+			close(fd);
+			return NULL;
+		}
+	}
+	return tcp_conn_new(w, fd, dst, dstlen, -1, NULL, ssl);
 }
 
 /*
@@ -1270,7 +1584,8 @@ tcp_connect(struct worker *w, const struct sockaddr *dst, socklen_t dstlen)
  */
 static int
 inbox_post(struct worker *self, struct worker *owner,
-    const struct sockaddr *dst, socklen_t dstlen, const char *buf, size_t len)
+    const struct sockaddr *dst, socklen_t dstlen, bool tls, const char *name,
+    const char *buf, size_t len)
 {
 	struct tp_inbox_item *it;
 	bool was_empty;
@@ -1298,6 +1613,8 @@ inbox_post(struct worker *self, struct worker *owner,
 	it->next = NULL;
 	memcpy(&it->dst, dst, dstlen);
 	it->dstlen = dstlen;
+	it->tls = tls;
+	snprintf(it->name, sizeof(it->name), "%s", name != NULL ? name : "");
 	it->len = len;
 	memcpy(it->buf, buf, len);
 	atomic_fetch_add(&tcp_queued, len);
@@ -1312,25 +1629,39 @@ inbox_post(struct worker *self, struct worker *owner,
 	return 0;
 }
 
-int
-transport_send_tcp(struct worker *w, const struct sockaddr *dst,
-    socklen_t dstlen, const char *buf, size_t len)
+static int
+conn_send_to(struct worker *w, const struct sockaddr *dst, socklen_t dstlen,
+    bool tls, const char *name, const char *buf, size_t len)
 {
 	struct tp_conn *c;
 	struct worker *owner = NULL;
 
 	pthread_mutex_lock(&reg_mu);
-	if ((c = tcp_find(dst)) != NULL)
+	if ((c = tcp_find(dst, tls)) != NULL)
 		owner = c->w;
 	pthread_mutex_unlock(&reg_mu);
 	/* Ours: only this thread could have freed it since. */
 	if (owner == w)
 		return tcp_queue(c, buf, len);
 	if (owner != NULL)
-		return inbox_post(w, owner, dst, dstlen, buf, len);
-	if ((c = tcp_connect(w, dst, dstlen)) == NULL)
+		return inbox_post(w, owner, dst, dstlen, tls, name, buf, len);
+	if ((c = tcp_connect(w, dst, dstlen, tls, name)) == NULL)
 		return -1;
 	return tcp_queue(c, buf, len);
+}
+
+int
+transport_send_tcp(struct worker *w, const struct sockaddr *dst,
+    socklen_t dstlen, const char *buf, size_t len)
+{
+	return conn_send_to(w, dst, dstlen, false, NULL, buf, len);
+}
+
+int
+transport_send_tls(struct worker *w, const struct sockaddr *dst,
+    socklen_t dstlen, const char *name, const char *buf, size_t len)
+{
+	return conn_send_to(w, dst, dstlen, true, name, buf, len);
 }
 
 /*
@@ -1357,8 +1688,8 @@ inbox_drain(evutil_socket_t fd, short what, void *arg)
 	while ((it = list) != NULL) {
 		list = it->next;
 		atomic_fetch_sub(&tcp_queued, it->len);
-		if (transport_send_tcp(w, (const struct sockaddr *)&it->dst,
-		    it->dstlen, it->buf, it->len) == -1)
+		if (conn_send_to(w, (const struct sockaddr *)&it->dst,
+		    it->dstlen, it->tls, it->name, it->buf, it->len) == -1)
 			w->srv->h.on_undeliverable(w, it->buf, it->len,
 			    "Cannot Connect To Next Hop");
 		if (it->cap == INBOX_ROOM && nkeep < INBOX_SPARE) {
@@ -1580,15 +1911,4 @@ transport_free(struct server *srv)
 	free(srv->fds);
 	free(srv->listen);
 	memset(srv, 0, sizeof(*srv));
-}
-
-int
-transport_send_tls(struct worker *w, const struct sockaddr *dst,
-    socklen_t dstlen, const char *name, const char *buf, size_t len)
-{
-	/* Until the TLS transport lands (issue #14): nothing goes out, and
-	 * the caller answers 503 as for a connection that fails. */
-	(void)w; (void)dst; (void)dstlen; (void)name; (void)buf; (void)len;
-	errno = EPROTONOSUPPORT;
-	return -1;
 }

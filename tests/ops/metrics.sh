@@ -27,6 +27,8 @@ for fam in process_resident_memory_bytes process_virtual_memory_bytes \
     usher_forwarded_responses_total usher_parse_errors_total \
     usher_capture_errors_total \
     usher_tcp_connections usher_table_entries usher_table_prefixes \
+    usher_tls_connections usher_tls_handshakes_total \
+    usher_tls_certificate_expiry_timestamp_seconds \
     usher_reloads_total usher_last_reload_timestamp_seconds usher_workers \
     usher_build_info usher_table_info; do
 	grep -q "^# TYPE $fam " "$TMP/start" || fail "no family $fam at start"

@@ -329,8 +329,8 @@ static const struct bad bad[] = {
 	    "3: bad target \"sip:bob@10.0.0.1:0\": not a valid SIP URI" },
 	{ BASE "users = ( { user = \"bob\"; domain = \"example.com\"; "
 	    "target = \"sips:bob@pbx.example.com\"; } );\n",
-	    "3: target \"sips:bob@pbx.example.com\": sips: needs TLS, "
-	    "which usher does not have yet" },
+	    "3: target \"sips:bob@pbx.example.com\": sips: needs TLS: add "
+	    "a listen entry with transport = \"tls\" and a tls block" },
 	{ BASE "users = (\n { user = \"a\"; domain = \"example.com\"; "
 	    "state = \"gone\"; },\n { user = \"a\"; domain = \"example.com\"; "
 	    "state = \"gone\"; }\n);\n", "5: duplicate user a (first at " },
@@ -643,6 +643,15 @@ test_accepted(void **state)
 		    "\"sip:pbx.example.com;transport=tcp\"; } ); } );\n"
 		    "users = ( { prefix = \"+1\"; domain = \"example.com\"; "
 		    "target = \"GROUP:g\"; } );\n",
+		/* SPEC §9: with a tls listener, sips: and transport=tls
+		 * targets are ones usher can reach */
+		"listen = ( { transport = \"tls\"; address = \"127.0.0.1\"; "
+		    "} );\ntls = { certificate = \"c.pem\"; private_key = "
+		    "\"k.pem\"; };\n" D_EX
+		    "users = ( { user = \"bob\"; domain = \"example.com\"; "
+		    "target = \"sips:bob@pbx.example.com\"; },\n"
+		    "{ user = \"al\"; domain = \"example.com\"; "
+		    "target = \"sip:al@10.0.0.1;transport=tls\"; } );\n",
 	};
 	struct conf *c;
 	size_t i;

@@ -91,6 +91,8 @@ static const struct {
 	{ SIP_TP_UDP, AF_INET6, 5064, "[::1]:5064" },
 	{ SIP_TP_TCP, AF_INET6, 5066, "[::1]:5066" },
 	{ SIP_TP_UDP, AF_INET, 5080, "127.0.0.1:5080" },
+	{ SIP_TP_TLS, AF_INET, 5061, "127.0.0.1:5061" },
+	{ SIP_TP_TLS, AF_INET6, 5063, "[::1]:5063" },
 };
 
 #define CONF_HEAD							\
@@ -99,8 +101,12 @@ static const struct {
 	"  { transport = \"tcp\"; address = \"127.0.0.1\"; port = 5062; },\n" \
 	"  { transport = \"udp\"; address = \"::1\"; port = 5064; },\n" \
 	"  { transport = \"tcp\"; address = \"::1\"; port = 5066; },\n" \
-	"  { transport = \"udp\"; address = \"127.0.0.1\"; port = 5080; }\n" \
+	"  { transport = \"udp\"; address = \"127.0.0.1\"; port = 5080; },\n" \
+	"  { transport = \"tls\"; address = \"127.0.0.1\"; port = 5061; },\n" \
+	"  { transport = \"tls\"; address = \"::1\"; port = 5063; }\n" \
 	");\n"								\
+	"tls = { certificate = \"/nonexistent/usher.pem\";"		\
+	" private_key = \"/nonexistent/usher.key\"; };\n"		\
 	"mode = \"proxy\";\n"						\
 	"trusted = [ \"10.0.0.0/8\" ];\n"				\
 	"log = { level = \"error\"; };\n"				\
@@ -598,14 +604,19 @@ sent_by(int ci, int li, char *buf, size_t len)
 	return buf;
 }
 
+/* SPEC §9: a TLS listener's value is <sip:..;transport=tls;lr>, or
+ * <sips:..;lr> when the request asked for TLS to the end (RFC 5630). */
 static void
-add_rr(struct tedits *t, size_t at, int ci, int li, enum sip_transport tp)
+add_rr(struct tedits *t, size_t at, int ci, int li, enum sip_transport tp,
+    bool sips)
 {
 	char hp[128], line[256];
 
-	snprintf(line, sizeof(line), "Record-Route: <sip:%s;%slr>\r\n",
+	snprintf(line, sizeof(line), "Record-Route: <%s:%s;%slr>\r\n",
+	    tp == SIP_TP_TLS && sips ? "sips" : "sip",
 	    sent_by(ci, li, hp, sizeof(hp)),
-	    tp == SIP_TP_TCP ? "transport=tcp;" : "");
+	    tp == SIP_TP_TCP ? "transport=tcp;" :
+	    tp == SIP_TP_TLS && !sips ? "transport=tls;" : "");
 	ted_addstr(t, at, 0, line);
 }
 
@@ -713,7 +724,8 @@ via_edits(struct tedits *t, const struct tvia *tv, struct span v0,
 		snprintf(line, sizeof(line), ";received=%s", c->src_ip);
 		ted_addstr(t, v0.e - base, 0, line);
 	}
-	if (c->in >= 0 && lis[c->in].tp == SIP_TP_TCP && !tv->has_rport) {
+	if (c->in >= 0 && (lis[c->in].tp == SIP_TP_TCP ||
+	    lis[c->in].tp == SIP_TP_TLS) && !tv->has_rport) {
 		snprintf(line, sizeof(line), ";rport=%u", c->src_port);
 		ted_addstr(t, v0.e - base, 0, line);
 	}
@@ -763,6 +775,7 @@ expect_request(const struct model *md, const struct sipmsg *m,
 	char line[512], hp[128], br[64];
 	size_t at = md->sl_end, nroute = 0, i, n;
 	enum sip_transport in_tp;
+	bool sips;
 
 	t.n = 0;
 	/* (a) */
@@ -785,15 +798,21 @@ expect_request(const struct model *md, const struct sipmsg *m,
 	}
 	/* (b), (e) */
 	if (confs[c->ci]->record_route) {
+		/* sips: asked, by the caller or by where it goes */
+		sips = strncasecmp(b + md->ruri.s, "sips:", 5) == 0 ||
+		    d->next_hop_uri.is_sips || (d->strict_route &&
+		    nroute > 0 && strncasecmp(memchr(b + last.s, '<',
+		    last.e - last.s) + 1, "sips:", 5) == 0);
 		in_tp = c->in >= 0 ? lis[c->in].tp : c->hop.tp;
-		add_rr(&t, at, c->ci, c->hop.listener, c->hop.tp);
+		add_rr(&t, at, c->ci, c->hop.listener, c->hop.tp, sips);
 		if (c->in >= 0 && c->in != c->hop.listener &&
 		    (in_tp != c->hop.tp ||
 		    lis[c->in].family != lis[c->hop.listener].family))
-			add_rr(&t, at, c->ci, c->in, in_tp);
+			add_rr(&t, at, c->ci, c->in, in_tp, sips);
 	}
 	want_branch(md, m, d, c, br, sizeof(br));
 	snprintf(line, sizeof(line), "Via: SIP/2.0/%s %s;branch=%s\r\n",
+	    c->hop.tp == SIP_TP_TLS ? "TLS" :
 	    c->hop.tp == SIP_TP_TCP ? "TCP" : "UDP",
 	    sent_by(c->ci, c->hop.listener, hp, sizeof(hp)), br);
 	ted_addstr(&t, at, 0, line);
@@ -801,7 +820,8 @@ expect_request(const struct model *md, const struct sipmsg *m,
 	if ((f = first_field(md, "max-forwards", NULL)) == NULL)
 		ted_addstr(&t, at, 0, "Max-Forwards: 70\r\n");
 	/* (g) */
-	if (md->clen < 0 && c->hop.tp == SIP_TP_TCP) {
+	if (md->clen < 0 && (c->hop.tp == SIP_TP_TCP ||
+	    c->hop.tp == SIP_TP_TLS)) {
 		snprintf(line, sizeof(line), "Content-Length: %zu\r\n",
 		    md->len - md->body);
 		ted_addstr(&t, at, 0, line);
@@ -1059,13 +1079,14 @@ next_via_hop(const struct model *md, struct span *ip, unsigned *port,
 		fail_msg("model: no second Via");
 	tvia_parse(md->b, v[1 - seen], &tv);
 	*ip = tv.has_received ? tv.received : tv.host;
+	*tp = tv.transport.e - tv.transport.s != 3 ? SIP_TP_UDP :
+	    strncasecmp(md->b + tv.transport.s, "TCP", 3) == 0 ? SIP_TP_TCP :
+	    strncasecmp(md->b + tv.transport.s, "TLS", 3) == 0 ? SIP_TP_TLS :
+	    SIP_TP_UDP;
 	if (tv.has_rport && tv.rport.e > tv.rport.s)
 		*port = (unsigned)num(md->b, tv.rport);
 	else
-		*port = tv.port ? tv.port : 5060;
-	*tp = tv.transport.e - tv.transport.s == 3 &&
-	    strncasecmp(md->b + tv.transport.s, "TCP", 3) == 0 ?
-	    SIP_TP_TCP : SIP_TP_UDP;
+		*port = tv.port ? tv.port : *tp == SIP_TP_TLS ? 5061 : 5060;
 }
 
 #define CHK_SWEEP	0x01	/* every output size */
@@ -1272,8 +1293,8 @@ check_request(const char *what, const char *raw, size_t rawlen,
 
 	/* what a next hop reads in it */
 	osip = (flags & CHK_OSIP) != 0 && osip_parses(raw, rawlen);
-	copy = reparse(what, out, (size_t)n, c->hop.tp == SIP_TP_TCP, osip,
-	    &m2);
+	copy = reparse(what, out, (size_t)n, c->hop.tp == SIP_TP_TCP ||
+	    c->hop.tp == SIP_TP_TLS, osip, &m2);
 	want_branch(&md, &m, d, c, br, sizeof(br));
 	if (m2.nvia != m.nvia + 1 || !slice_is(m2.via[0].branch, br))
 		fail_msg("%s: %zu Via values, top branch %.*s", what, m2.nvia,
@@ -1322,6 +1343,8 @@ static const struct {
 	{ SIP_TP_TCP, 1, "10.0.0.5" },
 	{ SIP_TP_UDP, 2, "2001:db8::5" },
 	{ SIP_TP_TCP, 3, "2001:db8::5" },
+	{ SIP_TP_TLS, 5, "10.0.0.5" },
+	{ SIP_TP_TLS, 6, "2001:db8::5" },
 };
 
 static void
@@ -1358,6 +1381,7 @@ ctx_name(char *buf, size_t len, const char *file, const struct fwd_ctx *c,
 {
 	snprintf(buf, len, "%s [%s, conf %s, in %d, out %s/%d, from %s]",
 	    file, how, conf_name[c->ci], c->in,
+	    c->hop.tp == SIP_TP_TLS ? "tls" :
 	    c->hop.tp == SIP_TP_TCP ? "tcp" : "udp", c->hop.listener,
 	    c->src_ip);
 }
@@ -1501,7 +1525,10 @@ corpus_request(const char *file, const char *expect, char *buf, size_t len,
 	const char *src[3], *why;
 	char what[512], own[64];
 	size_t nsrc, s;
+	/* no listener, UDP, TCP, UDP over IPv6, TLS */
+	static const int ins[] = { -1, 0, 1, 2, 5 };
 	int ci, in, hi, rw;
+	size_t ii;
 	ssize_t rc;
 	unsigned flags;
 
@@ -1529,7 +1556,7 @@ corpus_request(const char *file, const char *expect, char *buf, size_t len,
 	 * rewritten or kept, from every listener to every kind of hop. */
 	nsrc = sources(buf, len, src, own, sizeof(own));
 	for (ci = 0; ci < C__COUNT; ci++)
-	for (in = -1; in < 3; in++)
+	for (ii = 0; ii < NELEM(ins) && (in = ins[ii], true); ii++)
 	for (hi = 0; hi < (int)NELEM(hops); hi++)
 	for (s = 0; s < nsrc; s++)
 	for (rw = 0; rw < 2; rw++) {
@@ -1653,6 +1680,9 @@ test_corpus_responses(void **state)
 #define VIA_H	"Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKv1\r\n"
 #define VIA_RX	"Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKv1;" \
 		"received=" SRC4 "\r\n"
+#define VIA_TLS	"Via: SIP/2.0/TLS 192.0.2.1:5061;branch=z9hG4bKv1\r\n"
+#define VIA_TLS_RX "Via: SIP/2.0/TLS 192.0.2.1:5061;branch=z9hG4bKv1;" \
+		"received=" SRC4 ";rport=5070\r\n"
 #define FROM_H	"From: \"A, B\" <sip:a@example.org>;tag=f1\r\n"
 #define TO_H	"To: <sip:alice@usher.test>\r\n"
 #define TOB_H	"To: <sip:bob@10.0.0.5>\r\n"
@@ -1951,6 +1981,88 @@ static const struct tcase tcases[] = {
 	  FROM_H TO_H CID_H "CSeq: 22 OPTIONS\r\n" MF69
 	  "Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKv1;"
 	  "received=" SRC4 ";rport=5070\r\n\r\n" },
+	/* SPEC §9: UDP in, TLS out: Via TLS, the TLS listener's value
+	 * (transport=tls) on top of the UDP one */
+	{ L, "INVITE sip:alice@usher.test SIP/2.0\r\n" VIA_H FROM_H TO_H
+	  CID_H "CSeq: 1 INVITE\r\n" MF_H END_H,
+	  SRC4, C_RR, 0, 4, RULE_ACTIVE, 0, false, ALICE_T,
+	  "INVITE " ALICE_T " SIP/2.0\r\n"
+	  "Record-Route: <sip:127.0.0.1:5061;transport=tls;lr>\r\n"
+	  "Record-Route: <sip:127.0.0.1:5060;lr>\r\n"
+	  "Via: SIP/2.0/TLS 127.0.0.1:5061;branch=" BR "\r\n"
+	  VIA_RX FROM_H TO_H CID_H "CSeq: 1 INVITE\r\n" MF69 END_H },
+	/* TLS in, UDP out: rport noted for the connection, double RR */
+	{ L, "INVITE sip:alice@usher.test SIP/2.0\r\n" VIA_TLS FROM_H TO_H
+	  CID_H "CSeq: 1 INVITE\r\n" MF_H END_H,
+	  SRC4, C_RR, 5, 0, RULE_ACTIVE, 0, false, ALICE_T,
+	  "INVITE " ALICE_T " SIP/2.0\r\n"
+	  "Record-Route: <sip:127.0.0.1:5060;lr>\r\n"
+	  "Record-Route: <sip:127.0.0.1:5061;transport=tls;lr>\r\n"
+	  OURVIA VIA_TLS_RX FROM_H TO_H CID_H "CSeq: 1 INVITE\r\n" MF69
+	  END_H },
+	/* TLS in, TCP out */
+	{ L, "INVITE sip:alice@usher.test SIP/2.0\r\n" VIA_TLS FROM_H TO_H
+	  CID_H "CSeq: 1 INVITE\r\n" MF_H END_H,
+	  SRC4, C_RR, 5, 1, RULE_ACTIVE, 0, false, ALICE_T,
+	  "INVITE " ALICE_T " SIP/2.0\r\n"
+	  "Record-Route: <sip:127.0.0.1:5062;transport=tcp;lr>\r\n"
+	  "Record-Route: <sip:127.0.0.1:5061;transport=tls;lr>\r\n"
+	  "Via: SIP/2.0/TCP 127.0.0.1:5062;branch=" BR "\r\n"
+	  VIA_TLS_RX FROM_H TO_H CID_H "CSeq: 1 INVITE\r\n" MF69 END_H },
+	/* TCP in, TLS out */
+	{ L, "INVITE sip:alice@usher.test SIP/2.0\r\n" VIA_H FROM_H TO_H
+	  CID_H "CSeq: 1 INVITE\r\n" MF_H END_H,
+	  SRC4, C_RR, 1, 4, RULE_ACTIVE, 0, false, ALICE_T,
+	  "INVITE " ALICE_T " SIP/2.0\r\n"
+	  "Record-Route: <sip:127.0.0.1:5061;transport=tls;lr>\r\n"
+	  "Record-Route: <sip:127.0.0.1:5062;transport=tcp;lr>\r\n"
+	  "Via: SIP/2.0/TLS 127.0.0.1:5061;branch=" BR "\r\n"
+	  "Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKv1;"
+	  "received=" SRC4 ";rport=5070\r\n"
+	  FROM_H TO_H CID_H "CSeq: 1 INVITE\r\n" MF69 END_H },
+	/* RFC 5630: a sips: Request-URI (retargeted to a sip: target,
+	 * still TLS to the end) gets a sips: value on the TLS side */
+	{ L, "INVITE sips:alice@usher.test SIP/2.0\r\n" VIA_H FROM_H TO_H
+	  CID_H "CSeq: 1 INVITE\r\n" MF_H END_H,
+	  SRC4, C_RR, 0, 4, RULE_ACTIVE, 0, false, ALICE_T,
+	  "INVITE " ALICE_T " SIP/2.0\r\n"
+	  "Record-Route: <sips:127.0.0.1:5061;lr>\r\n"
+	  "Record-Route: <sip:127.0.0.1:5060;lr>\r\n"
+	  "Via: SIP/2.0/TLS 127.0.0.1:5061;branch=" BR "\r\n"
+	  VIA_RX FROM_H TO_H CID_H "CSeq: 1 INVITE\r\n" MF69 END_H },
+	/* TLS to TLS: one value; sips: */
+	{ L, "INVITE sips:alice@usher.test SIP/2.0\r\n" VIA_TLS FROM_H TO_H
+	  CID_H "CSeq: 1 INVITE\r\n" MF_H END_H,
+	  SRC4, C_RR, 5, 4, RULE_ACTIVE, 0, false, ALICE_T,
+	  "INVITE " ALICE_T " SIP/2.0\r\n"
+	  "Record-Route: <sips:127.0.0.1:5061;lr>\r\n"
+	  "Via: SIP/2.0/TLS 127.0.0.1:5061;branch=" BR "\r\n"
+	  VIA_TLS_RX FROM_H TO_H CID_H "CSeq: 1 INVITE\r\n" MF69 END_H },
+	/* ... advertised, sip: */
+	{ L, "INVITE sip:alice@usher.test SIP/2.0\r\n" VIA_TLS FROM_H TO_H
+	  CID_H "CSeq: 1 INVITE\r\n" MF_H END_H,
+	  SRC4, C_ADV, 5, 4, RULE_ACTIVE, 0, false, ALICE_T,
+	  "INVITE " ALICE_T " SIP/2.0\r\n"
+	  "Record-Route: <sip:" ADVERTISE ":5061;transport=tls;lr>\r\n"
+	  "Via: SIP/2.0/TLS " ADVERTISE ":5061;branch=" BR "\r\n"
+	  VIA_TLS_RX FROM_H TO_H CID_H "CSeq: 1 INVITE\r\n" MF69 END_H },
+	/* TLS over IPv6 in, TLS over IPv4 out: the family changes */
+	{ L, "INVITE sip:alice@usher.test SIP/2.0\r\n" VIA_TLS FROM_H TO_H
+	  CID_H "CSeq: 1 INVITE\r\n" MF_H END_H,
+	  SRC4, C_RR, 6, 4, RULE_ACTIVE, 0, false, ALICE_T,
+	  "INVITE " ALICE_T " SIP/2.0\r\n"
+	  "Record-Route: <sip:127.0.0.1:5061;transport=tls;lr>\r\n"
+	  "Record-Route: <sip:[::1]:5063;transport=tls;lr>\r\n"
+	  "Via: SIP/2.0/TLS 127.0.0.1:5061;branch=" BR "\r\n"
+	  VIA_TLS_RX FROM_H TO_H CID_H "CSeq: 1 INVITE\r\n" MF69 END_H },
+	/* over TLS a message without Content-Length gets one (a stream) */
+	{ L, "MESSAGE sip:alice@usher.test SIP/2.0\r\n" VIA_H FROM_H TO_H
+	  CID_H "CSeq: 1 MESSAGE\r\n" MF_H "\r\nhello",
+	  SRC4, C_PLAIN, 0, 5, RULE_ACTIVE, 0, false, ALICE_T,
+	  "MESSAGE " ALICE_T " SIP/2.0\r\n"
+	  "Via: SIP/2.0/TLS [::1]:5063;branch=" BR "\r\n"
+	  "Content-Length: 5\r\n"
+	  VIA_RX FROM_H TO_H CID_H "CSeq: 1 MESSAGE\r\n" MF69 "\r\nhello" },
 };
 
 static void
@@ -2297,6 +2409,20 @@ static const struct {
 	  "SIP/2.0 200 OK\r\n"
 	  "Via: SIP/2.0/UDP 10.0.0.5\r\n" FROM_H TO_H CID_H
 	  "CSeq: 1 INVITE\r\n\r\n" },
+	/* SPEC §9: to a TLS Via: received and rport, or its sent-by at
+	 * 5061 */
+	{ L, "SIP/2.0 200 OK\r\n"
+	  "Via: " OURS_V "\r\n"
+	  "Via: SIP/2.0/TLS pbx.example.com:5061;branch=z9hG4bKt1;"
+	  "received=10.0.0.6;rport=40000\r\n" RESP_T,
+	  "SIP/2.0 200 OK\r\n"
+	  "Via: SIP/2.0/TLS pbx.example.com:5061;branch=z9hG4bKt1;"
+	  "received=10.0.0.6;rport=40000\r\n" RESP_T },
+	{ L, "SIP/2.0 180 Ringing\r\n"
+	  "Via: " OURS_V ",SIP/2.0/TLS [2001:db8::9];branch=z9hG4bKt2\r\n"
+	  RESP_T,
+	  "SIP/2.0 180 Ringing\r\n"
+	  "Via: SIP/2.0/TLS [2001:db8::9];branch=z9hG4bKt2\r\n" RESP_T },
 	/* nowhere to go */
 	{ L, "SIP/2.0 200 OK\r\nVia: " OURS_V "\r\n" RESP_T, NULL },
 	{ L, "SIP/2.0 200 OK\r\nVia: " OURS_V ", SIP/2.0/UDP pbx.example.com"
@@ -2354,6 +2480,154 @@ test_responses(void **state)
 	}
 }
 
+/* SPEC §9: a response to a TLS Via goes over TLS; a new connection
+ * verifies the host the Via named (the connection it came in on, when
+ * open, is the transport's to find by address). */
+static void
+test_response_tls(void **state)
+{
+	static const struct {
+		const char	*via;
+		const char	*dest;		/* addr:port name */
+		const char	*clen;	/* Content-Length added */
+	} c[] = {
+		{ "SIP/2.0/TLS pbx.example.com:5061;branch=z9hG4bKt;"
+		  "received=10.0.0.6;rport=40000",
+		  "10.0.0.6:40000 pbx.example.com", "Content-Length: 0" },
+		{ "SIP/2.0/TLS 10.0.0.7;branch=z9hG4bKt",
+		  "10.0.0.7:5061 10.0.0.7", "Content-Length: 0" },
+		{ "SIP/2.0/TLS [2001:db8::9]:5071;branch=z9hG4bKt",
+		  "[2001:db8::9]:5071 2001:db8::9", "Content-Length: 0" },
+		{ "SIP/2.0/tls PBX.example.com;received=10.0.0.6;"
+		  "branch=z9hG4bKt", "10.0.0.6:5061 PBX.example.com",
+		  "Content-Length: 0" },
+		/* UDP and TCP have no name to verify */
+		{ "SIP/2.0/TCP 10.0.0.7;branch=z9hG4bKt", "10.0.0.7:5060 ",
+		  "Content-Length: 0" },
+		{ "SIP/2.0/UDP 10.0.0.7;branch=z9hG4bKt", "10.0.0.7:5060 ",
+		  NULL },
+	};
+	struct fwd_hop hop;
+	struct sipmsg m;
+	const char *why = NULL;
+	char buf[1024], out[1024], got[512], hp[NETADDR_STRLEN];
+	size_t i;
+	ssize_t n;
+	int len;
+
+	(void)state;
+	for (i = 0; i < NELEM(c); i++) {
+		/* no Content-Length in what came (over UDP) */
+		len = snprintf(buf, sizeof(buf), "SIP/2.0 200 OK\r\n"
+		    "Via: " OURS_V "\r\nVia: %s\r\n" FROM_H TO_H CID_H
+		    "CSeq: 1 INVITE\r\n\r\n", c[i].via);
+		assert_true(sipmsg_scan(buf, (size_t)len, SIPMSG_DGRAM,
+		    &m) > 0);
+		n = forward_response(&m, confs[C_PLAIN], &hop, out,
+		    sizeof(out), &why);
+		if (n < 0)
+			fail_msg("%s: %s", c[i].via, why);
+		netaddr_format(&hop.addr, NETADDR_PORT, hp, sizeof(hp));
+		snprintf(got, sizeof(got), "%s %s", hp, hop.name);
+		if (strcmp(got, c[i].dest) != 0)
+			fail_msg("%s: \"%s\", not \"%s\"", c[i].via, got,
+			    c[i].dest);
+		if (strncasecmp(c[i].via, "SIP/2.0/TLS", 11) == 0)
+			assert_int_equal(hop.tp, SIP_TP_TLS);
+		else
+			assert_int_not_equal(hop.tp, SIP_TP_TLS);
+		if ((memmem(out, (size_t)n, "Content-Length: 0", 17) !=
+		    NULL) != (c[i].clen != NULL))
+			fail_msg("%s: Content-Length %s", c[i].via,
+			    c[i].clen ? "missing" : "added");
+	}
+}
+
+/* SPEC §7, §9: without a TLS listener of the hop's family, sips: is never
+ * downgraded: 503 No TLS For sips Next Hop; transport=tls says which
+ * listener is missing. */
+static void
+test_no_tls_listener(void **state)
+{
+	static const char conf_text[] =
+	    "listen = (\n"
+	    "  { transport = \"udp\"; address = \"127.0.0.1\"; port = 5060; },\n"
+	    "  { transport = \"tcp\"; address = \"127.0.0.1\"; port = 5060; },\n"
+	    "  { transport = \"udp\"; address = \"::1\"; port = 5060; },\n"
+	    "  { transport = \"tls\"; address = \"::1\"; port = 5061; }\n"
+	    ");\n"
+	    "tls = { certificate = \"/nonexistent/c.pem\";"
+	    " private_key = \"/nonexistent/k.pem\"; };\n"
+	    "mode = \"proxy\";\n"
+	    "trusted = [ \"10.0.0.0/8\" ];\n"
+	    "log = { level = \"error\"; };\n"
+	    "domains = ( { name = \"usher.test\"; authoritative = true; } );\n"
+	    "users = ( { user = \"alice\"; domain = \"usher.test\";"
+	    " target = \"sip:alice@10.0.0.5\"; } );\n";
+	static const struct {
+		const char	*ruri;
+		const char	*next;		/* next hop URI */
+		const char	*want;	/* tp addr:port, or why */
+	} c[] = {
+		{ "sips:x@10.0.0.1", "sips:x@10.0.0.1", FORWARD_NO_TLS },
+		{ "sip:x@10.0.0.1", "sip:x@10.0.0.1;transport=tls",
+		  "No IPv4 TLS Listener For Next Hop" },
+		/* a sips: Request-URI retargeted to a sip: target */
+		{ "sips:alice@usher.test", "sip:alice@10.0.0.5",
+		  FORWARD_NO_TLS },
+		{ "sip:alice@usher.test", "sip:alice@10.0.0.5",
+		  "udp 10.0.0.5:5060" },
+		/* the IPv6 TLS listener serves IPv6 hops */
+		{ "sips:x@[2001:db8::1]", "sips:x@[2001:db8::1]",
+		  "tls [2001:db8::1]:5061" },
+	};
+	char path[] = "/tmp/test_forward.XXXXXX", err[512], req[512];
+	char reason[160], got[160], hp[NETADDR_STRLEN];
+	struct route_decision d;
+	enum resolve_kind kind;
+	struct fwd_hop hop;
+	struct conf *conf = NULL;
+	struct sipmsg m;
+	const char *why, *fault;
+	size_t i;
+	int fd, len;
+
+	(void)state;
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, conf_text, sizeof(conf_text) - 1),
+	    (ssize_t)sizeof(conf_text) - 1);
+	close(fd);
+	if (config_load(path, &conf, err, sizeof(err)) == -1)
+		fail_msg("%s", err);
+	unlink(path);
+	for (i = 0; i < NELEM(c); i++) {
+		len = snprintf(req, sizeof(req), "OPTIONS %s SIP/2.0\r\n"
+		    "Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKnt\r\n"
+		    "From: <sip:a@usher.test>;tag=1\r\nTo: <%s>\r\n"
+		    "Call-ID: nt\r\nCSeq: 1 OPTIONS\r\n"
+		    "Content-Length: 0\r\n\r\n", c[i].ruri, c[i].ruri);
+		assert_true(sipmsg_scan(req, (size_t)len, SIPMSG_DGRAM,
+		    &m) > 0);
+		memset(&d, 0, sizeof(d));
+		d.action = ROUTE_FORWARD;
+		assert_int_equal(sipmsg_uri_parse(slice_make(c[i].next,
+		    strlen(c[i].next)), &d.next_hop_uri, &fault), 0);
+		why = NULL;
+		if (forward_next_hop(conf, &m, &d, NULL, false, &hop, &kind,
+		    &why, reason, sizeof(reason)) == FWD_NEXT_HOP) {
+			netaddr_format(&hop.addr, NETADDR_PORT, hp, sizeof(hp));
+			snprintf(got, sizeof(got), "%s %s", hop.tp ==
+			    SIP_TP_TLS ? "tls" : "udp", hp);
+		} else
+			snprintf(got, sizeof(got), "%s", why ? why : "");
+		if (strcmp(got, c[i].want) != 0)
+			fail_msg("%s -> %s: \"%s\", not \"%s\"", c[i].ruri,
+			    c[i].next, got, c[i].want);
+	}
+	config_unref(conf);
+}
+
 /* Targets that are not one host are refused before anything is built. */
 static void
 test_hop_not_unicast(void **state)
@@ -2382,7 +2656,8 @@ test_hop_not_unicast(void **state)
 	    0);
 }
 
-/* RFC 3261 §18.1.1: over 1300 bytes, TCP unless the URI says udp. */
+/* RFC 3261 §18.1.1: over 1300 bytes, TCP unless the URI says udp; TLS
+ * whatever the size. */
 static void
 test_hop_transport(void **state)
 {
@@ -2396,6 +2671,11 @@ test_hop_transport(void **state)
 		{ "sip:a@10.0.0.1;transport=udp", 4000, SIP_TP_UDP },
 		{ "sip:a@10.0.0.1;transport=tcp", 100, SIP_TP_TCP },
 		{ "sip:a@10.0.0.1:5070;transport=TCP", 100, SIP_TP_TCP },
+		/* over the UDP limit a TLS hop stays TLS (never plain TCP) */
+		{ "sip:a@10.0.0.1;transport=tls", 100, SIP_TP_TLS },
+		{ "sip:a@10.0.0.1;transport=tls", 4000, SIP_TP_TLS },
+		{ "sips:a@10.0.0.1", 4000, SIP_TP_TLS },
+		{ "sips:a@10.0.0.1;transport=udp", 100, SIP_TP_TLS },
 	};
 	struct sip_uri u;
 	struct fwd_hop hop;
@@ -2434,10 +2714,41 @@ test_next_hop(void **state)
 		  "udp 10.0.0.1:5060" },
 		{ "sip:a@[::2]:5070;transport=tcp", NULL, 0, false,
 		  FWD_NEXT_HOP, "tcp [::2]:5070" },
-		{ "sips:a@10.0.0.1", NULL, 0, false, FWD_NEXT_FAIL,
-		  FORWARD_NO_TLS },
-		{ "sips:a@pbx.test", NULL, 0, false, FWD_NEXT_FAIL,
-		  FORWARD_NO_TLS },
+		/* SPEC §9: sips: and transport=tls go over TLS, 5061 by
+		 * default, verifying the host as written */
+		{ "sips:a@10.0.0.1", NULL, 0, false, FWD_NEXT_HOP,
+		  "tls 10.0.0.1:5061 10.0.0.1" },
+		{ "sips:a@10.0.0.1:5071", NULL, 0, false, FWD_NEXT_HOP,
+		  "tls 10.0.0.1:5071 10.0.0.1" },
+		{ "sip:a@10.0.0.1;transport=tls", NULL, 0, false,
+		  FWD_NEXT_HOP, "tls 10.0.0.1:5061 10.0.0.1" },
+		{ "sip:a@10.0.0.1:5070;transport=TLS", NULL, 0, false,
+		  FWD_NEXT_HOP, "tls 10.0.0.1:5070 10.0.0.1" },
+		/* IPv6: the name without brackets (set1_ip_asc) */
+		{ "sips:a@[2001:db8::7]", NULL, 0, false, FWD_NEXT_HOP,
+		  "tls [2001:db8::7]:5061 2001:db8::7" },
+		{ "sip:a@[::2]:5090;transport=tls", NULL, 0, false,
+		  FWD_NEXT_HOP, "tls [::2]:5090 ::2" },
+		/* sips: with transport=tcp is TLS over TCP; with udp it
+		 * is never downgraded either */
+		{ "sips:a@10.0.0.1;transport=tcp", NULL, 0, false,
+		  FWD_NEXT_HOP, "tls 10.0.0.1:5061 10.0.0.1" },
+		{ "sips:a@10.0.0.1;transport=udp", NULL, 0, false,
+		  FWD_NEXT_HOP, "tls 10.0.0.1:5061 10.0.0.1" },
+		{ "sips:a@pbx.test", NULL, 0, false, FWD_NEXT_DNS, NULL },
+		/* _sips._tcp SRV's target and port; the certificate must
+		 * name the domain of the URI (RFC 5922 §4), not the SRV
+		 * target */
+		{ "sips:a@pbx.test", "10.0.0.7:5081", SIP_TP_TLS, false,
+		  FWD_NEXT_HOP, "tls 10.0.0.7:5081 pbx.test" },
+		{ "sip:a@PBX.test;transport=tls", "10.0.0.7:5061",
+		  SIP_TP_NONE, true, FWD_NEXT_HOP,
+		  "tls 10.0.0.7:5061 PBX.test" },
+		/* an answer saying UDP never downgrades sips: */
+		{ "sips:a@pbx.test", "10.0.0.7:5081", SIP_TP_UDP, false,
+		  FWD_NEXT_HOP, "tls 10.0.0.7:5081 pbx.test" },
+		{ "sips:a@pbx.test", "", 0, false, FWD_NEXT_FAIL,
+		  "Next Hop pbx.test Does Not Resolve" },
 		{ "sip:a@10.0.0.1;transport=sctp", NULL, 0, false,
 		  FWD_NEXT_FAIL, "Unsupported Transport" },
 		{ "sip:a@255.255.255.255", NULL, 0, false, FWD_NEXT_FAIL,
@@ -2465,7 +2776,7 @@ test_next_hop(void **state)
 	enum resolve_kind kind;
 	struct fwd_hop hop;
 	struct sipmsg m;
-	char reason[160], got[160], hp[NETADDR_STRLEN];
+	char reason[160], got[512], hp[NETADDR_STRLEN];
 	const char *why, *fault;
 	enum fwd_next r;
 	size_t i;
@@ -2495,11 +2806,21 @@ test_next_hop(void **state)
 			    why ? why : "");
 		if (r == FWD_NEXT_HOP) {
 			netaddr_format(&hop.addr, NETADDR_PORT, hp, sizeof(hp));
-			snprintf(got, sizeof(got), "%s %s", hop.tp ==
-			    SIP_TP_TCP ? "tcp" : "udp", hp);
+			snprintf(got, sizeof(got), "%s %s%s%s", hop.tp ==
+			    SIP_TP_TLS ? "tls" : hop.tp == SIP_TP_TCP ? "tcp" :
+			    "udp", hp, hop.tp == SIP_TP_TLS ? " " : "",
+			    hop.name);
 			assert_int_equal(hop.addrlen,
 			    netaddr_len(hop.addr.ss_family));
 			assert_true(hop.listener >= 0);
+			/* Via names a listener of the hop's transport */
+			if (hop.tp == SIP_TP_TLS) {
+				assert_int_equal(lis[hop.listener].tp,
+				    SIP_TP_TLS);
+				assert_int_equal(lis[hop.listener].family,
+				    hop.addr.ss_family);
+			} else
+				assert_string_equal(hop.name, "");
 		} else
 			snprintf(got, sizeof(got), "%s", why ? why : "");
 		if (c[i].dest != NULL && strcmp(got, c[i].dest) != 0)
@@ -2717,6 +3038,8 @@ main(void)
 		cmocka_unit_test(test_hop_not_unicast),
 		cmocka_unit_test(test_hop_transport),
 		cmocka_unit_test(test_next_hop),
+		cmocka_unit_test(test_response_tls),
+		cmocka_unit_test(test_no_tls_listener),
 		cmocka_unit_test(test_reply_addr),
 		cmocka_unit_test(test_stream_framing),
 	};

@@ -119,8 +119,16 @@ static const struct {
 	{ "sip:x@example.com;transport=TCP", false, 0, RESOLVE_TCP },
 	{ "sip:x@example.com:5070", false, 0, RESOLVE_ADDR },
 	{ "sip:x@example.com:5070;transport=tcp", true, 0, RESOLVE_ADDR },
-	{ "sips:x@example.com", false, -1, 0 },
-	{ "sip:x@example.com;transport=tls", false, -1, 0 },
+	/* RFC 3263 §4.1, SPEC §9: sips: and transport=tls ask _sips._tcp,
+	 * whatever the size; sips: stays TLS whatever transport= says */
+	{ "sips:x@example.com", false, 0, RESOLVE_TLS },
+	{ "sips:x@example.com", true, 0, RESOLVE_TLS },
+	{ "SIPS:x@example.com;transport=tcp", false, 0, RESOLVE_TLS },
+	{ "sips:x@example.com;transport=udp", false, 0, RESOLVE_TLS },
+	{ "sip:x@example.com;transport=tls", false, 0, RESOLVE_TLS },
+	{ "sip:x@example.com;transport=TLS", true, 0, RESOLVE_TLS },
+	{ "sips:x@example.com:5071", false, 0, RESOLVE_ADDR },
+	{ "sips:x@example.com;transport=sctp", false, 0, RESOLVE_TLS },
 	{ "sip:x@example.com;transport=sctp", false, -1, 0 },
 };
 

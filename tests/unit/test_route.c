@@ -1457,6 +1457,8 @@ test_response_h1(void **state)
 		  "second Via branch changed" },
 		{ "SIP/2.0/UDP 192.0.2.33", "SIP/2.0/TCP 192.0.2.33",
 		  "second Via transport changed" },
+		{ "SIP/2.0/UDP 192.0.2.33", "SIP/2.0/TLS 192.0.2.33",
+		  "second Via transport changed to TLS" },
 		{ "SIP/2.0/UDP proxy.example.com:5060",
 		  "SIP/2.0/UDP 10.9.9.9:5060", "top Via not ours" },
 	};
@@ -1525,6 +1527,23 @@ test_response_h1(void **state)
 	expect_relay(line, "TCP genuine", resp, rn, conf_proxy, true);
 	bn = mutate(resp, rn, "rport=40001", "rport=40002", bad);
 	expect_relay(line, "TCP rport changed", bad, bn, conf_proxy, false);
+
+	/* SPEC §7, §9: the transport is in H1, so a replay that moves a
+	 * response from TLS to UDP or TCP (out of the encrypted channel), or
+	 * the other way, is dropped */
+	q.via = "Via: SIP/2.0/TLS 192.0.2.33:5061;branch=z9hG4bKh1tls\r\n";
+	n = fwd_spec(&q, UNTR, 40003, 1, conf_proxy, fwd);
+	rn = answer(fwd, n, resp);
+	expect_relay(line, "TLS genuine", resp, rn, conf_proxy, true);
+	bn = mutate(resp, rn, "SIP/2.0/TLS 192.0.2.33", "SIP/2.0/UDP "
+	    "192.0.2.33", bad);
+	expect_relay(line, "TLS made UDP", bad, bn, conf_proxy, false);
+	bn = mutate(resp, rn, "SIP/2.0/TLS 192.0.2.33", "SIP/2.0/TCP "
+	    "192.0.2.33", bad);
+	expect_relay(line, "TLS made TCP", bad, bn, conf_proxy, false);
+	bn = mutate(resp, rn, "192.0.2.33:5061", "192.0.2.33:5062", bad);
+	expect_relay(line, "TLS sent-by port changed", bad, bn, conf_proxy,
+	    false);
 
 	/* RFC 2543: no branch; Call-ID, From tag and CSeq stand for it */
 	q.via = "Via: SIP/2.0/UDP 192.0.2.33:5060\r\n";
@@ -1743,6 +1762,42 @@ test_needs_tls(void **state)
 	}
 }
 
+/* A sips: or transport=tls Route without a port names 5061 (RFC 3261
+ * §19.1.2): ours when our TLS listener is there, a next hop when it is
+ * not (usher on 5060 only). */
+static void
+test_tls_route_port(void **state)
+{
+	static const struct msgspec q = { .method = "BYE",
+	    .ruri = "sip:x@10.0.0.7", .to_tag = "p1",
+	    .extra = "Route: <sips:127.0.0.1;lr>, <sip:10.0.0.8;lr>\r\n" };
+	static const struct msgspec q2 = { .method = "BYE",
+	    .ruri = "sip:x@10.0.0.7", .to_tag = "p1",
+	    .extra = "Route: <sip:127.0.0.1;transport=tls;lr>,"
+	    " <sip:10.0.0.8;lr>\r\n" };
+	static struct run run;
+	struct conf *c = NULL;
+
+	(void)state;
+	assert_int_equal(load_variant("port = 5060; }\n);",
+	    "port = 5060; },\n  { transport = \"tls\"; address = "
+	    "\"127.0.0.1\"; port = 5061; }\n);", "tls = { certificate = "
+	    "\"c.pem\"; private_key = \"k.pem\"; };\n", &c), 0);
+	run_spec(&run, &q, TRUS, c);
+	assert_int_equal(run.d.action, ROUTE_FORWARD);
+	assert_int_equal(run.d.pop_routes, 1);
+	assert_true(slice_eq(run.d.next_hop, SLICE("sip:10.0.0.8;lr")));
+	run_spec(&run, &q2, TRUS, c);
+	assert_int_equal(run.d.action, ROUTE_FORWARD);
+	assert_int_equal(run.d.pop_routes, 1);
+	/* no TLS listener on 5061: the Route is someone else's */
+	run_spec(&run, &q, TRUS, conf_proxy);
+	assert_int_equal(run.d.action, ROUTE_FORWARD);
+	assert_int_equal(run.d.pop_routes, 0);
+	assert_true(run.d.next_hop_uri.is_sips);
+	config_unref(c);
+}
+
 static void
 test_target_uri(void **state)
 {
@@ -1947,6 +2002,7 @@ main(void)
 		cmocka_unit_test(test_loop),
 		cmocka_unit_test(test_target_uri),
 		cmocka_unit_test(test_needs_tls),
+		cmocka_unit_test(test_tls_route_port),
 		cmocka_unit_test(test_record_route),
 	};
 

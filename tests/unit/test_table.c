@@ -370,9 +370,16 @@ test_add_errors(void **state)
 		    "broadcast address" },
 		{ { "x", false, 0, USER_ACTIVE, "sip:x@10.0.0.1:0", 0 },
 		    "bad target \"sip:x@10.0.0.1:0\": not a valid SIP URI" },
+		/* no TLS listener (table_set_tls): not a target we can
+		 * reach, and never downgraded */
 		{ { "x", false, 0, USER_ACTIVE, "sips:x@pbx.example.com", 0 },
-		    "target \"sips:x@pbx.example.com\": sips: needs TLS, which "
-		    "usher does not have yet" },
+		    "target \"sips:x@pbx.example.com\": sips: needs TLS: add a "
+		    "listen entry with transport = \"tls\" and a tls block" },
+		{ { "x", false, 0, USER_ACTIVE,
+		    "sip:x@10.0.0.1;transport=tls", 0 },
+		    "target \"sip:x@10.0.0.1;transport=tls\": transport=tls "
+		    "needs TLS: add a listen entry with transport = \"tls\" "
+		    "and a tls block" },
 		{ { "x", false, 0, USER_ACTIVE, "sip:x@a..b", 0 },
 		    "target \"sip:x@a..b\": host is not a DNS name (labels of "
 		    "letters, digits, '-', '_', at most 63 bytes each, 253 in "
@@ -473,6 +480,59 @@ is_next_hop(const struct table *t, const char *uri)
 	if (sipmsg_uri_parse(slice_make(uri, strlen(uri)), &u, &fault) == -1)
 		return false;
 	return table_is_next_hop(t, &u);
+}
+
+/*
+ * SPEC §9: with a TLS listener (table_set_tls), sips: and transport=tls
+ * targets load, and a next hop is one when host, port and transport match
+ * as written or defaulted: sips: is 5061 over TLS.
+ */
+static void
+test_tls_targets(void **state)
+{
+	static const char content[] =
+	    "alice@example.com active sips:alice@pbx.example.com\n"
+	    "bob@example.com active sip:bob@10.0.0.5;transport=tls\n"
+	    "carl@example.com active sips:carl@[2001:db8::5]:5071\n"
+	    "dan@example.com moved sips:dan@partner.net\n";
+	static const char *yes[] = { "sips:pbx.example.com",
+	    "sips:x@PBX.example.com:5061;lr", "sip:pbx.example.com:5061;"
+	    "transport=tls", "sip:10.0.0.5:5061;transport=TLS",
+	    "sips:10.0.0.5", "sips:[2001:db8::5]:5071" };
+	static const char *no[] = { "sip:pbx.example.com",
+	    "sip:pbx.example.com:5061", "sips:pbx.example.com:5062",
+	    "sip:10.0.0.5", "sip:10.0.0.5:5061", "sips:[2001:db8::5]",
+	    "sips:partner.net" };
+	struct table *t;
+	struct slice host;
+	char err[512];
+	unsigned flags;
+	size_t i;
+	bool named = false;
+
+	(void)state;
+	t = table_new();
+	table_set_tls(t, true);
+	if (table_load_buffer(t, "tls", content, sizeof(content) - 1,
+	    domain_of, NULL, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	assert_int_equal(table_count(t), 4);
+	for (i = 0; i < NELEM(yes); i++)
+		if (!is_next_hop(t, yes[i]))
+			fail_msg("%s: not a next hop", yes[i]);
+	for (i = 0; i < NELEM(no); i++)
+		if (is_next_hop(t, no[i]))
+			fail_msg("%s: a next hop", no[i]);
+	/* the name without a port asks DNS for SRV (_sips._tcp) */
+	for (i = 0; table_target_host(t, i, &host, &flags); i++)
+		if (host.len == 15 && memcmp(host.p, "pbx.example.com",
+		    15) == 0) {
+			named = true;
+			assert_true(flags & TABLE_HOST_FORWARD);
+			assert_true(flags & TABLE_HOST_NO_PORT);
+		}
+	assert_true(named);
+	table_free(t);
 }
 
 static char *
@@ -652,8 +712,8 @@ test_users_file_errors(void **state)
 		{ "alice@example.com active sip:a@h:0\n",
 		    "1: bad target \"sip:a@h:0\": not a valid SIP URI" },
 		{ "alice@example.com active sips:a@h\n",
-		    "1: target \"sips:a@h\": sips: needs TLS, which usher "
-		    "does not have yet" },
+		    "1: target \"sips:a@h\": sips: needs TLS: add a listen "
+		    "entry with transport = \"tls\" and a tls block" },
 		{ "alice@example.com gone\n#\nalice@example.com gone\n",
 		    "3: duplicate user alice (first at %s:1)" },
 		{ "+1555*@example.com active sip:h\n+1-555*@example.com "
@@ -844,6 +904,7 @@ main(void)
 		cmocka_unit_test(test_add_errors),
 		cmocka_unit_test(test_users_file),
 		cmocka_unit_test(test_users_file_errors),
+		cmocka_unit_test(test_tls_targets),
 		cmocka_unit_test(test_many),
 		cmocka_unit_test(test_states_and_null),
 		cmocka_unit_test(test_empty_table),
