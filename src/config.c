@@ -1747,6 +1747,11 @@ keep_running(struct loader *ld)
 		free(c->listen);
 		c->listen = l;
 		c->nlisten = r->nlisten;
+		/* The tls listener keeps running: it needs its pair. */
+		c->has_tls_listener = r->has_tls_listener;
+		if (c->has_tls_listener && c->tls.certificate == NULL)
+			return fail(ld, NULL, "the running tls listener needs "
+			    "tls.certificate and tls.private_key");
 	}
 	if (c->workers != r->workers) {
 		note_changed(ld, "workers");

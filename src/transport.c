@@ -720,7 +720,7 @@ conn_send(struct tp_conn *c, const char *p, size_t len)
 			return 0;
 		return n;
 	}
-	ERR_clear_error();
+	tls_clear_errors();
 	if ((rc = SSL_write(c->ssl, p, (int)len)) > 0)
 		return rc;
 	switch (SSL_get_error(c->ssl, rc)) {
@@ -1193,7 +1193,7 @@ conn_input(struct tp_conn *c, char *buf, size_t len)
 
 /*
  * Decrypted bytes straight into the same buffers as plain TCP (the
- * framing stays zero-copy), a record at a time, until the socket has no
+ * framing stays zero-copy), a record at a time, while the SSL holds
  * more. 0, or -1 when c closed (maybe freed).
  */
 static int
@@ -1206,7 +1206,7 @@ tls_read(struct tp_conn *c)
 
 	for (round = 0; round < 64; round++) {
 		buf = c->inlen == 0 ? w->rx : c->in;
-		ERR_clear_error();
+		tls_clear_errors();
 		n = SSL_read(c->ssl, buf + c->inlen, (int)(cap - c->inlen));
 		if (n <= 0) {
 			e = SSL_get_error(c->ssl, n);
@@ -1227,6 +1227,12 @@ tls_read(struct tp_conn *c)
 		if (!conn_input(c, buf, c->inlen + (size_t)n))
 			return -1;
 		if (c->closing)
+			return 0;
+		/* Nothing buffered in the SSL: what is left is in the
+		 * socket, and the read event (level-triggered) says so. One
+		 * more SSL_read would cost a recv() that finds nothing,
+		 * once per message. */
+		if (!SSL_has_pending(c->ssl))
 			return 0;
 	}
 	/* Records already decrypted wait in the SSL, not in the socket. */
