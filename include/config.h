@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "group.h"
 #include "log.h"
 #include "siphash.h"
 #include "slice.h"
@@ -165,6 +166,10 @@ struct conf {
 
 	struct conf_domain	*domains;
 	size_t			 ndomains;
+	/* groups = ( ... ) (SPEC §8), as written; a table entry whose
+	 * target is "group:NAME" holds its index (table_entry.group). */
+	struct conf_group	*groups;
+	size_t			 ngroups;
 	char			*users_file;	/* resolved path, NULL: none */
 	struct table		*table;
 	struct conf_source	 source;
@@ -223,6 +228,9 @@ int	config_domain_find(const struct conf *c, struct slice host,
 /* true when host[:port] names this proxy: a listen address (port must match
  * a listener; 0 means 5060) or the advertise host. */
 bool	config_is_self(const struct conf *c, struct slice host, uint16_t port);
+
+/* Index of the group named name (len bytes), -1 if none. */
+int	config_group_find(const struct conf *c, const char *name, size_t len);
 
 /* Index of the first trusted entry containing sa, or -1. */
 int	config_trusted_find(const struct conf *c, const struct sockaddr *sa);

@@ -13,6 +13,9 @@
 #include "slice.h"
 
 #define TABLE_MAX_USER	128	/* bytes of a normalised user part */
+#define TABLE_NO_GROUP	0xffff	/* table_entry.group of a plain target */
+#define TABLE_MAX_GROUPS	4096	/* groups a table can name */
+#define TABLE_GROUP_PREFIX	"group:"
 
 enum user_state {
 	USER_ACTIVE = 0,
@@ -28,6 +31,8 @@ struct table_entry {
 	uint32_t	 line;
 	uint32_t	 retry_after;	/* seconds; 0: no Retry-After */
 	uint16_t	 domain;	/* index into conf->domains */
+	uint16_t	 group;		/* "group:NAME" target: index into
+					 * conf->groups; else TABLE_NO_GROUP */
 	uint8_t		 state;		/* enum user_state */
 	uint8_t		 is_prefix;	/* a number block: "+1555*" */
 	uint8_t		 target_has_user; /* target URI has a user part */
@@ -36,13 +41,37 @@ struct table_entry {
 /* Maps a domain name to its index in the configuration; -1 if unknown. */
 typedef int (*table_domain_fn)(void *arg, const char *name, size_t len);
 
+struct conf_group;
+struct sip_uri;
+
 struct table	*table_new(void);
 void		 table_free(struct table *t);
 
 /*
+ * The groups (SPEC §8) that "group:NAME" targets may name, before any entry
+ * is added: borrowed, they must outlive the table (the conf owns both).
+ * Their members' hosts join the target hosts (table_target_host) and their
+ * (host, port, transport) the next hops (table_is_next_hop). 0, or -1 out
+ * of memory.
+ */
+int	table_set_groups(struct table *t, const struct conf_group *groups,
+	    size_t ngroups);
+
+/*
+ * Check a target URI of len bytes as table_add() checks one (a sip: or
+ * sips: URI, no escaped headers, a host that is an address one can send
+ * to or a DNS name; forward: usher sends there) and parse it into u
+ * (slices into target). 0, or -1 with the problem in err, naming the
+ * target.
+ */
+int	table_check_target(const char *target, size_t len, bool forward,
+	    struct sip_uri *u, char *err, size_t errlen);
+
+/*
  * Add one entry. user is as written in the configuration (it is normalised
  * here: %-unescaped, and visual separators removed from telephone numbers);
- * prefix marks a number block. state ACTIVE and MOVED need a sip/sips target.
+ * prefix marks a number block. state ACTIVE and MOVED need a sip/sips target;
+ * an ACTIVE one may be "group:NAME", a group given to table_set_groups().
  * file must outlive the table (it is interned). Returns 0, or -1 with the
  * problem in err (no file:line prefix: the caller knows where it is), e.g.
  * "duplicate user alice (first at usher.conf:40)".
@@ -88,7 +117,6 @@ ssize_t	table_normalise_user(struct slice raw, bool phone, char *out,
  * for sip:, 5061 over TLS for sips:): from an untrusted source, in-dialog
  * requests may go only there (SPEC §7). Moved targets are no next hops.
  */
-struct sip_uri;
 bool	table_is_next_hop(const struct table *t, const struct sip_uri *u);
 
 /* The i-th distinct target host (0-based, as written, lower case): false

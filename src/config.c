@@ -24,6 +24,7 @@
 #include <libconfig.h>
 
 #include "config.h"
+#include "group.h"
 #include "hash.h"
 #include "log.h"
 #include "netaddr.h"
@@ -1094,6 +1095,183 @@ domain_fn(void *arg, const char *name, size_t len)
 	return -1;
 }
 
+/* A group name: what "group:NAME" can spell in a users_file line. */
+static bool
+is_group_name_ok(const char *n)
+{
+	size_t len = strlen(n);
+
+	if (len == 0 || len >= GROUP_NAME_MAX)
+		return false;
+	for (; *n; n++)
+		if (!isalnum((unsigned char)*n) && strchr("-._", *n) == NULL)
+			return false;
+	return true;
+}
+
+static int
+parse_member(struct loader *ld, struct conf_group *g, config_setting_t *e)
+{
+	static const char *const keys[] = { "target", "priority", "weight" };
+	struct group_member *m = &g->members[g->nmembers];
+	const config_setting_t *ts = NULL;
+	const char *target = NULL;
+	char why[256];
+	size_t i, len;
+
+	if (config_setting_type(e) != CONFIG_TYPE_GROUP)
+		return fail(ld, e, "group \"%s\": members entries must be "
+		    "groups { target = ...; priority = ...; weight = ...; }",
+		    g->name);
+	m->priority = 1;
+	m->weight = 1;
+	if (check_keys(ld, e, "members", keys, NELEM(keys)) == -1 ||
+	    get_str(ld, e, "target", &target, &ts) == -1 ||
+	    get_uint(ld, e, "priority", 1, 1000, &m->priority) == -1 ||
+	    get_uint(ld, e, "weight", 1, 1000, &m->weight) == -1)
+		return -1;
+	if (target == NULL || target[0] == '\0')
+		return fail(ld, e, "group \"%s\": member without a target",
+		    g->name);
+	len = strlen(target);
+	if ((m->target = xstrdup(ld, ts, target)) == NULL)
+		return -1;
+	g->nmembers++;	/* conf_free frees what is set */
+	if (table_check_target(m->target, len, true, &m->uri, why,
+	    sizeof(why)) == -1)
+		return fail(ld, ts, "group \"%s\": member %s", g->name, why);
+	/* SPEC §8: the request's user goes in, as into a number block's
+	 * user-less target. */
+	if (m->uri.user.len != 0)
+		return fail(ld, ts, "group \"%s\": member target \"%.80s\" has "
+		    "a user part (the caller's user goes there)", g->name,
+		    target);
+	for (i = 0; i + 1 < g->nmembers; i++)
+		if (strcasecmp(g->members[i].target, m->target) == 0)
+			return fail(ld, ts, "group \"%s\": duplicate member "
+			    "\"%.80s\"", g->name, target);
+	m->key = hash_final(hash_bytes(HASH_SEED, m->target, len));
+	return 0;
+}
+
+static int
+parse_probe(struct loader *ld, struct conf_group *g, config_setting_t *e)
+{
+	static const char *const keys[] = {
+		"interval", "timeout", "down_after", "up_after",
+	};
+	config_setting_t *p, *ts;
+
+	g->interval = 5;
+	g->timeout = 2;
+	g->down_after = 2;
+	g->up_after = 2;
+	if (get_group(ld, e, "probe", &p) == -1)
+		return -1;
+	if (p == NULL)
+		return 0;
+	if (check_keys(ld, p, "probe", keys, NELEM(keys)) == -1 ||
+	    get_uint(ld, p, "interval", 1, 3600, &g->interval) == -1 ||
+	    get_uint(ld, p, "timeout", 1, 3600, &g->timeout) == -1 ||
+	    get_uint(ld, p, "down_after", 1, 100, &g->down_after) == -1 ||
+	    get_uint(ld, p, "up_after", 1, 100, &g->up_after) == -1)
+		return -1;
+	/* A probe still waiting when the next one leaves would overlap it. */
+	if (g->timeout > g->interval) {
+		ts = config_setting_get_member(p, "timeout");
+		return fail(ld, ts != NULL ? ts : p, "group \"%s\": probe "
+		    "timeout %u is longer than its interval %u", g->name,
+		    g->timeout, g->interval);
+	}
+	return 0;
+}
+
+static int
+parse_group(struct loader *ld, config_setting_t *e)
+{
+	static const char *const keys[] = { "name", "members", "probe" };
+	struct conf *c = ld->c;
+	struct conf_group *g = &c->groups[c->ngroups];
+	const config_setting_t *ns = NULL;
+	config_setting_t *list;
+	const char *name = NULL;
+	size_t i;
+	int j, n;
+
+	if (config_setting_type(e) != CONFIG_TYPE_GROUP)
+		return fail(ld, e, "groups entries must be groups "
+		    "{ name = ...; members = ( ... ); }");
+	if (check_keys(ld, e, "groups", keys, NELEM(keys)) == -1 ||
+	    get_str(ld, e, "name", &name, &ns) == -1)
+		return -1;
+	if (name == NULL)
+		return fail(ld, e, "group without a name");
+	if (!is_group_name_ok(name))
+		return fail(ld, ns, "bad group name \"%.80s\" (letters, digits, "
+		    "'-', '.', '_', at most %d)", name, GROUP_NAME_MAX - 1);
+	for (i = 0; i < c->ngroups; i++)
+		if (strcmp(c->groups[i].name, name) == 0)
+			return fail(ld, ns, "duplicate group \"%s\"", name);
+	if ((g->name = xstrdup(ld, ns, name)) == NULL)
+		return -1;
+	c->ngroups++;	/* conf_free frees what is set */
+	if (asprintf(&g->reason_down, "No Member Of %s Up", name) == -1) {
+		g->reason_down = NULL;
+		return fail(ld, e, "out of memory");
+	}
+	if (parse_probe(ld, g, e) == -1 ||
+	    get_list(ld, e, "members", &list) == -1)
+		return -1;
+	n = list != NULL ? config_setting_length(list) : 0;
+	if (n == 0)
+		return fail(ld, list != NULL ? list : e, "group \"%s\" has no "
+		    "members", name);
+	if (n > GROUP_MAX_MEMBERS)
+		return fail(ld, list, "group \"%s\" has %d members, at most %d",
+		    name, n, GROUP_MAX_MEMBERS);
+	if ((g->members = calloc((size_t)n, sizeof(*g->members))) == NULL)
+		return fail(ld, list, "out of memory");
+	for (j = 0; j < n; j++)
+		if (parse_member(ld, g, config_setting_get_elem(list, j)) == -1)
+			return -1;
+	return 0;
+}
+
+/* groups = ( ... ) (SPEC §8): before the users that name them. */
+static int
+parse_groups(struct loader *ld, const config_setting_t *root)
+{
+	struct conf *c = ld->c;
+	config_setting_t *list;
+	int i, n;
+
+	if (get_list(ld, root, "groups", &list) == -1)
+		return -1;
+	if (list == NULL || (n = config_setting_length(list)) == 0)
+		return 0;
+	if (n > TABLE_MAX_GROUPS)
+		return fail(ld, list, "%d groups, at most %d", n,
+		    TABLE_MAX_GROUPS);
+	if ((c->groups = calloc((size_t)n, sizeof(*c->groups))) == NULL)
+		return fail(ld, list, "out of memory");
+	for (i = 0; i < n; i++)
+		if (parse_group(ld, config_setting_get_elem(list, i)) == -1)
+			return -1;
+	return 0;
+}
+
+int
+config_group_find(const struct conf *c, const char *name, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < c->ngroups; i++)
+		if (strlen(c->groups[i].name) == len &&
+		    memcmp(c->groups[i].name, name, len) == 0)
+			return (int)i;
+	return -1;
+}
+
 static int
 parse_user(struct loader *ld, config_setting_t *e)
 {
@@ -1331,7 +1509,8 @@ parse_users(struct loader *ld, const config_setting_t *root)
 	struct stat st;
 	int i, n;
 
-	if ((c->table = table_new()) == NULL)
+	if ((c->table = table_new()) == NULL ||
+	    table_set_groups(c->table, c->groups, c->ngroups) == -1)
 		return fail(ld, NULL, "out of memory");
 	if (get_list(ld, root, "users", &list) == -1)
 		return -1;
@@ -1454,7 +1633,7 @@ parse_top(struct loader *ld, const config_setting_t *root)
 		"listen", "mode", "advertise", "record_route", "branch_secret",
 		"workers", "trusted", "log", "daemon", "limits", "security",
 		"metrics", "dns", "domains", "users", "users_file", "control",
-		"capture", "table_source", "tls",
+		"capture", "table_source", "tls", "groups",
 	};
 	struct conf *c = ld->c;
 	const config_setting_t *s = NULL;
@@ -1505,6 +1684,7 @@ parse_top(struct loader *ld, const config_setting_t *root)
 	    keep_running(ld) == -1 ||
 	    parse_domains(ld, root) == -1 ||
 	    make_self(ld) == -1 ||
+	    parse_groups(ld, root) == -1 ||
 	    parse_users(ld, root) == -1)
 		return -1;
 	return 0;
@@ -1630,6 +1810,14 @@ conf_free(struct conf *c)
 		free(c->domains[i].aliases);
 	}
 	free(c->domains);
+	for (i = 0; i < c->ngroups; i++) {
+		for (j = 0; j < c->groups[i].nmembers; j++)
+			free(c->groups[i].members[j].target);
+		free(c->groups[i].members);
+		free(c->groups[i].name);
+		free(c->groups[i].reason_down);
+	}
+	free(c->groups);
 	for (i = 0; i < c->nblock_ua; i++)
 		free(c->block_ua[i]);
 	free(c->block_ua);
@@ -1892,14 +2080,22 @@ void
 config_summary(const struct conf *c, char *buf, size_t len)
 {
 	const struct conf_listen *l;
-	size_t i, off;
+	size_t i, off, nmembers = 0;
 	int n;
 
 	if (len == 0)
 		return;
-	n = snprintf(buf, len, "%zu domains, %zu users (%zu prefixes), "
-	    "%zu listeners (", c->ndomains, table_count(c->table),
-	    table_count_prefixes(c->table), c->nlisten);
+	n = snprintf(buf, len, "%zu domains, %zu users (%zu prefixes), ",
+	    c->ndomains, table_count(c->table),
+	    table_count_prefixes(c->table));
+	for (i = 0; i < c->ngroups; i++)
+		nmembers += c->groups[i].nmembers;
+	if (c->ngroups > 0 && n >= 0 && (size_t)n < len)
+		n += snprintf(buf + n, len - (size_t)n, "%zu groups "
+		    "(%zu members), ", c->ngroups, nmembers);
+	if (n >= 0 && (size_t)n < len)
+		n += snprintf(buf + n, len - (size_t)n, "%zu listeners (",
+		    c->nlisten);
 	for (i = 0; i < c->nlisten && n >= 0 && (size_t)n < len; i++) {
 		off = (size_t)n;
 		l = &c->listen[i];

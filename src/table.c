@@ -16,6 +16,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "group.h"
 #include "hash.h"
 #include "netaddr.h"
 #include "resolve.h"
@@ -91,6 +92,9 @@ struct table {
 
 	const char	**files;	/* interned file names */
 	size_t		 nfiles;
+
+	const struct conf_group *groups;	/* borrowed from the conf */
+	size_t		 ngroups;
 };
 
 enum norm_fault {
@@ -600,6 +604,93 @@ target_check(const struct sip_uri *u, enum user_state state,
 	return 0;
 }
 
+int
+table_check_target(const char *target, size_t tlen, bool forward,
+    struct sip_uri *u, char *err, size_t errlen)
+{
+	const char *fault;
+	int tshow = tlen > 80 ? 80 : (int)tlen;
+
+	if (sipmsg_uri_parse(slice_make(target, tlen), u, &fault) == -1) {
+		snprintf(err, errlen, "bad target \"%.*s\": not a valid SIP "
+		    "URI", tshow, target);
+		return -1;
+	}
+	if (!u->is_sip) {
+		snprintf(err, errlen, "target \"%.*s\" is not a sip: or sips: "
+		    "URI", tshow, target);
+		return -1;
+	}
+	/* It becomes a Request-URI, where RFC 3261 §19.1.1 allows no
+	 * escaped headers. */
+	if (u->headers.len != 0) {
+		snprintf(err, errlen, "target \"%.*s\" has escaped headers "
+		    "(\"?...\")", tshow, target);
+		return -1;
+	}
+	return target_check(u, forward ? USER_ACTIVE : USER_MOVED, target,
+	    tshow, err, errlen);
+}
+
+int
+table_set_groups(struct table *t, const struct conf_group *groups,
+    size_t ngroups)
+{
+	const struct group_member *m;
+	uint16_t port;
+	uint8_t tp;
+	size_t i, j;
+
+	t->groups = groups;
+	t->ngroups = ngroups;
+	for (i = 0; i < ngroups; i++)
+		for (j = 0; j < groups[i].nmembers; j++) {
+			m = &groups[i].members[j];
+			hop_key(&m->uri, &port, &tp);
+			if (host_add(t, &t->hosts, m->uri.host, 0, 0,
+			    TABLE_HOST_FORWARD | (m->uri.port == 0 ?
+			    TABLE_HOST_NO_PORT : 0)) == -1 ||
+			    host_add(t, &t->hops, m->uri.host, port, tp,
+			    0) == -1)
+				return -1;
+		}
+	return 0;
+}
+
+/* "group:NAME" (tlen bytes): the index of group NAME, or -1 with err. */
+static int
+group_target(const struct table *t, const char *target, size_t tlen,
+    enum user_state state, char *err, size_t errlen)
+{
+	const size_t plen = sizeof(TABLE_GROUP_PREFIX) - 1;
+	const char *name = target + plen;
+	size_t i, nlen = tlen - plen;
+	int show = nlen > 80 ? 80 : (int)nlen;
+
+	if (state != USER_ACTIVE) {
+		snprintf(err, errlen, "a %s target cannot be a group (\"%.*s\"): "
+		    "only active entries forward to one", state_names[state],
+		    show + (int)plen, target);
+		return -1;
+	}
+	for (i = 0; i < t->ngroups; i++)
+		if (strlen(t->groups[i].name) == nlen &&
+		    memcmp(t->groups[i].name, name, nlen) == 0)
+			return (int)i;
+	snprintf(err, errlen, "unknown group \"%.*s\" (not in groups)", show,
+	    name);
+	return -1;
+}
+
+static bool
+is_group_target(const char *target, size_t tlen)
+{
+	const size_t plen = sizeof(TABLE_GROUP_PREFIX) - 1;
+
+	return tlen >= plen && strncasecmp(target, TABLE_GROUP_PREFIX,
+	    plen) == 0;
+}
+
 /*
  * Check and insert one entry whose user (ulen bytes, NUL-terminated) is
  * already normalised. With copy, user and target are copied into the arena;
@@ -616,14 +707,13 @@ add_entry(struct table *t, const char *user, size_t ulen, bool prefix,
 	struct table_entry *e, *ne;
 	struct domprefix *ndp;
 	struct sip_uri u;
-	const char *fault;
 	char pbuf[TABLE_MAX_USER * 3 + 1];
 	uint64_t h;
 	uint32_t idx, ncap;
 	uint16_t port;
 	uint8_t tp;
 	size_t nd;
-	int tshow;
+	int group = -1;
 
 	if ((unsigned)state > USER_GONE) {
 		snprintf(err, errlen, "bad state %d", (int)state);
@@ -648,29 +738,15 @@ add_entry(struct table *t, const char *user, size_t ulen, bool prefix,
 		return -1;
 	}
 	memset(&u, 0, sizeof(u));
-	if (target != NULL) {
-		tshow = tlen > 80 ? 80 : (int)tlen;
-		if (sipmsg_uri_parse(slice_make(target, tlen), &u,
-		    &fault) == -1) {
-			snprintf(err, errlen, "bad target \"%.*s\": not a "
-			    "valid SIP URI", tshow, target);
+	if (target != NULL && is_group_target(target, tlen)) {
+		/* SPEC §8: the member is chosen per request; its hosts went
+		 * in with table_set_groups(). */
+		if ((group = group_target(t, target, tlen, state, err,
+		    errlen)) == -1)
 			return -1;
-		}
-		if (!u.is_sip) {
-			snprintf(err, errlen, "target \"%.*s\" is not a sip: "
-			    "or sips: URI", tshow, target);
-			return -1;
-		}
-		/* It becomes a Request-URI, where RFC 3261 §19.1.1 allows
-		 * no escaped headers. */
-		if (u.headers.len != 0) {
-			snprintf(err, errlen, "target \"%.*s\" has escaped "
-			    "headers (\"?...\")", tshow, target);
-			return -1;
-		}
-		if (target_check(&u, state, target, tshow, err, errlen) == -1)
-			return -1;
-	}
+	} else if (target != NULL && table_check_target(target, tlen,
+	    state == USER_ACTIVE, &u, err, errlen) == -1)
+		return -1;
 
 	h = hash_final(hash_bytes(key_start(domain), user, ulen));
 	if ((idx = hmap_find(m, t->ents, h, domain, user, ulen)) != 0) {
@@ -730,6 +806,7 @@ add_entry(struct table *t, const char *user, size_t ulen, bool prefix,
 	e->state = (uint8_t)state;
 	e->is_prefix = prefix;
 	e->target_has_user = u.user.len != 0;
+	e->group = group >= 0 ? (uint16_t)group : TABLE_NO_GROUP;
 	hmap_place(m->slots, m->cap, h, t->nents, slot_meta(h, ulen));
 	m->n++;
 	if (prefix) {

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -511,6 +512,65 @@ static const struct bad bad[] = {
 	{ BASE "dns = {\n timeout = 3; };\n",
 	    "4: unknown key \"timeout\" in dns" },
 	{ BASE "dns = [ \"127.0.0.1\" ];\n", "3: dns must be a group" },
+	/* groups (SPEC §8) */
+#define GRP(m)	"groups = ( { name = \"g\"; members = ( " m " ); } );\n"
+	{ BASE "groups = ( { members = ( { target = \"sip:10.0.0.5\"; } ); } );\n",
+	    "3: group without a name" },
+	{ BASE "groups = ( { name = \"a b\"; members = ( { target = "
+	    "\"sip:10.0.0.5\"; } ); } );\n", "3: bad group name \"a b\"" },
+	{ BASE GRP("{ target = \"sip:10.0.0.5\"; }") "groups2 = 1;\n",
+	    "4: unknown key \"groups2\"" },
+	{ BASE "groups = ( { name = \"g\"; members = ( { target = "
+	    "\"sip:10.0.0.5\"; } ); },\n { name = \"g\"; members = ( { target = "
+	    "\"sip:10.0.0.6\"; } ); } );\n", "4: duplicate group \"g\"" },
+	{ BASE "groups = ( { name = \"g\"; } );\n",
+	    "3: group \"g\" has no members" },
+	{ BASE "groups = ( { name = \"g\"; members = ( ); } );\n",
+	    "3: group \"g\" has no members" },
+	{ BASE GRP("{ priority = 1; }"), "3: group \"g\": member without a target" },
+	{ BASE GRP("{ target = \"sip:bob@10.0.0.5\"; }"),
+	    "3: group \"g\": member target \"sip:bob@10.0.0.5\" has a user part" },
+	{ BASE GRP("{ target = \"tel:+1555\"; }"),
+	    "3: group \"g\": member target \"tel:+1555\" is not a sip: or sips: URI" },
+	{ BASE GRP("{ target = \"sip:255.255.255.255\"; }"),
+	    "3: group \"g\": member target \"sip:255.255.255.255\": host is a broadcast" },
+	{ BASE GRP("{ target = \"sip:10.0.0.5?X=1\"; }"),
+	    "3: group \"g\": member target \"sip:10.0.0.5?X=1\" has escaped" },
+	{ BASE GRP("{ target = \"sip:10.0.0.5\"; }, { target = \"SIP:10.0.0.5\"; }"),
+	    "3: group \"g\": duplicate member \"SIP:10.0.0.5\"" },
+	{ BASE GRP("{ target = \"sip:10.0.0.5\"; weight = 0; }"),
+	    "3: weight 0 out of range (1..1000)" },
+	{ BASE GRP("{ target = \"sip:10.0.0.5\"; weight = 1001; }"),
+	    "3: weight 1001 out of range (1..1000)" },
+	{ BASE GRP("{ target = \"sip:10.0.0.5\"; priority = 0; }"),
+	    "3: priority 0 out of range (1..1000)" },
+	{ BASE GRP("{ target = \"sip:10.0.0.5\"; port = 5; }"),
+	    "3: unknown key \"port\" in members" },
+	{ BASE GRP("\"sip:10.0.0.5\""), "3: group \"g\": members entries must be" },
+	{ BASE "groups = ( { name = \"g\"; members = ( { target = \"sip:h\"; } );\n"
+	    " probe = { interval = 1; }; } );\n",
+	    "4: group \"g\": probe timeout 2 is longer than its interval 1" },
+	{ BASE "groups = ( { name = \"g\"; members = ( { target = \"sip:h\"; } );\n"
+	    " probe = { interval = 0; }; } );\n",
+	    "4: interval 0 out of range (1..3600)" },
+	{ BASE "groups = ( { name = \"g\"; members = ( { target = \"sip:h\"; } );\n"
+	    " probe = { down_after = 0; }; } );\n",
+	    "4: down_after 0 out of range (1..100)" },
+	{ BASE "groups = ( { name = \"g\"; members = ( { target = \"sip:h\"; } );\n"
+	    " probe = { up_after = 101; }; } );\n",
+	    "4: up_after 101 out of range (1..100)" },
+	{ BASE "groups = ( { name = \"g\"; members = ( { target = \"sip:h\"; } );\n"
+	    " probe = { every = 3; }; } );\n", "4: unknown key \"every\" in probe" },
+	{ BASE GRP("{ target = \"sip:10.0.0.5\"; }")
+	    "users = ( { user = \"a\"; domain = \"example.com\"; "
+	    "target = \"group:h\"; } );\n", "4: unknown group \"h\" (not in groups)" },
+	{ BASE "users = ( { user = \"a\"; domain = \"example.com\"; "
+	    "target = \"group:g\"; } );\n", "3: unknown group \"g\"" },
+	{ BASE GRP("{ target = \"sip:10.0.0.5\"; }")
+	    "users = ( { user = \"a\"; domain = \"example.com\"; state = \"moved\"; "
+	    "target = \"group:g\"; } );\n",
+	    "4: a moved target cannot be a group (\"group:g\")" },
+#undef GRP
 };
 
 static void
@@ -574,6 +634,15 @@ test_accepted(void **state)
 		    "\"10.0.0.1:1\", \"10.0.0.2:65535\" ]; refresh = 0; };\n",
 		BASE "dns = { refresh = 86400; };\n",
 		BASE "dns = { servers = [ ]; };\n",
+		BASE "groups = ( );\n",
+		BASE "groups = ( { name = \"a-b.c_d\"; members = ( { target = "
+		    "\"sip:[2001:db8::1]:5061\"; priority = 1000; weight = "
+		    "1000; } ); probe = { interval = 3600; timeout = 3600; "
+		    "down_after = 100; up_after = 1; }; } );\n",
+		BASE "groups = ( { name = \"g\"; members = ( { target = "
+		    "\"sip:pbx.example.com;transport=tcp\"; } ); } );\n"
+		    "users = ( { prefix = \"+1\"; domain = \"example.com\"; "
+		    "target = \"GROUP:g\"; } );\n",
 	};
 	struct conf *c;
 	size_t i;
@@ -897,6 +966,146 @@ test_users_file(void **state)
 	rmdir(dir);
 }
 
+/* SPEC §8: groups as written, group: targets in the configuration, a
+ * users_file and a snapshot, members as target hosts and next hops. */
+static int
+dom_example(void *arg, const char *name, size_t len)
+{
+	(void)arg;
+	return len == 11 && strncasecmp(name, "example.com", 11) == 0 ? 0 : -1;
+}
+
+static void
+test_groups(void **state)
+{
+	char dir[64], conf[128], users[128], err[512], sum[256];
+	const struct table_entry *e;
+	const struct conf_group *g;
+	struct sip_uri u;
+	struct table *t;
+	struct conf *c = NULL;
+	struct slice host;
+	unsigned flags;
+	const char *fault, *snap;
+	bool seen_name = false;
+	size_t i;
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "/tmp/usher-test-config-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	snprintf(conf, sizeof(conf), "%s/usher.conf", dir);
+	snprintf(users, sizeof(users), "%s/u.txt", dir);
+	write_file(conf, BASE
+	    "groups = (\n"
+	    " { name = \"east\"; members = (\n"
+	    "  { target = \"sip:10.0.0.5:5070\"; weight = 2; },\n"
+	    "  { target = \"sip:10.0.0.6;transport=tcp\"; },\n"
+	    "  { target = \"sip:standby.example.net\"; priority = 2; } );\n"
+	    "  probe = { interval = 10; timeout = 3; down_after = 4; "
+	    "up_after = 5; }; },\n"
+	    " { name = \"west\"; members = ( { target = \"sip:10.1.0.5\"; } ); }"
+	    "\n);\n"
+	    "users = ( { user = \"alice\"; domain = \"example.com\"; "
+	    "target = \"group:west\"; },\n"
+	    " { user = \"bob\"; domain = \"example.com\"; "
+	    "target = \"sip:bob@10.2.0.1\"; } );\n"
+	    "users_file = \"u.txt\";\n");
+	write_file(users, "carol@example.com active group:east\n"
+	    "+1555*@example.com active group:east\n");
+	if (config_load(conf, &c, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	assert_int_equal(c->ngroups, 2);
+	g = &c->groups[0];
+	assert_string_equal(g->name, "east");
+	assert_int_equal(g->nmembers, 3);
+	assert_int_equal(g->interval, 10);
+	assert_int_equal(g->timeout, 3);
+	assert_int_equal(g->down_after, 4);
+	assert_int_equal(g->up_after, 5);
+	assert_string_equal(g->reason_down, "No Member Of east Up");
+	assert_int_equal(g->members[0].weight, 2);
+	assert_int_equal(g->members[0].priority, 1);
+	assert_int_equal(g->members[1].weight, 1);
+	assert_int_equal(g->members[2].priority, 2);
+	assert_int_equal(g->members[1].uri.transport, SIP_TP_TCP);
+	assert_null(g->members[0].health);
+	assert_true(g->members[0].key != g->members[1].key);
+	g = &c->groups[1];
+	assert_int_equal(g->interval, 5);
+	assert_int_equal(g->timeout, 2);
+	assert_int_equal(g->down_after, 2);
+	assert_int_equal(g->up_after, 2);
+	assert_int_equal(config_group_find(c, "west", 4), 1);
+	assert_int_equal(config_group_find(c, "wes", 3), -1);
+
+	assert_non_null(e = table_lookup(c->table, 0, "alice", 5));
+	assert_int_equal(e->group, 1);
+	assert_non_null(e = table_lookup(c->table, 0, "bob", 3));
+	assert_int_equal(e->group, TABLE_NO_GROUP);
+	assert_non_null(e = table_lookup(c->table, 0, "carol", 5));
+	assert_int_equal(e->group, 0);
+	assert_int_equal(e->line, 1);
+	assert_non_null(e = table_lookup(c->table, 0, "+15551234", 9));
+	assert_int_equal(e->group, 0);
+	assert_true(e->is_prefix);
+
+	/* Members are next hops with their port and transport (SPEC §7)
+	 * and hosts to resolve. */
+	assert_int_equal(sipmsg_uri_parse(SLICE("sip:10.0.0.5:5070"), &u,
+	    &fault), 0);
+	assert_true(table_is_next_hop(c->table, &u));
+	assert_int_equal(sipmsg_uri_parse(SLICE("sip:10.0.0.5"), &u,
+	    &fault), 0);
+	assert_false(table_is_next_hop(c->table, &u));
+	assert_int_equal(sipmsg_uri_parse(SLICE("sip:10.0.0.6;transport=tcp"),
+	    &u, &fault), 0);
+	assert_true(table_is_next_hop(c->table, &u));
+	assert_int_equal(sipmsg_uri_parse(SLICE("sip:10.0.0.6"), &u,
+	    &fault), 0);
+	assert_false(table_is_next_hop(c->table, &u));
+	for (i = 0; table_target_host(c->table, i, &host, &flags); i++)
+		if (slice_eq(host, SLICE("standby.example.net"))) {
+			seen_name = true;
+			assert_int_equal(flags, TABLE_HOST_FORWARD |
+			    TABLE_HOST_NO_PORT);
+		}
+	assert_true(seen_name);
+
+	config_summary(c, sum, sizeof(sum));
+	assert_string_equal(sum, "1 domains, 4 users (1 prefixes), 2 groups "
+	    "(4 members), 1 listeners (udp 127.0.0.1:5060)");
+
+	/* A snapshot (Redis) names groups alike. */
+	assert_non_null(t = table_new());
+	assert_int_equal(table_set_groups(t, c->groups, c->ngroups), 0);
+	snap = "dave@example.com active group:west\n";
+	assert_int_equal(table_load_buffer(t, "redis:v7", snap, strlen(snap),
+	    dom_example, NULL, err, sizeof(err)), 0);
+	assert_non_null(e = table_lookup(t, 0, "dave", 4));
+	assert_int_equal(e->group, 1);
+	snap = "erin@example.com active group:north\n";
+	assert_int_equal(table_load_buffer(t, "redis:v8", snap, strlen(snap),
+	    dom_example, NULL, err, sizeof(err)), -1);
+	assert_string_equal(err, "redis:v8:1: unknown group \"north\" "
+	    "(not in groups)");
+	table_free(t);
+	config_unref(c);
+
+	/* Errors in a users_file name it and its line. */
+	write_file(users, "carol@example.com active group:east\n"
+	    "dan@example.com active group:nowhere\n");
+	assert_int_equal(config_load(conf, &c, err, sizeof(err)), -1);
+	snprintf(sum, sizeof(sum), "%s:2: unknown group \"nowhere\"", users);
+	if (strncmp(err, sum, strlen(sum)) != 0)
+		fail_msg("got \"%s\", wanted \"%s...\"", err, sum);
+	write_file(users, "dan@example.com moved group:east\n");
+	assert_int_equal(config_load(conf, &c, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "u.txt:1: a moved target cannot be a group"));
+	unlink(users);
+	unlink(conf);
+	rmdir(dir);
+}
+
 static void
 test_refcount(void **state)
 {
@@ -1147,6 +1356,7 @@ main(void)
 		cmocka_unit_test(test_is_self),
 		cmocka_unit_test(test_trusted_find),
 		cmocka_unit_test(test_users_file),
+		cmocka_unit_test(test_groups),
 		cmocka_unit_test(test_refcount),
 		cmocka_unit_test(test_summary_names),
 		cmocka_unit_test(test_reload_keeps_running),
