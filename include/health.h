@@ -41,8 +41,12 @@ struct member_health {
 	bool			 waiting;	/* its answer has not come */
 	uint64_t		 sent_us;	/* when (monotonic) */
 	uint64_t		 due_us;	/* next probe (monotonic) */
+	uint64_t		 deadline_us;	/* its answer counts until */
 	struct sockaddr_storage	 addr;		/* where it went; family 0: none */
 	socklen_t		 addrlen;
+	/* The group's down_after and up_after as last probed, for the
+	 * answers and passive signals that come without a group. */
+	unsigned		 down_after, up_after;
 	/* The registry's: its chain, and when it left the configuration. */
 	struct member_health	*next;
 	unsigned		 bound_gen;	/* last bind that had it */

@@ -39,6 +39,13 @@ struct metrics {
 	atomic_ulong	forwarded_responses;
 	atomic_ulong	parse_errors;
 	atomic_ulong	capture_errors;	/* HEP packets that could not go */
+	/* Group member probes (SPEC §8): sent, answered in time by the
+	 * member, failed (no answer, not sent); and unreachable signals
+	 * (ICMP, TCP refused or reset) for any destination. */
+	atomic_ulong	probes_sent;
+	atomic_ulong	probes_answered;
+	atomic_ulong	probes_failed;
+	atomic_ulong	unreachable;
 };
 
 static inline void
