@@ -58,8 +58,9 @@ int	group_choose(const struct conf_group *g, struct slice callid,
 	    const uint8_t key[16]);
 
 /*
- * Every usable member of g, best first (priority, then weight, then
- * rendezvous score of callid), into order (nmembers slots); the q-value
+ * Every usable member of g, best first (priority, then the weighted
+ * rendezvous score of callid, so order[0] is group_choose()'s member),
+ * into order (nmembers slots); the q-value
  * of each for a 302 (1000 = q=1.0, then 900, ... never below 100) into q
  * when not NULL. Returns how many.
  */

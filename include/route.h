@@ -49,6 +49,7 @@ enum route_rule {
 	RULE_SCANNER,		/* blocked User-Agent: drop (scanner) */
 	RULE_RESPONSE_OURS,	/* response with our top Via: relay */
 	RULE_RESPONSE_NOT_OURS,	/* response whose top Via is not ours: drop */
+	RULE_GROUP_DOWN,	/* group target, no member usable: 503 */
 	RULE__COUNT
 };
 
@@ -79,6 +80,14 @@ struct route_decision {
 	bool			 options_caps;	/* 200 to OPTIONS: Allow, ... */
 	bool			 unsupported;	/* 420: every Proxy-Require tag */
 
+	/* SPEC §8: the entry's target is a group (NULL: a plain target).
+	 * member: the one chosen (group_choose), -1 when none is usable;
+	 * redirect mode: every usable member, best first, in ranked. */
+	const struct conf_group	*group;
+	int			 member;
+	unsigned		 nranked;
+	uint8_t			 ranked[GROUP_MAX_MEMBERS];
+
 	/* Forwarding (and 3xx Contact) target. */
 	bool			 rewrite_ruri;	/* R-URI becomes the target */
 	unsigned		 pop_routes;	/* leading Route values that are ours */
@@ -104,11 +113,19 @@ void	route_decide(const struct sipmsg *m, int scan_rc,
 /*
  * Write the URI a decision points to (the Contact of a 3xx, the new
  * Request-URI of a forward): the entry's target, with the dialled user put in
- * when a number-block target has none (SPEC §2). Returns the length, or -1
+ * when a number-block target has none (SPEC §2); for a group target, the
+ * chosen member's (route_member_uri). Returns the length, or -1
  * when it does not fit.
  */
 ssize_t	route_target_uri(const struct route_decision *d,
 	    const struct sipmsg *m, char *out, size_t outlen);
+
+/*
+ * route_target_uri() for member i of the decision's group (d->group set):
+ * its target with the dialled user put in (SPEC §8). Length or -1.
+ */
+ssize_t	route_member_uri(const struct route_decision *d, int i, char *out,
+	    size_t outlen);
 
 /* Write our Via branch ("z9hG4bK" + 16 hex + "." + 16 hex) into out, which
  * must hold ROUTE_BRANCH_LEN bytes. */

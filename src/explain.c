@@ -12,6 +12,7 @@
 #include "config.h"
 #include "explain.h"
 #include "forward.h"
+#include "group.h"
 #include "netaddr.h"
 #include "resolve.h"
 #include "route.h"
@@ -44,6 +45,8 @@ rule_place(enum route_rule rule)
 		return "SPEC 3 Responses, SPEC 7";
 	case RULE_SCANNER:
 		return "SPEC 6 block_user_agents";
+	case RULE_GROUP_DOWN:
+		return "SPEC 8 all members down or drained";
 	default:
 		return "SPEC 3 Other requests";
 	}
@@ -147,7 +150,12 @@ outcome(const struct sipmsg *m, const struct route_decision *d,
 
 	switch (d->action) {
 	case ROUTE_REPLY:
-		if (d->contact &&
+		if (d->contact && d->group != NULL && d->nranked > 1 &&
+		    (u = route_target_uri(d, m, uri, sizeof(uri))) >= 0)
+			snprintf(buf, len, "%u %s Contact: <%.*s>;q=1.0 and %u "
+			    "more (members)", d->code, d->reason, (int)u, uri,
+			    d->nranked - 1);
+		else if (d->contact &&
 		    (u = route_target_uri(d, m, uri, sizeof(uri))) >= 0)
 			snprintf(buf, len, "%u %s Contact: <%.*s>", d->code,
 			    d->reason, (int)u, uri);
@@ -260,6 +268,48 @@ build_request(const char *request, const char *src, bool v6, char *buf,
 	return 0;
 }
 
+/* rank of member i in a 302 (1-based), 0 when not in it */
+static unsigned
+rank_of(const struct route_decision *d, size_t i)
+{
+	unsigned r;
+
+	for (r = 0; r < d->nranked; r++)
+		if (d->ranked[r] == i)
+			return r + 1;
+	return 0;
+}
+
+/* SPEC §8: the group, its members, the one this Call-ID goes to. */
+static void
+print_group(FILE *out, const struct sipmsg *m, const struct route_decision *d)
+{
+	const struct conf_group *g = d->group;
+	const struct group_member *mb;
+	unsigned r;
+	size_t i;
+
+	fprintf(out, "group:    %s, %zu member%s (probe every %u s, timeout "
+	    "%u s, down after %u, up after %u)\n", g->name, g->nmembers,
+	    g->nmembers == 1 ? "" : "s", g->interval, g->timeout,
+	    g->down_after, g->up_after);
+	for (i = 0; i < g->nmembers; i++) {
+		mb = &g->members[i];
+		fprintf(out, "member:   %zu %s priority %u weight %u%s", i,
+		    mb->target, mb->priority, mb->weight,
+		    group_member_usable(mb) ? "" : " (down or drained)");
+		if ((r = rank_of(d, i)) > 0)
+			fprintf(out, " <- Contact %u, q=%s", r, r == 1 ?
+			    "1.0" : r <= 9 ? (const char *[]){ "", "", "0.9",
+			    "0.8", "0.7", "0.6", "0.5", "0.4", "0.3", "0.2"
+			    }[r] : "0.1");
+		else if (d->nranked == 0 && (int)i == d->member)
+			fprintf(out, " <- chosen for Call-ID %.*s",
+			    (int)m->callid.value.len, m->callid.value.p);
+		fputc('\n', out);
+	}
+}
+
 static void
 print_human(FILE *out, const struct sipmsg *m, const struct route_decision *d,
     const struct conf *conf, const char *src)
@@ -301,6 +351,8 @@ print_human(FILE *out, const struct sipmsg *m, const struct route_decision *d,
 		    cd->complete ? "" : "not ");
 		entry_text(d, buf, sizeof(buf));
 		fprintf(out, "entry:    %s\n", buf);
+		if (d->group != NULL)
+			print_group(out, m, d);
 	} else if (d->self)
 		fprintf(out, "target:   this proxy\n");
 	fprintf(out, "rule:     %s (%s, %s mode)\n", route_rule_name(d->rule),
@@ -308,6 +360,38 @@ print_human(FILE *out, const struct sipmsg *m, const struct route_decision *d,
 	    "redirect");
 	outcome(m, d, conf, buf, sizeof(buf));
 	fprintf(out, "outcome:  %s\n", buf);
+}
+
+static void
+json_group(FILE *out, const struct sipmsg *m, const struct route_decision *d)
+{
+	const struct conf_group *g = d->group;
+	const struct group_member *mb;
+	bool first = true, f2;
+	size_t i;
+
+	fprintf(out, ", \"group\": {");
+	json_kvs(out, &first, "name", g->name);
+	json_kv(out, &first, "call_id", m->callid.value.p,
+	    m->callid.value.len);
+	json_kvn(out, &first, "interval", (long)g->interval);
+	json_kvn(out, &first, "timeout", (long)g->timeout);
+	json_kvn(out, &first, "down_after", (long)g->down_after);
+	json_kvn(out, &first, "up_after", (long)g->up_after);
+	json_kvn(out, &first, "chosen", (long)d->member);
+	fprintf(out, ", \"members\": [");
+	for (i = 0; i < g->nmembers; i++) {
+		mb = &g->members[i];
+		f2 = true;
+		fputs(i ? ", {" : "{", out);
+		json_kvs(out, &f2, "target", mb->target);
+		json_kvn(out, &f2, "priority", (long)mb->priority);
+		json_kvn(out, &f2, "weight", (long)mb->weight);
+		json_kvb(out, &f2, "usable", group_member_usable(mb));
+		json_kvn(out, &f2, "contact", (long)rank_of(d, i));
+		fputc('}', out);
+	}
+	fputs("]}", out);
 }
 
 static void
@@ -361,6 +445,8 @@ print_json(FILE *out, const struct sipmsg *m, const struct route_decision *d,
 		json_kvn(out, &f2, "line", (long)e->line);
 		fputc('}', out);
 	}
+	if (d->group != NULL)
+		json_group(out, m, d);
 	json_kvs(out, &first, "rule", route_rule_name(d->rule));
 	json_kvs(out, &first, "spec", rule_place(d->rule));
 	json_kvs(out, &first, "action", route_action_name(d->action));

@@ -183,6 +183,7 @@ reply_extra(const struct sipmsg *m, const struct route_decision *d,
 {
 	char uri[1024];
 	size_t n = 0, i;
+	unsigned q;
 	ssize_t u;
 	int k;
 
@@ -193,7 +194,17 @@ reply_extra(const struct sipmsg *m, const struct route_decision *d,
 	n += (size_t)k;							\
 } while (0)
 
-	if (d->contact) {
+	if (d->contact && d->group != NULL && d->nranked > 0) {
+		/* SPEC §8: every usable member, best first, q by rank. */
+		for (i = 0; i < d->nranked; i++) {
+			if ((u = route_member_uri(d, d->ranked[i], uri,
+			    sizeof(uri))) < 0)
+				return -1;
+			q = i < 9 ? 10 - (unsigned)i : 1;
+			ADD("Contact: <%.*s>;q=%u.%u\r\n", (int)u, uri,
+			    q / 10, q % 10);
+		}
+	} else if (d->contact) {
 		if ((u = route_target_uri(d, m, uri, sizeof(uri))) < 0)
 			return -1;
 		ADD("Contact: <%.*s>\r\n", (int)u, uri);
@@ -220,7 +231,8 @@ forward_reply(const struct sipmsg *m, const struct route_decision *d,
     const char *src_ip, uint16_t src_port, char *out, size_t outlen)
 {
 	struct sip_reply r;
-	char extra[2048], tag[17];
+	/* A 302 of a group holds a Contact per member (up to 64). */
+	char extra[8192], tag[17];
 	ssize_t n;
 
 	if ((n = reply_extra(m, d, extra, sizeof(extra))) < 0)

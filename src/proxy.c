@@ -16,7 +16,9 @@
 #include "config.h"
 #include "explain.h"
 #include "forward.h"
+#include "group.h"
 #include "hash.h"
+#include "health.h"
 #include "log.h"
 #include "metrics.h"
 #include "netaddr.h"
@@ -679,6 +681,15 @@ send_hop(struct worker *w, const struct fwd_hop *hop, const char *buf,
 	    (const struct sockaddr *)&hop->addr, hop->addrlen, buf, len);
 }
 
+/* usher_member_requests_total (SPEC §8): shared by the workers. */
+static void
+member_count(const struct group_member *mb)
+{
+	if (mb->health != NULL)
+		atomic_fetch_add_explicit(&mb->health->requests, 1,
+		    memory_order_relaxed);
+}
+
 static void
 forward(struct worker *w, const struct tp_source *src, const struct sipmsg *m,
     struct route_decision *d, const struct conf *conf)
@@ -729,6 +740,8 @@ forward(struct worker *w, const struct tp_source *src, const struct sipmsg *m,
 		return;
 	}
 	metrics_inc(&w->metrics.forwarded_requests);
+	if (d->group != NULL && d->member >= 0)
+		member_count(&d->group->members[d->member]);
 }
 
 static void

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "group.h"
 #include "hash.h"
 #include "netaddr.h"
 #include "route.h"
@@ -45,6 +46,7 @@ static const char *rule_names[RULE__COUNT] = {
 	/* one literal in parentheses: clang warns of a missing comma */
 	[RULE_RESPONSE_NOT_OURS] = ("response whose top Via is not ours "
 	    "(not our address, or an H1 we did not make)"),
+	[RULE_GROUP_DOWN] = "group target, no member up",
 };
 
 const char *
@@ -359,6 +361,51 @@ is_loop(const struct sipmsg *m, const struct conf *conf, uint64_t h2)
 	return false;
 }
 
+/*
+ * SPEC §8: an active user whose target is a group. The member comes from
+ * the Call-ID, so a retransmission, the CANCEL and the ACK of a non-2xx
+ * reach the INVITE's member while the usable set stays as it is. None
+ * usable: 503 with Retry-After at once, naming the group to trusted
+ * sources only.
+ */
+static void
+decide_group(const struct sipmsg *m, const struct conf *conf,
+    const struct table_entry *e, struct route_decision *d)
+{
+	const struct conf_group *g = &conf->groups[e->group];
+	const struct group_member *mb;
+	int order[GROUP_MAX_MEMBERS];
+	size_t i, n;
+
+	d->group = g;
+	if (conf->mode == MODE_REDIRECT) {
+		n = group_rank(g, m->callid.value, conf->branch_key, order,
+		    NULL);
+		for (i = 0; i < n; i++)
+			d->ranked[i] = (uint8_t)order[i];
+		d->nranked = (unsigned)n;
+		d->member = n > 0 ? order[0] : -1;
+	} else
+		d->member = group_choose(g, m->callid.value,
+		    conf->branch_key);
+	if (d->member < 0) {
+		reply(d, RULE_GROUP_DOWN, 503, d->trusted >= 0 ?
+		    g->reason_down : "Service Unavailable");
+		d->retry_after = g->interval;
+		return;
+	}
+	if (conf->mode == MODE_REDIRECT) {
+		reply(d, RULE_ACTIVE, 302, "Moved Temporarily");
+		d->contact = true;
+		return;
+	}
+	mb = &g->members[d->member];
+	forward(d, RULE_ACTIVE, mb->uri.all);
+	d->next_hop_uri = mb->uri;
+	/* A REGISTER keeps the registrar's Request-URI. */
+	d->rewrite_ruri = m->mid != SIP_REGISTER;
+}
+
 /* The rows of SPEC §3 for a user of a local domain. */
 static void
 decide_user(const struct sipmsg *m, const struct conf *conf,
@@ -388,6 +435,10 @@ decide_user(const struct sipmsg *m, const struct conf *conf,
 	}
 	switch ((enum user_state)e->state) {
 	case USER_ACTIVE:
+		if (e->group != TABLE_NO_GROUP) {
+			decide_group(m, conf, e, d);
+			break;
+		}
 		if (conf->mode == MODE_REDIRECT) {
 			reply(d, RULE_ACTIVE, 302, "Moved Temporarily");
 			d->contact = true;
@@ -563,6 +614,7 @@ route_decide(const struct sipmsg *m, int scan_rc, const struct sockaddr *src,
 {
 	memset(d, 0, sizeof(*d));
 	d->domain = -1;
+	d->member = -1;
 	d->trusted = src != NULL ? config_trusted_find(conf, src) : -1;
 
 	if (scan_rc < 0 || m->fault != NULL) {
@@ -600,34 +652,31 @@ is_user_unreserved(unsigned char c)
 	return strchr("-_.!~*'()&=+$,;?/", c) != NULL && c != '\0';
 }
 
-ssize_t
-route_target_uri(const struct route_decision *d, const struct sipmsg *m,
+/* target into out, with the dialled user of d put in when insert (SPEC
+ * §2: a number block's user-less target; §8: a group member). */
+static ssize_t
+target_uri(const struct route_decision *d, const char *target, bool insert,
     char *out, size_t outlen)
 {
 	static const char hex[] = "0123456789ABCDEF";
-	const struct table_entry *e = d->entry;
 	const char *colon;
 	size_t tlen, i, n = 0, need;
 
-	(void)m;
-	if (e == NULL || e->target == NULL)
-		return -1;
-	tlen = strlen(e->target);
-	if (!e->is_prefix || e->target_has_user) {
+	tlen = strlen(target);
+	if (!insert) {
 		if (tlen >= outlen)
 			return -1;
-		memcpy(out, e->target, tlen + 1);
+		memcpy(out, target, tlen + 1);
 		return (ssize_t)tlen;
 	}
-	/* SPEC §2: a number block without a user keeps the dialled user. */
-	if ((colon = strchr(e->target, ':')) == NULL)
+	if ((colon = strchr(target, ':')) == NULL)
 		return -1;
-	n = (size_t)(colon - e->target) + 1;
+	n = (size_t)(colon - target) + 1;
 	for (i = 0, need = n + 1 + (tlen - n); i < d->user_len; i++)
 		need += is_user_unreserved((unsigned char)d->user[i]) ? 1 : 3;
 	if (need >= outlen)
 		return -1;
-	memcpy(out, e->target, n);
+	memcpy(out, target, n);
 	for (i = 0; i < d->user_len; i++) {
 		unsigned char c = (unsigned char)d->user[i];
 
@@ -640,9 +689,34 @@ route_target_uri(const struct route_decision *d, const struct sipmsg *m,
 		}
 	}
 	out[n++] = '@';
-	memcpy(out + n, colon + 1, tlen - (size_t)(colon - e->target));
-	n += tlen - (size_t)(colon - e->target) - 1;
+	memcpy(out + n, colon + 1, tlen - (size_t)(colon - target));
+	n += tlen - (size_t)(colon - target) - 1;
 	return (ssize_t)n;
+}
+
+ssize_t
+route_member_uri(const struct route_decision *d, int i, char *out,
+    size_t outlen)
+{
+	if (d->group == NULL || i < 0 || (size_t)i >= d->group->nmembers)
+		return -1;
+	return target_uri(d, d->group->members[i].target, d->user_len > 0,
+	    out, outlen);
+}
+
+ssize_t
+route_target_uri(const struct route_decision *d, const struct sipmsg *m,
+    char *out, size_t outlen)
+{
+	const struct table_entry *e = d->entry;
+
+	(void)m;
+	if (d->group != NULL)
+		return route_member_uri(d, d->member, out, outlen);
+	if (e == NULL || e->target == NULL)
+		return -1;
+	return target_uri(d, e->target, e->is_prefix && !e->target_has_user,
+	    out, outlen);
 }
 
 void
