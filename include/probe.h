@@ -38,8 +38,10 @@ bool	probe_is_answer(const struct sipmsg *m);
  * A response whose branch looks like a probe's: it counts for the member
  * only when the MAC holds under conf's branch key, it answers the member's
  * latest probe within its timeout, and it comes from the address the probe
- * went to; any final response but 408 and 5xx is alive. true when it
- * counted; false: dropped (the caller counts it as not ours).
+ * went to; any final response but 408 and 5xx is alive. One with our MAC
+ * that does not count (late, replayed, from elsewhere) is counted as
+ * stale. false when the branch is not ours (a forgery, or a retired
+ * member's): the caller counts it as not ours.
  */
 bool	probe_answer(struct worker *w, const struct tp_source *src,
 	    const struct sipmsg *m, const struct conf *conf);

@@ -285,11 +285,12 @@ probe_answer(struct worker *w, const struct tp_source *src,
 	pthread_mutex_unlock(&h->mu);
 	if (!match) {
 		/* Late, a replay, a duplicate, or from elsewhere: it proves
-		 * nothing about the member. */
+		 * nothing about the member (and is no response to relay). */
+		metrics_inc(&w->metrics.probes_stale);
 		log_debug("probe answer %u from %s:%u for %s: not the one "
 		    "awaited", m->status, src->ip, (unsigned)src->port,
 		    h->target);
-		return false;
+		return true;
 	}
 	metrics_inc(&w->metrics.probes_answered);
 	if (m->status == 408 || m->status >= 500) {
@@ -320,9 +321,22 @@ probe_peer_failed(const struct conf *conf, const struct sockaddr *sa,
 	netaddr_unmap(&ss);
 	for (g = 0; g < conf->ngroups; g++) {
 		for (i = 0; i < conf->groups[g].nmembers; i++) {
-			if ((h = conf->groups[g].members[i].health) == NULL)
+			const struct group_member *gm =
+			    &conf->groups[g].members[i];
+			struct sockaddr_storage lit;
+
+			if ((h = gm->health) == NULL)
 				continue;
 			pthread_mutex_lock(&h->mu);
+			/* Not probed yet (a request went first): an IP
+			 * literal says where it is all the same. */
+			if (h->addr.ss_family == 0 && gm->uri.transport !=
+			    SIP_TP_TLS && !gm->uri.is_sips &&
+			    netaddr_parse(gm->uri.host, gm->uri.port ?
+			    gm->uri.port : SIP_DEFAULT_PORT, &lit) == 0) {
+				h->addr = lit;
+				h->addrlen = netaddr_len(lit.ss_family);
+			}
 			eq = h->addr.ss_family != 0 &&
 			    netaddr_eq_port(&h->addr, &ss);
 			if (eq)
