@@ -169,7 +169,13 @@ probe_member(struct worker *w, const struct conf *conf,
 	h->waiting = true;
 	h->sent_us = now;
 	h->deadline_us = now + (uint64_t)g->timeout * 1000000;
-	h->due_us = now + (uint64_t)g->interval * 1000000;
+	/* Every interval on the dot, not interval plus a tick's lateness;
+	 * after a pause (a reload, a busy loop) from now on. */
+	if (h->due_us != 0 && now - h->due_us < (uint64_t)g->interval *
+	    1000000)
+		h->due_us += (uint64_t)g->interval * 1000000;
+	else
+		h->due_us = now + (uint64_t)g->interval * 1000000;
 	h->addr = hop.addr;
 	h->addrlen = hop.addrlen;
 	pthread_mutex_unlock(&h->mu);
