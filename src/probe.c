@@ -128,7 +128,7 @@ static bool
 probe_member(struct worker *w, const struct conf *conf,
     const struct conf_group *g, const struct group_member *gm,
     const struct resolve_map *map, const uint8_t key[SIPHASH_KEY_LEN],
-    uint64_t now, char *buf, size_t buflen)
+    uint64_t now, bool may_send, char *buf, size_t buflen)
 {
 	struct member_health *h = gm->health;
 	char branch[HEALTH_BRANCH_LEN + 1], cause[160];
@@ -145,7 +145,7 @@ probe_member(struct worker *w, const struct conf *conf,
 	late = h->waiting && now > h->deadline_us;
 	if (late)
 		h->waiting = false;
-	due = h->due_us <= now;
+	due = may_send && h->due_us <= now;
 	pthread_mutex_unlock(&h->mu);
 	if (late) {
 		metrics_inc(&w->metrics.probes_failed);
@@ -186,6 +186,7 @@ probe_member(struct worker *w, const struct conf *conf,
 		cid = siphash24(key, in, sizeof(in));
 	}
 	n = build(conf, gm, &hop, branch, seq, cid, buf, buflen);
+	errno = 0;
 	if (n < 0 || send_probe(w, gm, &hop, buf, (size_t)n) == -1) {
 		int e = errno;
 
@@ -226,20 +227,11 @@ probe_tick(struct worker *w, const struct conf *conf,
 			if (k % nw != (unsigned)w->id ||
 			    cg->members[i].health == NULL)
 				continue;
-			/* Bounded work per tick: the rest wait for the next
-			 * one (their timeouts are still looked at). */
-			if (sent >= PROBE_TICK_MAX) {
-				struct member_health *h = cg->members[i].health;
-				bool late;
-
-				pthread_mutex_lock(&h->mu);
-				late = h->waiting && now > h->deadline_us;
-				pthread_mutex_unlock(&h->mu);
-				if (!late)
-					continue;
-			}
+			/* Bounded work per tick: past PROBE_TICK_MAX the
+			 * due ones wait for the next (their timeouts are
+			 * still looked at). */
 			if (probe_member(w, conf, cg, &cg->members[i], map,
-			    key, now, buf, buflen))
+			    key, now, sent < PROBE_TICK_MAX, buf, buflen))
 				sent++;
 		}
 	}
