@@ -58,6 +58,14 @@ int	group_choose(const struct conf_group *g, struct slice callid,
 	    const uint8_t key[16]);
 
 /*
+ * group_choose() for a CANCEL or the ACK of a non-2xx: a drained member
+ * still counts, as it still handles the calls it took before the drain
+ * (so they can be cancelled there). -1 when no member is up.
+ */
+int	group_choose_following(const struct conf_group *g, struct slice callid,
+	    const uint8_t key[16]);
+
+/*
  * Every usable member of g, best first (priority, then the weighted
  * rendezvous score of callid, so order[0] is group_choose()'s member),
  * into order (nmembers slots); the q-value

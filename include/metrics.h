@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "group.h"
 #include "sipmsg.h"
 #include "tablesync.h"
 
@@ -85,6 +86,13 @@ struct metrics_gauges {
 	unsigned long long table_serial;	/* Redis version, 0 with a file */
 	int		 table_source_up;
 	unsigned long	 table_load_failures[TS__COUNT];
+	/* PBX groups (SPEC §8): usher_member_* from each member's health
+	 * (NULL: up, nothing counted). Valid until release(release_arg),
+	 * which the server calls once the text is rendered (NULL: none). */
+	const struct conf_group *groups;
+	size_t		 ngroups;
+	void		(*release)(void *);
+	void		*release_arg;
 };
 
 /* Fill g's process_* from /proc/self; 0, or -1 when it is not there. */

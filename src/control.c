@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -24,6 +25,8 @@
 
 #include "control.h"
 #include "explain.h"
+#include "group.h"
+#include "health.h"
 #include "log.h"
 #include "proxy.h"
 #include "table.h"
@@ -196,6 +199,143 @@ run_with(int (*fn)(void *, bool, FILE *), bool json, FILE *out)
 	return rc;
 }
 
+/* One member as `usherctl members` shows it. */
+static void
+member_line(const struct conf_group *g, size_t i, bool json, bool first,
+    FILE *out)
+{
+	const struct group_member *m = &g->members[i];
+	const struct member_health *h = m->health;
+	bool up = true, drained = false;
+	unsigned long long requests = 0, rtt = 0;
+
+	if (h != NULL) {
+		up = atomic_load(&h->up);
+		drained = atomic_load(&h->drained);
+		requests = atomic_load(&h->requests);
+		rtt = atomic_load(&h->rtt_us);
+	}
+	if (!json) {
+		fprintf(out, "%s %zu %s %s%s priority=%u weight=%u "
+		    "requests=%llu rtt_ms=%.3f\n", g->name, i, m->target,
+		    up ? "up" : "down", drained ? " drained" : "", m->priority,
+		    m->weight, requests, (double)rtt / 1000.0);
+		return;
+	}
+	fputs(first ? "{\"group\":" : ",{\"group\":", out);
+	control_json_str(out, g->name);
+	fprintf(out, ",\"index\":%zu,\"target\":", i);
+	control_json_str(out, m->target);
+	fprintf(out, ",\"up\":%s,\"drained\":%s,\"priority\":%u,"
+	    "\"weight\":%u,\"requests\":%llu,\"rtt_ms\":%.3f}",
+	    up ? "true" : "false", drained ? "true" : "false", m->priority,
+	    m->weight, requests, (double)rtt / 1000.0);
+}
+
+/* SPEC §8: every member of every group (or of one) and its state. */
+static int
+run_members(const char *group, bool json, FILE *out)
+{
+	struct conf *conf = proxy_current();
+	const struct conf_group *g;
+	char msg[160];
+	bool first = true;
+	size_t i, j;
+	int gi = -1;
+
+	if (conf == NULL || conf->ngroups == 0) {
+		config_unref(conf);
+		if (group != NULL) {
+			snprintf(msg, sizeof(msg), "no group %.100s", group);
+			return reply_error(out, json, msg);
+		}
+		fputs("ok\n", out);
+		fputs(json ? "{\"members\":[]}\n" : "no groups configured\n",
+		    out);
+		return 0;
+	}
+	if (group != NULL && (gi = config_group_find(conf, group,
+	    strlen(group))) < 0) {
+		config_unref(conf);
+		snprintf(msg, sizeof(msg), "no group %.100s", group);
+		return reply_error(out, json, msg);
+	}
+	fputs(json ? "ok\n{\"members\":[" : "ok\n", out);
+	for (i = 0; i < conf->ngroups; i++) {
+		if (gi >= 0 && (size_t)gi != i)
+			continue;
+		g = &conf->groups[i];
+		for (j = 0; j < g->nmembers; j++) {
+			member_line(g, j, json, first, out);
+			first = false;
+		}
+	}
+	if (json)
+		fputs("]}\n", out);
+	config_unref(conf);
+	return 0;
+}
+
+/*
+ * drain/undrain GROUP MEMBER: MEMBER is the target as written (case aside)
+ * or its index. The flag lives in the member's health state, which a
+ * reload keeps for an unchanged member, so it outlasts reloads.
+ */
+static int
+run_drain(const char *group, const char *member, bool drain, bool json,
+    FILE *out)
+{
+	struct conf *conf = proxy_current();
+	const struct conf_group *g;
+	struct member_health *h;
+	char msg[400], *end;
+	unsigned long idx;
+	size_t i = 0;
+	int gi;
+
+	if (conf == NULL || (gi = config_group_find(conf, group,
+	    strlen(group))) < 0) {
+		config_unref(conf);
+		snprintf(msg, sizeof(msg), "no group %.100s", group);
+		return reply_error(out, json, msg);
+	}
+	g = &conf->groups[gi];
+	idx = strtoul(member, &end, 10);
+	if (member[0] >= '0' && member[0] <= '9' && *end == '\0')
+		i = idx < g->nmembers ? (size_t)idx : g->nmembers;
+	else
+		for (i = 0; i < g->nmembers; i++)
+			if (strcasecmp(g->members[i].target, member) == 0)
+				break;
+	if (i >= g->nmembers) {
+		snprintf(msg, sizeof(msg), "no member %.200s in group %s",
+		    member, g->name);
+		config_unref(conf);
+		return reply_error(out, json, msg);
+	}
+	if ((h = g->members[i].health) == NULL) {
+		snprintf(msg, sizeof(msg), "member %s of group %s has no "
+		    "health state", g->members[i].target, g->name);
+		config_unref(conf);
+		return reply_error(out, json, msg);
+	}
+	atomic_store(&h->drained, drain);
+	log_info("member %s of group %s %s by usherctl",
+	    g->members[i].target, g->name, drain ? "drained" : "undrained");
+	fputs("ok\n", out);
+	if (json) {
+		fputs("{\"group\":", out);
+		control_json_str(out, g->name);
+		fputs(",\"target\":", out);
+		control_json_str(out, g->members[i].target);
+		fprintf(out, ",\"drained\":%s}\n", drain ? "true" : "false");
+	} else
+		fprintf(out, "%s %s %s\n", g->name, g->members[i].target,
+		    drain ? "drained" : "undrained");
+	config_unref(conf);
+	return 0;
+}
+
 int
 control_handle(const char *request, FILE *out)
 {
@@ -217,11 +357,10 @@ control_handle(const char *request, FILE *out)
 	if (strcmp(cmd, "explain") == 0)
 		return run_explain(p, json, out);
 	if (strcmp(cmd, "members") == 0) {
-		/* No PBX groups exist yet (SPEC §8): none to list. */
-		fputs("ok\n", out);
-		fputs(json ? "{\"members\":[]}\n" : "no groups configured\n",
-		    out);
-		return 0;
+		g = word(&p);
+		if (word(&p) != NULL)
+			return reply_error(out, json, "usage: members [GROUP]");
+		return run_members(g, json, out);
 	}
 	if (strcmp(cmd, "drain") == 0 || strcmp(cmd, "undrain") == 0) {
 		if ((g = word(&p)) == NULL || (t = word(&p)) == NULL ||
@@ -230,8 +369,7 @@ control_handle(const char *request, FILE *out)
 			    cmd);
 			return reply_error(out, json, msg);
 		}
-		snprintf(msg, sizeof(msg), "no group %.100s", g);
-		return reply_error(out, json, msg);
+		return run_drain(g, t, strcmp(cmd, "drain") == 0, json, out);
 	}
 	snprintf(msg, sizeof(msg), "unknown command \"%.64s\"", cmd);
 	return reply_error(out, json, msg);

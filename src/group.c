@@ -22,6 +22,14 @@ group_member_usable(const struct group_member *m)
 	    !atomic_load_explicit(&h->drained, memory_order_relaxed);
 }
 
+/* Up, drained or not. */
+static inline bool
+is_up(const struct group_member *m)
+{
+	return m->health == NULL ||
+	    atomic_load_explicit(&m->health->up, memory_order_relaxed);
+}
+
 /*
  * The Call-ID under the branch key: every instance of a fleet with one
  * branch_secret gets the same value. wyhash's multiply-fold over 8 bytes
@@ -151,9 +159,9 @@ neg_ln_unit(uint64_t x)
 	    ln_bin[((x | 1) << n >> 55) & 0xff];
 }
 
-int
-group_choose(const struct conf_group *g, struct slice callid,
-    const uint8_t key[16])
+static int
+choose(const struct conf_group *g, struct slice callid, const uint8_t key[16],
+    bool drained_ok)
 {
 	const struct group_member *m = g->members, *end = m + g->nmembers;
 	unsigned prio = ~0U;
@@ -162,7 +170,8 @@ group_choose(const struct conf_group *g, struct slice callid,
 	int choice = -1;
 
 	for (; m < end; m++) {
-		if (m->priority > prio || !group_member_usable(m))
+		if (m->priority > prio || !(drained_ok ? is_up(m) :
+		    group_member_usable(m)))
 			continue;
 		s = neg_ln_unit(mix(c, m->key)) / m->weight;
 		if (m->priority < prio || s < best) {
@@ -172,6 +181,20 @@ group_choose(const struct conf_group *g, struct slice callid,
 		}
 	}
 	return choice;
+}
+
+int
+group_choose(const struct conf_group *g, struct slice callid,
+    const uint8_t key[16])
+{
+	return choose(g, callid, key, false);
+}
+
+int
+group_choose_following(const struct conf_group *g, struct slice callid,
+    const uint8_t key[16])
+{
+	return choose(g, callid, key, true);
 }
 
 size_t

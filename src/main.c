@@ -102,6 +102,12 @@ struct beat {
 };
 
 static void
+release_conf(void *conf)
+{
+	config_unref(conf);
+}
+
+static void
 collect(void *arg, const struct metrics **w, int *n,
     struct metrics_gauges *g)
 {
@@ -141,6 +147,14 @@ collect(void *arg, const struct metrics **w, int *n,
 		g->table_source_up = st.up;
 		for (i = 0; i < TS__COUNT; i++)
 			g->table_load_failures[i] = st.failures[i];
+	}
+	if (conf != NULL && conf->ngroups > 0) {
+		/* Rendered after this returns: the conf stays referenced. */
+		g->groups = conf->groups;
+		g->ngroups = conf->ngroups;
+		g->release = release_conf;
+		g->release_arg = conf;
+		return;
 	}
 	config_unref(conf);
 }

@@ -15,6 +15,7 @@
 #include <event2/http.h>
 #include <event2/listener.h>
 
+#include "health.h"
 #include "log.h"
 #include "metrics.h"
 #include "tablesync.h"
@@ -99,6 +100,115 @@ sum(const struct metrics **w, int n, size_t off)
 }
 
 #define SUM(field)	sum(w, n, offsetof(struct metrics, field))
+
+/* A label value as Prometheus reads it: \\, \" and \n escaped. */
+static void
+label_escape(const char *s, char *out, size_t len)
+{
+	size_t o = 0;
+
+	for (; *s != '\0' && o + 3 < len; s++) {
+		if (*s == '\\' || *s == '"') {
+			out[o++] = '\\';
+			out[o++] = *s;
+		} else if (*s == '\n') {
+			out[o++] = '\\';
+			out[o++] = 'n';
+		} else
+			out[o++] = *s;
+	}
+	out[o] = '\0';
+}
+
+enum member_family {
+	MF_UP = 0,
+	MF_DRAINED,
+	MF_REQUESTS,
+	MF_TRANSITIONS,
+	MF_RTT,
+	MF__COUNT
+};
+
+static const char *const member_help[MF__COUNT] = {
+	"# HELP usher_member_up Whether a PBX group member is up (probes "
+	    "answered).\n# TYPE usher_member_up gauge\n",
+	"# HELP usher_member_drained Whether a PBX group member is drained "
+	    "(usherctl drain).\n# TYPE usher_member_drained gauge\n",
+	"# HELP usher_member_requests_total Requests forwarded to a PBX group "
+	    "member.\n# TYPE usher_member_requests_total counter\n",
+	"# HELP usher_member_transitions_total Times a PBX group member went "
+	    "up or down.\n# TYPE usher_member_transitions_total counter\n",
+	"# HELP usher_member_probe_rtt_seconds Round trip of the last probe "
+	    "a PBX group member answered.\n"
+	    "# TYPE usher_member_probe_rtt_seconds gauge\n",
+};
+
+#define OUT(...) do {							\
+	k = snprintf(buf + o, len - o, __VA_ARGS__);			\
+	if (k < 0 || (size_t)k >= len - o)				\
+		return -1;						\
+	o += (size_t)k;							\
+} while (0)
+
+/* usher_member_* (SPEC §8), family by family. Returns the length or -1. */
+static ssize_t
+render_members(const struct metrics_gauges *g, char *buf, size_t len)
+{
+	const struct group_member *m;
+	const struct member_health *h;
+	char target[512];
+	size_t o = 0, gi, mi;
+	int f, k;
+
+	for (f = 0; f < MF__COUNT; f++) {
+		OUT("%s", member_help[f]);
+		for (gi = 0; gi < g->ngroups; gi++)
+			for (mi = 0; mi < g->groups[gi].nmembers; mi++) {
+				m = &g->groups[gi].members[mi];
+				h = m->health;
+				label_escape(m->target, target,
+				    sizeof(target));
+#define LBL	"{group=\"%s\",member=\"%s\""
+#define LBLV	g->groups[gi].name, target
+#define LOAD(x)	(h != NULL ? atomic_load_explicit(&h->x, \
+		    memory_order_relaxed) : 0)
+				switch (f) {
+				case MF_UP:
+					OUT("usher_member_up" LBL "} %d\n",
+					    LBLV, h == NULL ? 1 :
+					    (int)LOAD(up));
+					break;
+				case MF_DRAINED:
+					OUT("usher_member_drained" LBL
+					    "} %d\n", LBLV, (int)LOAD(drained));
+					break;
+				case MF_REQUESTS:
+					OUT("usher_member_requests_total" LBL
+					    "} %llu\n", LBLV,
+					    (unsigned long long)LOAD(requests));
+					break;
+				case MF_TRANSITIONS:
+					OUT("usher_member_transitions_total"
+					    LBL ",to=\"up\"} %llu\n", LBLV,
+					    (unsigned long long)LOAD(to_up));
+					OUT("usher_member_transitions_total"
+					    LBL ",to=\"down\"} %llu\n", LBLV,
+					    (unsigned long long)LOAD(to_down));
+					break;
+				case MF_RTT:
+					OUT("usher_member_probe_rtt_seconds"
+					    LBL "} %.6f\n", LBLV,
+					    (double)LOAD(rtt_us) / 1e6);
+					break;
+				}
+#undef LBL
+#undef LBLV
+#undef LOAD
+			}
+	}
+	return (ssize_t)o;
+}
+#undef OUT
 
 ssize_t
 metrics_render(const struct metrics **w, int n,
@@ -214,6 +324,12 @@ metrics_render(const struct metrics **w, int n,
 	    "usher_table_info{source=\"%s\",version=\"%s\"} 1\n",
 	    g->table_source ? g->table_source : "file",
 	    g->table_version ? g->table_version : "");
+	if (g->ngroups > 0) {
+		k = render_members(g, buf + o, len - o);
+		if (k < 0)
+			return -1;
+		o += (size_t)k;
+	}
 	if (g->has_process)
 		OUT("# HELP process_resident_memory_bytes Resident memory "
 		    "size in bytes.\n"
@@ -305,6 +421,7 @@ serve(struct evhttp_request *req, void *arg)
 	const struct metrics *w[METRICS_MAX_WORKERS];
 	struct metrics_gauges g;
 	struct evbuffer *out;
+	size_t i, size = METRICS_TEXT_MAX;
 	char *text;
 	ssize_t n;
 	int nw = METRICS_MAX_WORKERS;
@@ -313,9 +430,14 @@ serve(struct evhttp_request *req, void *arg)
 	memset(&g, 0, sizeof(g));
 	collect(collect_arg, w, &nw, &g);
 	metrics_process(&g);
-	if ((text = malloc(METRICS_TEXT_MAX)) == NULL ||
-	    (n = metrics_render(w, nw, &g, text, METRICS_TEXT_MAX)) < 0 ||
-	    (out = evbuffer_new()) == NULL) {
+	/* Each group member adds six lines of at most a few hundred bytes. */
+	for (i = 0; i < g.ngroups; i++)
+		size += g.groups[i].nmembers * 2048;
+	text = malloc(size);
+	n = text != NULL ? metrics_render(w, nw, &g, text, size) : -1;
+	if (g.release != NULL)
+		g.release(g.release_arg);
+	if (n < 0 || (out = evbuffer_new()) == NULL) {
 		free(text);
 		evhttp_send_error(req, 500, "Internal Server Error");
 		return;

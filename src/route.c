@@ -385,7 +385,11 @@ decide_group(const struct sipmsg *m, const struct conf *conf,
 			d->ranked[i] = (uint8_t)order[i];
 		d->nranked = (unsigned)n;
 		d->member = n > 0 ? order[0] : -1;
-	} else
+	} else if (m->mid == SIP_CANCEL || m->mid == SIP_ACK)
+		/* A member drained while this call rang still has it. */
+		d->member = group_choose_following(g, m->callid.value,
+		    conf->branch_key);
+	else
 		d->member = group_choose(g, m->callid.value,
 		    conf->branch_key);
 	if (d->member < 0) {

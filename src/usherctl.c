@@ -29,8 +29,9 @@ usage(FILE *f)
 	    "  reload                     reload and wait for the outcome\n"
 	    "  explain REQUEST [-s SOURCE]  what the daemon does with "
 	    "REQUEST ('METHOD URI')\n"
-	    "  members                    PBX group members and their state\n"
-	    "  drain GROUP TARGET         send a member no new requests\n"
+	    "  members [GROUP]            PBX group members and their state\n"
+	    "  drain GROUP TARGET         send a member no new requests (TARGET:\n"
+	    "                             as written, or its index in members)\n"
 	    "  undrain GROUP TARGET       undo drain\n"
 	    "  -s SOCKET  control socket (default: " DEFAULT_SOCKET ")\n"
 	    "  -j         JSON output\n"
@@ -68,11 +69,16 @@ build(int argc, char **argv, bool json, char *line, size_t len)
 	cmd = argv[0];
 	if (json && add(line, len, "json") == -1)
 		return -1;
-	if (strcmp(cmd, "status") == 0 || strcmp(cmd, "reload") == 0 ||
-	    strcmp(cmd, "members") == 0) {
+	if (strcmp(cmd, "status") == 0 || strcmp(cmd, "reload") == 0) {
 		if (argc != 1)
 			return -1;
 		return add(line, len, cmd);
+	}
+	if (strcmp(cmd, "members") == 0) {
+		if (argc > 2 || add(line, len, cmd) == -1 ||
+		    (argc == 2 && add(line, len, argv[1]) == -1))
+			return -1;
+		return 0;
 	}
 	if (strcmp(cmd, "drain") == 0 || strcmp(cmd, "undrain") == 0) {
 		if (argc != 3 || add(line, len, cmd) == -1 ||

@@ -1,6 +1,8 @@
 /* test_control.c: the control protocol's answers, one row per request
  * line, and the table version (SPEC §10). */
 #include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
@@ -13,6 +15,9 @@
 
 #include "config.h"
 #include "control.h"
+#include "group.h"
+#include "health.h"
+#include "proxy.h"
 
 static const struct {
 	const char	*line;
@@ -101,12 +106,111 @@ test_version(void **state)
 	config_unref(c);
 }
 
+/* The answer to one request line; rc into *rc. Caller frees. */
+static char *
+ask(const char *line, int *rc)
+{
+	char *buf = NULL;
+	size_t len;
+	FILE *f;
+
+	f = open_memstream(&buf, &len);
+	assert_non_null(f);
+	*rc = control_handle(line, f);
+	fclose(f);
+	return buf;
+}
+
+#define ASK(line, want_rc, want) do {					\
+	char *a_ = ask((line), &rc);					\
+	if (rc != (want_rc) || strcmp(a_, (want)) != 0)			\
+		fail_msg("\"%s\": rc %d, \"%s\"", (line), rc, a_);	\
+	free(a_);							\
+} while (0)
+
+/* SPEC §8: members, drain, undrain on the published configuration. */
+static void
+test_members(void **state)
+{
+	static struct member_health h[3];
+	char path[] = "/tmp/test_control.XXXXXX", err[512];
+	struct conf *c = NULL;
+	size_t i;
+	FILE *f;
+	int fd, rc;
+
+	(void)state;
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	f = fdopen(fd, "w");
+	fprintf(f, "listen = ( { transport = \"udp\"; address = "
+	    "\"127.0.0.1\"; } );\ndomains = ( { name = \"example.com\"; } );\n"
+	    "groups = ( { name = \"east\"; members = ( { target = "
+	    "\"sip:10.0.0.5:5060\"; weight = 2; }, { target = "
+	    "\"sip:10.0.0.6\"; priority = 2; } ); },\n"
+	    " { name = \"west\"; members = ( { target = \"sip:10.1.0.5\"; } ); }"
+	    " );\n");
+	fclose(f);
+	if (config_load(path, &c, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	unlink(path);
+	for (i = 0; i < 2; i++) {
+		atomic_init(&h[i].up, true);
+		c->groups[0].members[i].health = &h[i];
+	}
+	atomic_store(&h[0].requests, 17);
+	atomic_store(&h[0].rtt_us, 1250);
+	atomic_store(&h[1].up, false);
+	proxy_publish(c, NULL);
+
+	ASK("members", 0, "ok\n"
+	    "east 0 sip:10.0.0.5:5060 up priority=1 weight=2 requests=17 "
+	    "rtt_ms=1.250\n"
+	    "east 1 sip:10.0.0.6 down priority=2 weight=1 requests=0 "
+	    "rtt_ms=0.000\n"
+	    "west 0 sip:10.1.0.5 up priority=1 weight=1 requests=0 "
+	    "rtt_ms=0.000\n");
+	ASK("members west", 0, "ok\nwest 0 sip:10.1.0.5 up priority=1 "
+	    "weight=1 requests=0 rtt_ms=0.000\n");
+	ASK("json members west", 0, "ok\n{\"members\":[{\"group\":\"west\","
+	    "\"index\":0,\"target\":\"sip:10.1.0.5\",\"up\":true,\"drained\":"
+	    "false,\"priority\":1,\"weight\":1,\"requests\":0,\"rtt_ms\":"
+	    "0.000}]}\n");
+	ASK("members north", -1, "error\nno group north\n");
+	ASK("members a b", -1, "error\nusage: members [GROUP]\n");
+
+	/* By target as written (any case) or by index. */
+	ASK("drain east SIP:10.0.0.5:5060", 0,
+	    "ok\neast sip:10.0.0.5:5060 drained\n");
+	assert_true(atomic_load(&h[0].drained));
+	ASK("members east", 0, "ok\n"
+	    "east 0 sip:10.0.0.5:5060 up drained priority=1 weight=2 "
+	    "requests=17 rtt_ms=1.250\n"
+	    "east 1 sip:10.0.0.6 down priority=2 weight=1 requests=0 "
+	    "rtt_ms=0.000\n");
+	ASK("undrain east 0", 0, "ok\neast sip:10.0.0.5:5060 undrained\n");
+	assert_false(atomic_load(&h[0].drained));
+	ASK("json drain east 1", 0, "ok\n{\"group\":\"east\",\"target\":"
+	    "\"sip:10.0.0.6\",\"drained\":true}\n");
+	assert_true(atomic_load(&h[1].drained));
+	ASK("drain east 2", -1, "error\nno member 2 in group east\n");
+	ASK("drain east 1x", -1, "error\nno member 1x in group east\n");
+	ASK("drain east sip:10.0.0.7", -1,
+	    "error\nno member sip:10.0.0.7 in group east\n");
+	ASK("drain north 0", -1, "error\nno group north\n");
+	/* Without health (not bound): said, not pretended. */
+	ASK("drain west 0", -1, "error\nmember sip:10.1.0.5 of group west "
+	    "has no health state\n");
+	proxy_publish(NULL, NULL);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rows),
 		cmocka_unit_test(test_version),
+		cmocka_unit_test(test_members),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -15,6 +15,7 @@
 #include "group.h"
 #include "hash.h"
 #include "health.h"
+#include "metrics.h"
 #include "slice.h"
 
 #define NCALLS	10000
@@ -290,6 +291,52 @@ test_rank(void **state)
 	assert_int_equal(q[63], 100);
 }
 
+/* usher_member_* (SPEC §8) from the members' health; none bound: up. */
+static void
+test_metrics(void **state)
+{
+	static struct fixture f;
+	static char buf[64 * 1024];
+	struct metrics_gauges g;
+	ssize_t n;
+
+	(void)state;
+	fixture(&f, 2, NULL, NULL);
+	f.t[1][4] = '"';	/* a quote in a label value is escaped */
+	atomic_store(&f.h[0].up, false);
+	atomic_store(&f.h[0].requests, 42);
+	atomic_store(&f.h[0].to_down, 3);
+	atomic_store(&f.h[0].to_up, 2);
+	atomic_store(&f.h[0].rtt_us, 1500);
+	atomic_store(&f.h[1].drained, true);
+	memset(&g, 0, sizeof(g));
+	g.groups = &f.g;
+	g.ngroups = 1;
+	n = metrics_render(NULL, 0, &g, buf, sizeof(buf));
+	assert_true(n > 0);
+	buf[n] = '\0';
+	assert_non_null(strstr(buf, "# TYPE usher_member_up gauge\n"
+	    "usher_member_up{group=\"g\",member=\"sip:10.0.0.1:5060\"} 0\n"
+	    "usher_member_up{group=\"g\",member=\"sip:\\\"0.0.0.2:5060\"} 1\n"));
+	assert_non_null(strstr(buf, "usher_member_drained{group=\"g\",member="
+	    "\"sip:\\\"0.0.0.2:5060\"} 1\n"));
+	assert_non_null(strstr(buf, "usher_member_requests_total{group=\"g\","
+	    "member=\"sip:10.0.0.1:5060\"} 42\n"));
+	assert_non_null(strstr(buf, "usher_member_transitions_total{group="
+	    "\"g\",member=\"sip:10.0.0.1:5060\",to=\"up\"} 2\n"
+	    "usher_member_transitions_total{group=\"g\",member=\"sip:10.0.0.1:"
+	    "5060\",to=\"down\"} 3\n"));
+	assert_non_null(strstr(buf, "usher_member_probe_rtt_seconds{group="
+	    "\"g\",member=\"sip:10.0.0.1:5060\"} 0.001500\n"));
+	f.m[0].health = NULL;
+	n = metrics_render(NULL, 0, &g, buf, sizeof(buf));
+	buf[n] = '\0';
+	assert_non_null(strstr(buf, "usher_member_up{group=\"g\",member="
+	    "\"sip:10.0.0.1:5060\"} 1\n"));
+	/* Too small a buffer: -1, never a cut text. */
+	assert_int_equal(metrics_render(NULL, 0, &g, buf, (size_t)n - 10), -1);
+}
+
 int
 main(void)
 {
@@ -302,6 +349,7 @@ main(void)
 		cmocka_unit_test(test_no_health_is_up),
 		cmocka_unit_test(test_keyed),
 		cmocka_unit_test(test_rank),
+		cmocka_unit_test(test_metrics),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
