@@ -18,8 +18,6 @@
 #include "siphash.h"
 #include "slice.h"
 
-struct conf_group;
-
 #define HEALTH_KEY_MAX	320	/* "group\0target" */
 
 struct member_health {
@@ -54,18 +52,21 @@ struct member_health {
 };
 
 /*
- * Bind a freshly loaded configuration's groups to the registry (every
- * load: start, reload, table switch): each member->health is set to the
- * state of (group name, target as written), kept from the previous binds
- * when it was there (up, drained, counters), else a new one that starts
- * up. States no longer named are retired and freed at a later bind once no
- * worker can still read them (two binds and HEALTH_RETIRE_S seconds later),
- * or by health_fini(). Serialised by the registry's own lock. 0, or -1 when
- * out of memory (the members already bound keep theirs, the others NULL:
- * always up).
+ * Bind a freshly loaded configuration's members to the registry (every
+ * load: start, reload, table switch; probe_bind() walks the groups):
+ * between begin and end (the registry's lock is held), each
+ * health_bind_member() gives the state of (group name, target as
+ * written), kept from the previous binds when it was there (up, drained,
+ * counters), else a new one that starts up; NULL when out of memory or
+ * too long. At end the states this load did not name are retired, and
+ * freed at a later bind once no worker can still read them (two binds and
+ * HEALTH_RETIRE_S seconds later), or by health_fini().
  */
 #define HEALTH_RETIRE_S	30
-int	health_bind(struct conf_group *groups, size_t ngroups);
+void	health_bind_begin(void);
+struct member_health *health_bind_member(const char *group,
+	    const char *target);
+void	health_bind_end(void);
 /* For tests: how long a retired state is kept (microseconds; default
  * HEALTH_RETIRE_S seconds). */
 void	health_set_retire_us(uint64_t us);

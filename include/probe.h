@@ -16,8 +16,18 @@
 #include "sipmsg.h"
 #include "transport.h"
 
+struct conf_group;
+
 #define PROBE_TICK_MS	100	/* how often a worker looks at its members */
 #define PROBE_TICK_MAX	32	/* probes one worker sends per tick, at most */
+
+/*
+ * Give every member of groups its health state (health.h), kept across
+ * loads for unchanged (group, target) pairs: on every load path, before
+ * the conf is published. 0, or -1 when some member got none (it then
+ * counts as always up).
+ */
+int	probe_bind(struct conf_group *groups, size_t ngroups);
 
 /*
  * Worker w's turn (every PROBE_TICK_MS, from its event loop): of conf's

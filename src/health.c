@@ -7,7 +7,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "group.h"
 #include "health.h"
 #include "log.h"
 #include "siphash.h"
@@ -96,34 +95,32 @@ health_free(struct member_health *h)
 	free(h);
 }
 
-int
-health_bind(struct conf_group *groups, size_t ngroups)
+void
+health_bind_begin(void)
 {
-	struct member_health *h, **hp;
-	struct group_member *m;
-	uint64_t now = health_now_us();
-	size_t g, i;
-	int rc = 0;
-
 	pthread_mutex_lock(&reg_mu);
 	reg_gen++;
-	for (g = 0; g < ngroups; g++) {
-		for (i = 0; i < groups[g].nmembers; i++) {
-			m = &groups[g].members[i];
-			if ((h = reg_find(groups[g].name, m->target)) == NULL &&
-			    (h = health_new(groups[g].name, m->target)) ==
-			    NULL) {
-				log_warn("group %s member %s: no state",
-				    groups[g].name, m->target);
-				m->health = NULL;
-				rc = -1;
-				continue;
-			}
-			h->bound_gen = reg_gen;
-			h->retired_us = 0;
-			m->health = h;
-		}
-	}
+}
+
+struct member_health *
+health_bind_member(const char *group, const char *target)
+{
+	struct member_health *h;
+
+	if ((h = reg_find(group, target)) == NULL &&
+	    (h = health_new(group, target)) == NULL)
+		return NULL;
+	h->bound_gen = reg_gen;
+	h->retired_us = 0;
+	return h;
+}
+
+void
+health_bind_end(void)
+{
+	struct member_health *h, **hp;
+	uint64_t now = health_now_us();
+
 	/* Retire what this load does not name; free what retired long
 	 * enough ago (see above). */
 	for (hp = &reg; (h = *hp) != NULL;) {
@@ -142,7 +139,6 @@ health_bind(struct conf_group *groups, size_t ngroups)
 		hp = &h->next;
 	}
 	pthread_mutex_unlock(&reg_mu);
-	return rc;
 }
 
 void

@@ -23,6 +23,7 @@
 #include "daemon.h"
 #include "explain.h"
 #include "health.h"
+#include "probe.h"
 #include "log.h"
 #include "metrics.h"
 #include "table.h"
@@ -270,7 +271,7 @@ reload_apply(struct runtime *rt, const struct conf_snapshot *snap, char *err,
 	/* Target names are resolved here, never in an event loop. */
 	map = proxy_resolve_targets(conf, NULL);
 	/* SPEC §8: unchanged members keep their state across the reload. */
-	if (health_bind(conf->groups, conf->ngroups) == -1)
+	if (probe_bind(conf->groups, conf->ngroups) == -1)
 		log_warnx("reload: some group members have no health state: "
 		    "they count as up");
 	proxy_publish(conf, map);
@@ -1032,7 +1033,7 @@ main(int argc, char *argv[])
 	rt.test_reload_delay_ms = test_reload_delay();
 	control_table_version(conf, rt.version);
 	/* Target names are resolved before serving, in this thread. */
-	if (health_bind(conf->groups, conf->ngroups) == -1) {
+	if (probe_bind(conf->groups, conf->ngroups) == -1) {
 		snprintf(err, sizeof(err), "group member states: %s",
 		    strerror(errno));
 		goto fail;

@@ -19,6 +19,31 @@
 #include "siphash.h"
 #include "transport.h"
 
+int
+probe_bind(struct conf_group *groups, size_t ngroups)
+{
+	struct group_member *m;
+	size_t g, i;
+	int rc = 0;
+
+	health_bind_begin();
+	for (g = 0; g < ngroups; g++) {
+		for (i = 0; i < groups[g].nmembers; i++) {
+			m = &groups[g].members[i];
+			m->health = health_bind_member(groups[g].name,
+			    m->target);
+			if (m->health == NULL) {
+				log_warnx("group %s member %s: no health "
+				    "state: counted as always up",
+				    groups[g].name, m->target);
+				rc = -1;
+			}
+		}
+	}
+	health_bind_end();
+	return rc;
+}
+
 /*
  * Where the probe of member gm goes: its host (an IP literal, or the first
  * address the load's map has for its name: the one forwarding uses first),

@@ -10,6 +10,7 @@
 
 #include "group.h"
 #include "health.h"
+#include "probe.h"
 
 /* One row: a state, a result, the counts, what it becomes. */
 static const struct {
@@ -92,7 +93,7 @@ test_report(void **state)
 	g.name = "r";
 	g.members = m;
 	g.nmembers = 1;
-	assert_int_equal(health_bind(&g, 1), 0);
+	assert_int_equal(probe_bind(&g, 1), 0);
 	h = m[0].health;
 	assert_non_null(h);
 	assert_true(atomic_load(&h->up));
@@ -190,7 +191,7 @@ test_registry(void **state)
 	g1[1].name = "west";
 	g1[1].members = b;
 	g1[1].nmembers = 1;
-	assert_int_equal(health_bind(g1, 2), 0);
+	assert_int_equal(probe_bind(g1, 2), 0);
 	assert_int_equal(health_count(), 3);
 	assert_ptr_not_equal(a[0].health, b[0].health);
 	assert_int_not_equal(a[0].health->id, b[0].health->id);
@@ -215,7 +216,7 @@ test_registry(void **state)
 	g2[1].name = "west";
 	g2[1].members = b2;
 	g2[1].nmembers = 2;
-	assert_int_equal(health_bind(g2, 2), 0);
+	assert_int_equal(probe_bind(g2, 2), 0);
 	assert_ptr_equal(a2[0].health, ha);
 	assert_false(atomic_load(&a2[0].health->up));	/* kept */
 	assert_int_equal(atomic_load(&a2[0].health->to_down), 1);
@@ -231,7 +232,7 @@ test_registry(void **state)
 	assert_true(atomic_load(&hb->drained));
 
 	/* back in the next load: taken back with its state */
-	assert_int_equal(health_bind(g1, 2), 0);
+	assert_int_equal(probe_bind(g1, 2), 0);
 	assert_ptr_equal(a[1].health, hb);
 	assert_true(atomic_load(&hb->drained));
 	assert_int_equal(atomic_load(&hb->requests), 5);
@@ -245,14 +246,14 @@ test_registry(void **state)
 	g3[0].nmembers = 1;
 	/* 10.0.0.2 and west's 10.0.0.3 left two binds ago: freed; the
 	 * three of g1 left now: kept */
-	assert_int_equal(health_bind(g3, 1), 0);
+	assert_int_equal(probe_bind(g3, 1), 0);
 	assert_int_equal(health_count(), 4);
 	hb2 = a3[0].health;
-	assert_int_equal(health_bind(g3, 1), 0);
+	assert_int_equal(probe_bind(g3, 1), 0);
 	assert_int_equal(health_count(), 1);
 	assert_ptr_equal(a3[0].health, hb2);
 	/* an empty configuration retires everything */
-	assert_int_equal(health_bind(NULL, 0), 0);
+	assert_int_equal(probe_bind(NULL, 0), 0);
 	assert_int_equal(health_count(), 1);
 	health_fini();
 	assert_int_equal(health_count(), 0);
@@ -276,7 +277,7 @@ test_bind_too_long(void **state)
 	g.name = "long";
 	g.members = m;
 	g.nmembers = 1;
-	assert_int_equal(health_bind(&g, 1), -1);
+	assert_int_equal(probe_bind(&g, 1), -1);
 	assert_null(m[0].health);
 	health_fini();
 }

@@ -63,7 +63,7 @@ setup(void **state)
 	grp.up_after = 1;
 	conf.groups = &grp;
 	conf.ngroups = 1;
-	return health_bind(&grp, 1);
+	return probe_bind(&grp, 1);
 }
 
 static int
