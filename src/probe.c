@@ -167,10 +167,13 @@ probe_member(struct worker *w, const struct conf *conf,
 	pthread_mutex_lock(&h->mu);
 	h->down_after = g->down_after;
 	h->up_after = g->up_after;
-	late = h->waiting && now > h->deadline_us;
+	due = may_send && h->due_us <= now;
+	/* A probe still awaited when the next is due has failed: with
+	 * timeout = interval its deadline falls on the very tick that sends
+	 * the next one, which would otherwise replace it uncounted. */
+	late = h->waiting && (now > h->deadline_us || due);
 	if (late)
 		h->waiting = false;
-	due = may_send && h->due_us <= now;
 	pthread_mutex_unlock(&h->mu);
 	if (late) {
 		metrics_inc(&w->metrics.probes_failed);
