@@ -24,6 +24,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 USHER = sys.argv[1]
 TMP = tempfile.mkdtemp(prefix="usher-health.")
 PROCS = []
+SLACK = float(os.environ.get("FLEET_SLACK", "1"))
 
 
 def free_port():
@@ -231,7 +232,9 @@ def failover(sig, label):
     u = Usher("failover-" + label, [f"sip:{LO}:{p1}", f"sip:{LO}:{p2}"],
               PROBE)
     time.sleep(1.5)
-    bound = 1 * 2 + 1 + 0.2   # interval x down_after + timeout, + a tick
+    # interval x down_after + timeout, + a probe tick, + what a loaded
+    # machine (tests side by side, a sanitizer build) adds
+    bound = 1 * 2 + 1 + 0.1 + 0.3 * SLACK
     t_kill, t_back = 3.0, 9.0
     state = {}
 
@@ -256,7 +259,7 @@ def failover(sig, label):
               (r[1] != 486 or r[2] != "m2")]
     fo = (max(r[0] for r in failed) - t_kill) if failed else 0.0
     print(f"{label}: failover time {fo:.3f} s ({len(failed)} calls lost "
-          f"after the member went away; bound {bound - 0.2:.0f} s)")
+          f"after the member went away; bound 3 s + 0.1 s tick)")
     after = [r for r in res if t_kill + bound <= r[0] < t_back]
     check(f"{label}: failover within interval x down_after + timeout",
           fo <= bound, f"{fo:.3f} s")
@@ -270,7 +273,7 @@ def failover(sig, label):
     print(f"{label}: traffic back on m1 {tr if tr is None else round(tr, 3)}"
           f" s after it came back (up_after 2 x interval 1 s)")
     check(f"{label}: traffic returns after up_after probes",
-          tr is not None and tr <= 2 * 1 + 1 + 0.3, f"{tr}")
+          tr is not None and tr <= 2 * 1 + 0.1 + 0.3 * SLACK, f"{tr}")
     late = [r for r in res if r[0] >= t_back + 3.5]
     check(f"{label}: once back, calls again on both, none lost",
           all(r[1] == 486 for r in late) and
