@@ -72,8 +72,6 @@ void	health_bind_end(void);
 void	health_set_retire_us(uint64_t us);
 /* Free every state (at exit, after the workers). */
 void	health_fini(void);
-/* The state whose probe id is id, or NULL (bound ones only). */
-struct member_health *health_find_id(uint32_t id);
 /* How many states the registry holds (bound and retired), for tests. */
 size_t	health_count(void);
 

@@ -154,19 +154,6 @@ health_fini(void)
 	pthread_mutex_unlock(&reg_mu);
 }
 
-struct member_health *
-health_find_id(uint32_t id)
-{
-	struct member_health *h;
-
-	pthread_mutex_lock(&reg_mu);
-	for (h = reg; h != NULL; h = h->next)
-		if (h->id == id && h->retired_us == 0)
-			break;
-	pthread_mutex_unlock(&reg_mu);
-	return h;
-}
-
 size_t
 health_count(void)
 {

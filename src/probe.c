@@ -274,6 +274,23 @@ probe_is_answer(const struct sipmsg *m)
 	    health_is_probe_branch(m->via[0].branch);
 }
 
+/* The state of conf's member with probe id id, or NULL: one that left the
+ * configuration no longer counts. A walk without a lock (the worker holds
+ * conf), run only for answers whose MAC holds. */
+static struct member_health *
+member_of(const struct conf *conf, uint32_t id)
+{
+	const struct member_health *h;
+	size_t g, i;
+
+	for (g = 0; g < conf->ngroups; g++)
+		for (i = 0; i < conf->groups[g].nmembers; i++)
+			if ((h = conf->groups[g].members[i].health) != NULL &&
+			    h->id == id)
+				return conf->groups[g].members[i].health;
+	return NULL;
+}
+
 bool
 probe_answer(struct worker *w, const struct tp_source *src,
     const struct sipmsg *m, const struct conf *conf)
@@ -290,7 +307,7 @@ probe_answer(struct worker *w, const struct tp_source *src,
 	health_branch_key(conf->branch_key, key);
 	if (m->nvia != 1 ||
 	    !health_branch_verify(key, m->via[0].branch, &id, &seq) ||
-	    (h = health_find_id(id)) == NULL) {
+	    (h = member_of(conf, id)) == NULL) {
 		log_debug("probe answer from %s:%u: not one of ours", src->ip,
 		    (unsigned)src->port);
 		return false;
