@@ -285,6 +285,15 @@ def failover(sig, label):
     check(f"{label}: one info line for the transition up",
           len(re.findall(rf"member sip:{LO}:{p1} of group pbx up", log))
           == 1, "")
+    rtt = u.metric('usher_member_probe_rtt_seconds{group="pbx",'
+                   f'member="sip:{LO}:{p2}"}}')
+    check(f"{label}: probe round trip in the metrics", 0 < rtt < 0.5,
+          f"{rtt}")
+    check(f"{label}: usher_member_transitions_total",
+          u.metric('usher_member_transitions_total{group="pbx",'
+                   f'member="sip:{LO}:{p1}",to="down"}}') == 1 and
+          u.metric('usher_member_transitions_total{group="pbx",'
+                   f'member="sip:{LO}:{p1}",to="up"}}') == 1, "")
     check(f"{label}: probe answers are not dropped as not_ours",
           u.metric('usher_dropped_total{reason="not_ours"}') == 0 and
           u.metric("usher_forwarded_responses_total") == len(
@@ -487,6 +496,20 @@ def reload():
           == 1 and f"sip:{LO}:{p2} of group pbx up" not in log, "")
     check("reload: the up member's state kept (no transition)",
           f"sip:{LO}:{p1} of group pbx down" not in log, "")
+
+    def mt(p, to):
+        return u.metric('usher_member_transitions_total{group="pbx",'
+                        f'member="sip:{LO}:{p}",to="{to}"}}')
+    check("reload: usher_member_transitions_total kept across it",
+          mt(p2, "down") == 1 and mt(p2, "up") == 0 and
+          mt(p1, "down") == 0 and mt(p3, "down") == 0, "")
+    check("reload: usher_member_up after it",
+          u.metric(f'usher_member_up{{group="pbx",member="sip:{LO}:{p1}"}}')
+          == 1 and
+          u.metric(f'usher_member_up{{group="pbx",member="sip:{LO}:{p2}"}}')
+          == 0 and
+          u.metric(f'usher_member_up{{group="pbx",member="sip:{LO}:{p3}"}}')
+          == 1, "")
     u.stop()
     stop(m1)
     stop(m3)
