@@ -469,6 +469,23 @@ def tcp():
           not in u.logtext() and
           u.metric('usher_probes_total{result="answered"}') >= 2, "")
     u.stop()
+    # A forwarded request finding the port closed counts as well: with
+    # probes 30 s apart, only the calls can take it down in time.
+    u = Usher("tcp-fwd", [f"sip:{LO}:{p1};transport=tcp",
+                          f"sip:{LO}:{p2};transport=tcp"],
+              "interval = 30; timeout = 2; down_after = 2; up_after = 2;")
+    time.sleep(0.5)     # the first probe: one failure
+    t0 = time.monotonic()
+    calls(u.port, 20, 0.5, wait=0.5)
+    t = u.wait_log(rf"member sip:{LO}:{p1};transport=tcp of group pbx "
+                   r"down: TCP", 3)
+    el = time.monotonic() - t0
+    check("tcp: a forwarded request refused takes the member down",
+          t is not None and el < 3, f"{el:.2f} s")
+    res = calls(u.port, 50, 1)
+    check("tcp: then every call on the listening member",
+          len(res) == 50 and all(r[2] == "m2" for r in res), "")
+    u.stop()
     stop(m2)
 
 
