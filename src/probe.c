@@ -64,7 +64,10 @@ member_hop(const struct conf *conf, const struct group_member *gm,
 		a = resolve_map_find(map, u.host, u.port ? RESOLVE_ADDR :
 		    RESOLVE_ANY);
 		if (a == NULL) {
-			*why = "name not resolved";
+			/* Not known yet (the load's lookups ran out of
+			 * time): no failure of the member's; the refresh
+			 * will know. */
+			*why = NULL;
 			return -1;
 		}
 		if (a->n == 0) {
@@ -187,6 +190,11 @@ probe_member(struct worker *w, const struct conf *conf,
 		pthread_mutex_lock(&h->mu);
 		h->due_us = now + (uint64_t)g->interval * 1000000;
 		pthread_mutex_unlock(&h->mu);
+		if (why == NULL) {
+			log_debug("member %s of group %s: its name is not "
+			    "resolved yet, not probed", gm->target, g->name);
+			return true;
+		}
 		metrics_inc(&w->metrics.probes_failed);
 		snprintf(cause, sizeof(cause), "cannot probe: %s", why);
 		health_report(h, false, cause, g->down_after, g->up_after);

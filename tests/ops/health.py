@@ -532,11 +532,42 @@ def reload():
     stop(m3)
 
 
+def dns():
+    """A member named in DNS is probed at the address the load resolved
+    (and takes calls); one whose name does not resolve goes down."""
+    p1 = free_port()
+    m1 = member(p1, "m1")
+    pf = os.path.join(TMP, "dns.port")
+    start([sys.executable, os.path.join(HERE, "dnsserver.py"),
+           "--port-file", pf, "pbx-a.test A 127.0.0.1"])
+    for _ in range(100):
+        if os.path.exists(pf) and open(pf).read().strip():
+            break
+        time.sleep(0.05)
+    dport = int(open(pf).read())
+    u = Usher("dns", [f"sip:pbx-a.test:{p1}", f"sip:nowhere.test:{p1}"],
+              PROBE, f'dns = {{ servers = [ "127.0.0.1:{dport}" ]; '
+              'refresh = 300; };')
+    t = u.wait_log(rf"member sip:nowhere.test:{p1} of group pbx down: "
+                   "cannot probe", 5)
+    check("dns: a member whose name does not resolve goes down",
+          t is not None, f"{t}")
+    time.sleep(1)
+    check("dns: a named member is probed at its address, up",
+          f"sip:pbx-a.test:{p1} of group pbx down" not in u.logtext() and
+          u.metric('usher_probes_total{result="answered"}') >= 2, "")
+    res = calls(u.port, 50, 1)
+    check("dns: calls go to the named member",
+          len(res) == 50 and all(r[2] == "m1" for r in res), "")
+    u.stop()
+    stop(m1)
+
+
 SCENARIOS = {
     "kill": lambda: failover(signal.SIGKILL, "kill"),
     "hang": lambda: failover(signal.SIGSTOP, "hang"),
     "codes": codes, "forged": forged, "alldown": alldown, "icmp": icmp,
-    "tcp": tcp, "reload": reload,
+    "tcp": tcp, "reload": reload, "dns": dns,
 }
 
 
