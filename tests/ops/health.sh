@@ -3,7 +3,8 @@
 # tests/ops/health.py: failover under 200 calls/s when a member dies
 # (SIGKILL) or hangs (SIGSTOP) and back, probe answer codes, forged and
 # replayed probe answers, 503 + Retry-After in under 10 ms with no member
-# up, ICMP and TCP refusals as passive signals, a reload under load.
+# up, ICMP and TCP refusals as passive signals, a reload under load, members
+# named in DNS.
 set -euo pipefail
 : "${USHER:?set USHER to the usher binary}"
 cd "$(dirname "$0")"
