@@ -230,7 +230,8 @@ int	config_domain_find(const struct conf *c, struct slice host,
 bool	config_is_self(const struct conf *c, struct slice host, uint16_t port);
 
 /* Index of the group named name (len bytes), -1 if none. */
-int	config_group_find(const struct conf *c, const char *name, size_t len);
+int	config_group_find(const struct conf *c, const char *name,
+	    size_t len);
 
 /* Index of the first trusted entry containing sa, or -1. */
 int	config_trusted_find(const struct conf *c, const struct sockaddr *sa);

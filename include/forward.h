@@ -18,6 +18,11 @@
  * transport unless the URI insists on UDP. */
 #define FORWARD_UDP_MTU_LIMIT	1300
 
+/* The Contacts of a group's 302 to a request that came over UDP stay
+ * within this many bytes (the best members first): a forged source must
+ * not get a large answer for a small request. */
+#define FORWARD_UDP_CONTACTS	1024
+
 struct fwd_hop {
 	enum sip_transport	 tp;		/* SIP_TP_UDP or SIP_TP_TCP */
 	struct sockaddr_storage	 addr;

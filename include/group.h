@@ -62,8 +62,8 @@ int	group_choose(const struct conf_group *g, struct slice callid,
  * still counts, as it still handles the calls it took before the drain
  * (so they can be cancelled there). -1 when no member is up.
  */
-int	group_choose_following(const struct conf_group *g, struct slice callid,
-	    const uint8_t key[16]);
+int	group_choose_following(const struct conf_group *g,
+	    struct slice callid, const uint8_t key[16]);
 
 /*
  * Every usable member of g, best first (priority, then the weighted

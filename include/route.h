@@ -124,8 +124,8 @@ ssize_t	route_target_uri(const struct route_decision *d,
  * route_target_uri() for member i of the decision's group (d->group set):
  * its target with the dialled user put in (SPEC §8). Length or -1.
  */
-ssize_t	route_member_uri(const struct route_decision *d, int i, char *out,
-	    size_t outlen);
+ssize_t	route_member_uri(const struct route_decision *d, int i,
+	    char *out, size_t outlen);
 
 /* Write our Via branch ("z9hG4bK" + 16 hex + "." + 16 hex) into out, which
  * must hold ROUTE_BRANCH_LEN bytes. */

@@ -13,7 +13,7 @@
 #include "slice.h"
 
 #define TABLE_MAX_USER	128	/* bytes of a normalised user part */
-#define TABLE_NO_GROUP	0xffff	/* table_entry.group of a plain target */
+#define TABLE_NO_GROUP	0xffff	/* table_entry.group: a plain target */
 #define TABLE_MAX_GROUPS	4096	/* groups a table can name */
 #define TABLE_GROUP_PREFIX	"group:"
 
@@ -31,8 +31,8 @@ struct table_entry {
 	uint32_t	 line;
 	uint32_t	 retry_after;	/* seconds; 0: no Retry-After */
 	uint16_t	 domain;	/* index into conf->domains */
-	uint16_t	 group;		/* "group:NAME" target: index into
-					 * conf->groups; else TABLE_NO_GROUP */
+	uint16_t	 group;		/* group:NAME target: its index in
+					 * conf->groups, else TABLE_NO_GROUP */
 	uint8_t		 state;		/* enum user_state */
 	uint8_t		 is_prefix;	/* a number block: "+1555*" */
 	uint8_t		 target_has_user; /* target URI has a user part */

@@ -1143,9 +1143,9 @@ parse_member(struct loader *ld, struct conf_group *g, config_setting_t *e)
 	/* SPEC §8: the request's user goes in, as into a number block's
 	 * user-less target. */
 	if (m->uri.user.len != 0)
-		return fail(ld, ts, "group \"%s\": member target \"%.80s\" has "
-		    "a user part (the caller's user goes there)", g->name,
-		    target);
+		return fail(ld, ts, "group \"%s\": member target \"%.80s\" "
+		    "has a user part (the caller's user goes there)",
+		    g->name, target);
 	for (i = 0; i + 1 < g->nmembers; i++)
 		if (strcasecmp(g->members[i].target, m->target) == 0)
 			return fail(ld, ts, "group \"%s\": duplicate member "
@@ -1176,7 +1176,8 @@ parse_probe(struct loader *ld, struct conf_group *g, config_setting_t *e)
 	    get_uint(ld, p, "down_after", 1, 100, &g->down_after) == -1 ||
 	    get_uint(ld, p, "up_after", 1, 100, &g->up_after) == -1)
 		return -1;
-	/* A probe still waiting when the next one leaves would overlap it. */
+	/* A probe still waiting when the next one leaves would overlap
+	 * it. */
 	if (g->timeout > g->interval) {
 		ts = config_setting_get_member(p, "timeout");
 		return fail(ld, ts != NULL ? ts : p, "group \"%s\": probe "
@@ -1207,8 +1208,9 @@ parse_group(struct loader *ld, config_setting_t *e)
 	if (name == NULL)
 		return fail(ld, e, "group without a name");
 	if (!is_group_name_ok(name))
-		return fail(ld, ns, "bad group name \"%.80s\" (letters, digits, "
-		    "'-', '.', '_', at most %d)", name, GROUP_NAME_MAX - 1);
+		return fail(ld, ns, "bad group name \"%.80s\" (letters, "
+		    "digits, '-', '.', '_', at most %d)", name,
+		    GROUP_NAME_MAX - 1);
 	for (i = 0; i < c->ngroups; i++)
 		if (strcmp(c->groups[i].name, name) == 0)
 			return fail(ld, ns, "duplicate group \"%s\"", name);
@@ -1224,15 +1226,16 @@ parse_group(struct loader *ld, config_setting_t *e)
 		return -1;
 	n = list != NULL ? config_setting_length(list) : 0;
 	if (n == 0)
-		return fail(ld, list != NULL ? list : e, "group \"%s\" has no "
-		    "members", name);
+		return fail(ld, list != NULL ? list : e, "group \"%s\" has "
+		    "no members", name);
 	if (n > GROUP_MAX_MEMBERS)
-		return fail(ld, list, "group \"%s\" has %d members, at most %d",
-		    name, n, GROUP_MAX_MEMBERS);
+		return fail(ld, list, "group \"%s\" has %d members, at most "
+		    "%d", name, n, GROUP_MAX_MEMBERS);
 	if ((g->members = calloc((size_t)n, sizeof(*g->members))) == NULL)
 		return fail(ld, list, "out of memory");
 	for (j = 0; j < n; j++)
-		if (parse_member(ld, g, config_setting_get_elem(list, j)) == -1)
+		if (parse_member(ld, g, config_setting_get_elem(list,
+		    j)) == -1)
 			return -1;
 	return 0;
 }

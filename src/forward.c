@@ -182,7 +182,7 @@ reply_extra(const struct sipmsg *m, const struct route_decision *d,
     char *buf, size_t len)
 {
 	char uri[1024];
-	size_t n = 0, i;
+	size_t n = 0, i, budget;
 	unsigned q;
 	ssize_t u;
 	int k;
@@ -195,11 +195,20 @@ reply_extra(const struct sipmsg *m, const struct route_decision *d,
 } while (0)
 
 	if (d->contact && d->group != NULL && d->nranked > 0) {
-		/* SPEC §8: every usable member, best first, q by rank. */
+		/* SPEC §8: every usable member, best first, q by rank. Over
+		 * UDP, which anyone can send from a forged address, the
+		 * Contacts stay within FORWARD_UDP_CONTACTS bytes, so a
+		 * 302 is no amplifier. */
+		budget = m->nvia > 0 && m->via[0].tp != SIP_TP_UDP &&
+		    len > 512 ? len - 256 : FORWARD_UDP_CONTACTS;
 		for (i = 0; i < d->nranked; i++) {
 			if ((u = route_member_uri(d, d->ranked[i], uri,
 			    sizeof(uri))) < 0)
 				return -1;
+			/* The best ones that fit: a shorter list beats
+			 * none. */
+			if (i > 0 && n + (size_t)u + 32 > budget)
+				break;
 			q = i < 9 ? 10 - (unsigned)i : 1;
 			ADD("Contact: <%.*s>;q=%u.%u\r\n", (int)u, uri,
 			    q / 10, q % 10);

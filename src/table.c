@@ -668,9 +668,9 @@ group_target(const struct table *t, const char *target, size_t tlen,
 	int show = nlen > 80 ? 80 : (int)nlen;
 
 	if (state != USER_ACTIVE) {
-		snprintf(err, errlen, "a %s target cannot be a group (\"%.*s\"): "
-		    "only active entries forward to one", state_names[state],
-		    show + (int)plen, target);
+		snprintf(err, errlen, "a %s target cannot be a group "
+		    "(\"%.*s\"): only active entries forward to one",
+		    state_names[state], show + (int)plen, target);
 		return -1;
 	}
 	for (i = 0; i < t->ngroups; i++)

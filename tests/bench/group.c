@@ -23,7 +23,7 @@ main(int argc, char **argv)
 	static const uint8_t key[16] = "0123456789abcdef";
 	static struct group_member m[NMEMBERS];
 	static struct member_health h[NMEMBERS];
-	static char t[NMEMBERS][32], ids[1024][48];
+	static char t[NMEMBERS][48], ids[1024][64];
 	struct conf_group g;
 	struct timespec t0, t1;
 	unsigned long n = argc > 1 ? strtoul(argv[1], NULL, 10) : 1000000;

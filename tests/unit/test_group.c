@@ -26,7 +26,7 @@ struct fixture {
 	struct conf_group	 g;
 	struct group_member	 m[GROUP_MAX_MEMBERS];
 	struct member_health	 h[GROUP_MAX_MEMBERS];
-	char			 t[GROUP_MAX_MEMBERS][32];
+	char			 t[GROUP_MAX_MEMBERS][48];
 };
 
 static void
@@ -221,6 +221,8 @@ test_no_health_is_up(void **state)
 		assert_true(group_member_usable(&f.m[i]));
 	}
 	assert_true(choose(&f, 1) >= 0);
+	/* An empty Call-ID (never routed: 400 first) still chooses. */
+	assert_true(group_choose(&f.g, slice_make(NULL, 0), key) >= 0);
 }
 
 /* The key matters: another branch_secret, another spread. */

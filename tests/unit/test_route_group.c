@@ -53,6 +53,7 @@ static const char conf_text[] =
     "target = \"sip:bob@10.0.0.9\"; } );\n";
 
 static struct conf *proxy, *redirect;
+static const char *via_tp = "UDP";	/* of the requests decide() makes */
 static struct member_health health[2][3];
 
 static struct conf *
@@ -120,14 +121,14 @@ decide(struct run *r, const struct conf *c, const char *method,
 
 	n = snprintf(r->buf, sizeof(r->buf),
 	    "%s %s SIP/2.0\r\n"
-	    "Via: SIP/2.0/UDP 198.51.100.7:5060;branch=z9hG4bK74bf9\r\n"
+	    "Via: SIP/2.0/%s 198.51.100.7:5060;branch=z9hG4bK74bf9\r\n"
 	    "Max-Forwards: 70\r\n"
 	    "From: <sip:caller@198.51.100.7>;tag=9fxced76sl\r\n"
 	    "To: <sip:alice@example.com>\r\n"
 	    "Call-ID: %s\r\n"
 	    "CSeq: 1 %s\r\n%s"
-	    "Content-Length: 0\r\n\r\n", method, ruri, callid, method,
-	    extra != NULL ? extra : "");
+	    "Content-Length: 0\r\n\r\n", method, ruri, via_tp, callid,
+	    method, extra != NULL ? extra : "");
 	assert_true(n > 0 && (size_t)n < sizeof(r->buf));
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
@@ -365,6 +366,73 @@ test_member_next_hop(void **state)
 	assert_int_equal(r.d.action, ROUTE_FORWARD);
 }
 
+/* A 302 for 64 members with long names and a long user: the best ones
+ * that fit, never an overflow or no answer. */
+static void
+test_redirect_many(void **state)
+{
+	static char text[16384], path[64], buf[16384], user[120], ruri[200];
+	struct conf *c = NULL;
+	const char *p;
+	char err[512];
+	struct run r;
+	size_t o = 0;
+	ssize_t n;
+	int i, fd, contacts = 0;
+	FILE *fp;
+
+	(void)state;
+	o += (size_t)snprintf(text + o, sizeof(text) - o, "listen = ( { "
+	    "transport = \"udp\"; address = \"127.0.0.1\"; port = 5060; } );\n"
+	    "mode = \"redirect\";\ndomains = ( { name = \"example.com\"; } );\n"
+	    "groups = ( { name = \"big\"; members = (\n");
+	for (i = 0; i < GROUP_MAX_MEMBERS; i++)
+		o += (size_t)snprintf(text + o, sizeof(text) - o, "%s{ target = "
+		    "\"sip:pbx-member-%02d.a-rather-long-data-centre-name.east."
+		    "example.com:5060;transport=tcp\"; }\n", i ? "," : "", i);
+	o += (size_t)snprintf(text + o, sizeof(text) - o, "); } );\nusers = "
+	    "( { prefix = \"u\"; domain = \"example.com\"; target = "
+	    "\"group:big\"; } );\n");
+	assert_true(o < sizeof(text));
+	snprintf(path, sizeof(path), "/tmp/usher-test-rgroup-XXXXXX");
+	assert_true((fd = mkstemp(path)) >= 0);
+	assert_non_null(fp = fdopen(fd, "w"));
+	fputs(text, fp);
+	fclose(fp);
+	if (config_load(path, &c, err, sizeof(err)) == -1)
+		fail_msg("%s", err);
+	unlink(path);
+	memset(user, 'u', 100);
+	user[100] = '\0';
+	snprintf(ruri, sizeof(ruri), "sip:%s@example.com", user);
+	/* Over TCP: as many as the buffer holds. */
+	via_tp = "TCP";
+	decide(&r, c, "INVITE", ruri, "big@x", UNTR, NULL);
+	via_tp = "UDP";
+	assert_int_equal(r.d.code, 302);
+	assert_int_equal(r.d.nranked, GROUP_MAX_MEMBERS);
+	n = forward_reply(&r.m, &r.d, UNTR, 5060, buf, sizeof(buf) - 1);
+	assert_true(n > 0);
+	buf[n] = '\0';
+	for (p = buf; (p = strstr(p, "\r\nContact: <sip:")) != NULL; p++)
+		contacts++;
+	assert_in_range(contacts, 20, GROUP_MAX_MEMBERS - 1);
+	assert_non_null(strstr(buf, ">;q=1.0\r\n"));
+
+	/* Over UDP (a source anyone can forge): about 1 KB of Contacts, so
+	 * the answer is no amplifier; the best first all the same. */
+	decide(&r, c, "INVITE", ruri, "big@x", UNTR, NULL);
+	n = forward_reply(&r.m, &r.d, UNTR, 5060, buf, sizeof(buf) - 1);
+	assert_true(n > 0 && n < 1024 + 600);
+	buf[n] = '\0';
+	for (contacts = 0, p = buf; (p = strstr(p, "\r\nContact: <sip:")) !=
+	    NULL; p++)
+		contacts++;
+	assert_in_range(contacts, 2, 6);
+	assert_non_null(strstr(buf, ">;q=1.0\r\n"));
+	config_unref(c);
+}
+
 static int
 setup(void **state)
 {
@@ -395,6 +463,7 @@ main(void)
 		cmocka_unit_test(test_failover_and_down),
 		cmocka_unit_test(test_redirect),
 		cmocka_unit_test(test_member_next_hop),
+		cmocka_unit_test(test_redirect_many),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
