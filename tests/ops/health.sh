@@ -8,4 +8,4 @@
 set -euo pipefail
 : "${USHER:?set USHER to the usher binary}"
 cd "$(dirname "$0")"
-exec timeout 170 python3 health.py "$USHER" ${HEALTH_SCENARIOS:-all}
+exec timeout 280 python3 health.py "$USHER" ${HEALTH_SCENARIOS:-all}
