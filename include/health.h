@@ -18,7 +18,6 @@
 #include "siphash.h"
 #include "slice.h"
 
-#define HEALTH_KEY_MAX	320	/* "group\0target" */
 
 struct member_health {
 	atomic_bool		 up;		/* members start up */
