@@ -29,8 +29,8 @@ struct member_health {
 	atomic_ullong		 rtt_us;	/* last probe answer */
 	/* the rest is health.c's own */
 	uint32_t		 id;		/* in probe branches; never 0 */
-	char			 group[64];	/* as the conf names it */
-	char			 target[256];	/* as written */
+	const char		*group;		/* as the conf names it */
+	const char		*target;	/* as written; both in names */
 	/* Probing: mu guards these and every transition (rare: a probe or
 	 * a passive signal, never a forwarded request). */
 	pthread_mutex_t		 mu;
@@ -48,6 +48,7 @@ struct member_health {
 	struct member_health	*next;
 	unsigned		 bound_gen;	/* last bind that had it */
 	uint64_t		 retired_us;	/* 0 while bound */
+	char			 names[];	/* "group\0target\0" */
 };
 
 /*
@@ -56,8 +57,7 @@ struct member_health {
  * between begin and end (the registry's lock is held), each
  * health_bind_member() gives the state of (group name, target as
  * written), kept from the previous binds when it was there (up, drained,
- * counters), else a new one that starts up; NULL when out of memory or
- * too long. At end the states this load did not name are retired, and
+ * counters), else a new one that starts up; NULL when out of memory. At end the states this load did not name are retired, and
  * freed at a later bind once no worker can still read them (two binds and
  * HEALTH_RETIRE_S seconds later), or by health_fini().
  */

@@ -1,6 +1,5 @@
 /* health.c: the registry of PBX group members' states, their transitions
  * and the MAC'd branches of probes (SPEC §8). No sockets: probe.c sends. */
-#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,13 +60,9 @@ static struct member_health *
 health_new(const char *group, const char *target)
 {
 	struct member_health *h;
+	size_t gl = strlen(group), tl = strlen(target);
 
-	if (strlen(group) >= sizeof(h->group) ||
-	    strlen(target) >= sizeof(h->target)) {
-		errno = ENAMETOOLONG;
-		return NULL;
-	}
-	if ((h = calloc(1, sizeof(*h))) == NULL)
+	if ((h = calloc(1, sizeof(*h) + gl + 1 + tl + 1)) == NULL)
 		return NULL;
 	atomic_init(&h->up, true);
 	atomic_init(&h->drained, false);
@@ -81,8 +76,10 @@ health_new(const char *group, const char *target)
 	h->id = reg_next_id++;
 	if (reg_next_id == 0)
 		reg_next_id = 1;
-	strcpy(h->group, group);
-	strcpy(h->target, target);
+	memcpy(h->names, group, gl + 1);
+	memcpy(h->names + gl + 1, target, tl + 1);
+	h->group = h->names;
+	h->target = h->names + gl + 1;
 	h->next = reg;
 	reg = h;
 	return h;

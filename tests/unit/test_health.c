@@ -256,9 +256,9 @@ test_registry(void **state)
 	health_set_retire_us((uint64_t)HEALTH_RETIRE_S * 1000000);
 }
 
-/* A target too long for a state: the member is left always up (NULL). */
+/* A long target gets its state like any other. */
 static void
-test_bind_too_long(void **state)
+test_bind_long(void **state)
 {
 	struct conf_group g;
 	struct group_member m[1];
@@ -273,8 +273,10 @@ test_bind_too_long(void **state)
 	g.name = "long";
 	g.members = m;
 	g.nmembers = 1;
-	assert_int_equal(probe_bind(&g, 1), -1);
-	assert_null(m[0].health);
+	assert_int_equal(probe_bind(&g, 1), 0);
+	assert_non_null(m[0].health);
+	assert_string_equal(m[0].health->target, t);
+	assert_string_equal(m[0].health->group, "long");
 	health_fini();
 }
 
@@ -287,7 +289,7 @@ main(void)
 		cmocka_unit_test(test_report),
 		cmocka_unit_test(test_branch),
 		cmocka_unit_test(test_registry),
-		cmocka_unit_test(test_bind_too_long),
+		cmocka_unit_test(test_bind_long),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
