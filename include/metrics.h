@@ -48,6 +48,15 @@ struct metrics {
 	atomic_ulong	forwarded_responses;
 	atomic_ulong	parse_errors;
 	atomic_ulong	capture_errors;	/* HEP packets that could not go */
+	/* Group member probes (SPEC §8): sent, answered in time by the
+	 * member, failed (no answer, not sent), answers that did not count
+	 * (late, replayed, another source); and unreachable signals
+	 * (ICMP, TCP refused or reset) for any destination. */
+	atomic_ulong	probes_sent;
+	atomic_ulong	probes_answered;
+	atomic_ulong	probes_failed;
+	atomic_ulong	probes_stale;	/* our MAC, but late or replayed */
+	atomic_ulong	unreachable;
 	atomic_ulong	tls_handshakes[TLS_HS__COUNT];
 };
 

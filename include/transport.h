@@ -46,6 +46,15 @@ struct tp_handlers {
 	 * outgoing connection that did not come up): whole messages. */
 	void	(*on_undeliverable)(struct worker *w, const char *buf,
 		    size_t len, const char *why);
+	/* dst cannot be reached (SPEC §8's passive signals): an ICMP
+	 * unreachable for a datagram we sent to it (tp SIP_TP_UDP, read from
+	 * the socket's error queue: IP_RECVERR), or an outgoing connection to
+	 * it refused, reset or timed out (SIP_TP_TCP); err says which
+	 * (ECONNREFUSED, EHOSTUNREACH, ECONNRESET, ETIMEDOUT, ...). A
+	 * transport_send_tcp() that fails at once says it in errno instead.
+	 * May be NULL. */
+	void	(*on_unreachable)(struct worker *w, const struct sockaddr *dst,
+		    socklen_t dstlen, int err, enum sip_transport tp);
 	/* transport_wake() reached the worker. */
 	void	(*on_wake)(struct worker *w);
 	/* A TLS handshake from sa is about to start (an accepted
@@ -171,7 +180,8 @@ void	transport_flush(struct worker *w);
 /* Send over TCP to dst: on an open connection to dst, whichever worker
  * owns it (incoming or outgoing: connections are reused; another worker's
  * gets the bytes through its inbox and writes them itself), else on a new
- * outgoing connection owned by w. 0 or -1 (then nothing was queued). */
+ * outgoing connection owned by w. 0 or -1 (then nothing was queued; errno
+ * ECONNREFUSED etc. when the connect failed at once). */
 int	transport_send_tcp(struct worker *w, const struct sockaddr *dst,
 	    socklen_t dstlen, const char *buf, size_t len);
 

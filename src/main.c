@@ -22,6 +22,8 @@
 #include "control.h"
 #include "daemon.h"
 #include "explain.h"
+#include "health.h"
+#include "probe.h"
 #include "log.h"
 #include "metrics.h"
 #include "table.h"
@@ -275,6 +277,10 @@ reload_apply(struct runtime *rt, const struct conf_snapshot *snap, char *err,
 		tls_reload(conf);
 	/* Target names are resolved here, never in an event loop. */
 	map = proxy_resolve_targets(conf, NULL);
+	/* SPEC §8: unchanged members keep their state across the reload. */
+	if (probe_bind(conf->groups, conf->ngroups) == -1)
+		log_warnx("reload: some group members have no health state: "
+		    "they count as up");
 	proxy_publish(conf, map);
 	/* Idle workers too let go of the old table now. */
 	transport_wake(&rt->srv);
@@ -1045,6 +1051,11 @@ main(int argc, char *argv[])
 	rt.test_reload_delay_ms = test_reload_delay();
 	control_table_version(conf, rt.version);
 	/* Target names are resolved before serving, in this thread. */
+	if (probe_bind(conf->groups, conf->ngroups) == -1) {
+		snprintf(err, sizeof(err), "group member states: %s",
+		    strerror(errno));
+		goto fail;
+	}
 	proxy_publish(config_ref(conf), proxy_resolve_targets(conf, NULL));
 	if (proxy_dns_start() == -1) {
 		snprintf(err, sizeof(err), "cannot start the resolver threads");
@@ -1090,6 +1101,7 @@ main(int argc, char *argv[])
 	capture_close();
 	proxy_fini();
 	proxy_publish(NULL, NULL);
+	health_fini();		/* no conf names them any more */
 	daemon_pidfile_remove();
 	log_info("stopped");
 	return 0;
@@ -1108,5 +1120,7 @@ fail:
 	proxy_fini();
 	daemon_pidfile_remove();
 	config_unref(conf);
+	proxy_publish(NULL, NULL);
+	health_fini();
 	return 1;
 }

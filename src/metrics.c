@@ -265,6 +265,21 @@ metrics_render(const struct metrics **w, int n,
 	    "the HEP collector (too large, would block, ICMP error).\n"
 	    "# TYPE usher_capture_errors_total counter\n"
 	    "usher_capture_errors_total %lu\n", SUM(capture_errors));
+	OUT("# HELP usher_probes_total OPTIONS probes of group members "
+	    "(SPEC 8): sent, answered in time by the member, failed (no "
+	    "answer in time, not sent), stale (an answer with our MAC that "
+	    "came late, again or from another source).\n"
+	    "# TYPE usher_probes_total counter\n"
+	    "usher_probes_total{result=\"sent\"} %lu\n"
+	    "usher_probes_total{result=\"answered\"} %lu\n"
+	    "usher_probes_total{result=\"failed\"} %lu\n"
+	    "usher_probes_total{result=\"stale\"} %lu\n",
+	    SUM(probes_sent), SUM(probes_answered), SUM(probes_failed),
+	    SUM(probes_stale));
+	OUT("# HELP usher_unreachable_total Destinations reported unreachable "
+	    "(ICMP on a UDP socket, TCP refused or reset).\n"
+	    "# TYPE usher_unreachable_total counter\n"
+	    "usher_unreachable_total %lu\n", SUM(unreachable));
 	OUT("# HELP usher_tcp_connections TCP connections open.\n"
 	    "# TYPE usher_tcp_connections gauge\n"
 	    "usher_tcp_connections %lu\n", g->tcp_connections);

@@ -22,6 +22,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "netaddr.h"
+#include "probe.h"
 #include "proxy.h"
 #include "ratelimit.h"
 #include "resolve.h"
@@ -84,6 +85,7 @@ struct proxy_worker {
 	char			*out503;	/* proxy_undeliverable's 503 */
 	struct sipmsg		 m_dns;		/* a request that waited */
 	struct sipmsg		 m_und, r_und;	/* proxy_undeliverable */
+	struct event		*probe_ev;	/* probe_tick, PROBE_TICK_MS */
 };
 
 static inline struct proxy_worker *
@@ -284,6 +286,8 @@ proxy_worker_free(struct worker *w)
 
 	if (pw == NULL)
 		return;
+	if (pw->probe_ev != NULL)
+		event_free(pw->probe_ev);
 	dns_free(pw->dns);
 	config_unref(pw->conf);
 	free(pw->out);
@@ -292,9 +296,25 @@ proxy_worker_free(struct worker *w)
 	w->ctx = NULL;
 }
 
+/* SPEC §8: this worker's share of the group members' probes. Between
+ * messages, never inside one: pw->out is free. */
+static void
+probe_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	const struct conf *conf = worker_conf(w);
+	struct proxy_worker *pw = pw_of(w);
+
+	(void)fd;
+	(void)what;
+	if (conf != NULL && conf->ngroups > 0)
+		probe_tick(w, conf, pw->dns->map, pw->out, TRANSPORT_UDP_MAX);
+}
+
 static int
 proxy_worker_init(struct worker *w)
 {
+	struct timeval tick = { 0, PROBE_TICK_MS * 1000 };
 	struct proxy_worker *pw;
 
 	if ((pw = calloc(1, sizeof(*pw))) == NULL)
@@ -303,7 +323,9 @@ proxy_worker_init(struct worker *w)
 	/* conf_gen 0 is never published: the first message takes it. */
 	if ((pw->dns = dns_new(w)) == NULL ||
 	    (pw->out = malloc(TRANSPORT_UDP_MAX)) == NULL ||
-	    (pw->out503 = malloc(TRANSPORT_UDP_MAX)) == NULL) {
+	    (pw->out503 = malloc(TRANSPORT_UDP_MAX)) == NULL ||
+	    (pw->probe_ev = event_new(w->base, -1, EV_PERSIST, probe_timer,
+	    w)) == NULL || event_add(pw->probe_ev, &tick) == -1) {
 		proxy_worker_free(w);
 		return -1;
 	}
@@ -708,7 +730,15 @@ forward(struct worker *w, const struct tp_source *src, const struct sipmsg *m,
 		unavailable(w, src, m, d, conf, why);
 		return;
 	}
+	errno = 0;
 	if (send_hop(w, &hop, out, (size_t)n) == -1) {
+		/* SPEC §8: a member refusing a forwarded request's
+		 * connection is a failure, as for a probe. */
+		if (hop.tp != SIP_TP_UDP && (errno == ECONNREFUSED ||
+		    errno == EHOSTUNREACH || errno == ENETUNREACH))
+			(void)probe_peer_failed(conf, (const struct sockaddr *)
+			    &hop.addr, errno, hop.tp == SIP_TP_TLS ? "TLS" :
+			    "TCP");
 		unavailable(w, src, m, d, conf, hop.tp == SIP_TP_TLS ?
 		    "Cannot Connect To Next Hop Over TLS" : hop.tp ==
 		    SIP_TP_TCP ? "Cannot Connect To Next Hop" :
@@ -781,6 +811,13 @@ proxy_message(struct worker *w, const struct tp_source *src,
 	 * parse, hash and drop as fast as it sends. */
 	if (conf->rate_per_source > 0 && is_limited(w, src, conf))
 		return;
+	/* SPEC §8: our probes' answers, known by their branch in any
+	 * worker; route_decide() would drop them as not ours. */
+	if (scan_rc >= 0 && probe_is_answer(m)) {
+		if (!probe_answer(w, src, m, conf))
+			metrics_inc(&w->metrics.dropped[DROP_NOT_OURS]);
+		return;
+	}
 	route_decide(m, (int)scan_rc, (const struct sockaddr *)&src->addr,
 	    conf, &d);
 	if (log_debug_enabled())
@@ -874,6 +911,27 @@ proxy_undeliverable(struct worker *w, const char *buf, size_t len,
 	transport_flush(w);
 }
 
+/* SPEC §8: a passive signal; for an address that is no member's (a phone
+ * gone, a relayed response's next hop) it is only noted. */
+static void
+proxy_unreachable(struct worker *w, const struct sockaddr *dst,
+    socklen_t dstlen, int err, enum sip_transport tp)
+{
+	struct sockaddr_storage ss;
+	char text[NETADDR_STRLEN];
+
+	if (probe_peer_failed(worker_conf(w), dst, err, tp == SIP_TP_UDP ?
+	    "ICMP" : "TCP") || !log_debug_enabled())
+		return;
+	memset(&ss, 0, sizeof(ss));
+	memcpy(&ss, dst, dstlen < sizeof(ss) ? dstlen : sizeof(ss));
+	if (netaddr_format(&ss, NETADDR_BRACKETS | NETADDR_PORT, text,
+	    sizeof(text)) == -1)
+		strcpy(text, "?");
+	log_debug("%s %s: %s", tp == SIP_TP_UDP ? "udp" : "tcp", text,
+	    strerror(err));
+}
+
 /* SPEC §7: trusted sources (our PBXs and SBCs) are held to
  * tcp_max_connections only, not to the per-source cap. */
 static bool
@@ -901,6 +959,7 @@ const struct tp_handlers proxy_handlers = {
 	.on_message = proxy_message,
 	.on_too_large = proxy_too_large,
 	.on_undeliverable = proxy_undeliverable,
+	.on_unreachable = proxy_unreachable,
 	.on_wake = proxy_worker_refresh,
 	.on_handshake = proxy_on_handshake,
 	.is_trusted = proxy_is_trusted,

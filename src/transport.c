@@ -9,6 +9,7 @@
 #include <linux/filter.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <linux/errqueue.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -166,8 +167,17 @@ listen_socket(const struct conf_listen *l, bool reuseport)
 	/* :: and 0.0.0.0 on the same port are two listen entries. */
 	if (l->ss.ss_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
-	if (l->transport == SIP_TP_UDP)
+	if (l->transport == SIP_TP_UDP) {
 		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+		/* SPEC §8: ICMP unreachable for what we sent comes back on
+		 * the error queue (udp_errqueue), with the destination. */
+		if (l->ss.ss_family == AF_INET6)
+			setsockopt(fd, IPPROTO_IPV6, IPV6_RECVERR, &on,
+			    sizeof(on));
+		else
+			setsockopt(fd, IPPROTO_IP, IP_RECVERR, &on,
+			    sizeof(on));
+	}
 	if (bind(fd, (const struct sockaddr *)&l->ss, l->sslen) == -1 ||
 	    (l->transport != SIP_TP_UDP && listen(fd, 1024) == -1)) {
 		int e = errno;
@@ -303,16 +313,31 @@ capture_tcp(struct tp_conn *c, bool sent, struct slice callid,
 
 /* ---- sending ---- */
 
+/* What an ICMP error (IP_RECVERR) or a TCP peer that is not there makes a
+ * socket call report. */
+static bool
+is_icmp_errno(int e)
+{
+	return e == ECONNREFUSED || e == EHOSTUNREACH || e == ENETUNREACH ||
+	    e == EHOSTDOWN || e == ECONNRESET || e == ETIMEDOUT;
+}
+
 void
 transport_flush(struct worker *w)
 {
-	unsigned done = 0;
+	unsigned done = 0, again = 0;
 	int n;
 
 	while (done < w->ntx) {
 		n = sendmmsg(w->txfd, w->txmsg + done, w->ntx - done, 0);
 		if (n <= 0) {
 			if (n == -1 && errno == EINTR)
+				continue;
+			/* IP_RECVERR: an ICMP error for an earlier datagram
+			 * is reported once by the next call on the socket,
+			 * this one, which sent nothing: send it again. */
+			if (n == -1 && is_icmp_errno(errno) &&
+			    again++ < TRANSPORT_BATCH)
 				continue;
 			/* A datagram that cannot go (no route, buffer full)
 			 * is lost as it would be on the wire; skip it. */
@@ -381,6 +406,64 @@ transport_send(struct worker *w, const struct tp_source *src,
 
 /* ---- UDP ---- */
 
+#define ERRQUEUE_MAX	64	/* errors read per wake-up */
+
+/*
+ * The socket's error queue (IP_RECVERR): each ICMP unreachable for a
+ * datagram we sent, with that datagram's destination, goes up to
+ * on_unreachable. Read until empty or ERRQUEUE_MAX: the queue makes the
+ * socket poll as ready, so it must be emptied (a full one is read on at the
+ * next wake-up, never spun on).
+ */
+static void
+udp_errqueue(struct worker *w, int fd)
+{
+	struct sockaddr_storage dst;
+	struct sock_extended_err *ee;
+	struct cmsghdr *cm;
+	struct msghdr mh;
+	struct iovec iov;
+	char ctl[512], data[64];
+	int i, err;
+
+	for (i = 0; i < ERRQUEUE_MAX; i++) {
+		memset(&mh, 0, sizeof(mh));
+		memset(&dst, 0, sizeof(dst));
+		iov.iov_base = data;
+		iov.iov_len = sizeof(data);
+		mh.msg_name = &dst;
+		mh.msg_namelen = sizeof(dst);
+		mh.msg_iov = &iov;
+		mh.msg_iovlen = 1;
+		mh.msg_control = ctl;
+		mh.msg_controllen = sizeof(ctl);
+		if (recvmsg(fd, &mh, MSG_ERRQUEUE | MSG_DONTWAIT) == -1) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		err = 0;
+		for (cm = CMSG_FIRSTHDR(&mh); cm != NULL;
+		    cm = CMSG_NXTHDR(&mh, cm)) {
+			if (!((cm->cmsg_level == IPPROTO_IP &&
+			    cm->cmsg_type == IP_RECVERR) ||
+			    (cm->cmsg_level == IPPROTO_IPV6 &&
+			    cm->cmsg_type == IPV6_RECVERR)))
+				continue;
+			ee = (struct sock_extended_err *)CMSG_DATA(cm);
+			if (ee->ee_origin == SO_EE_ORIGIN_ICMP ||
+			    ee->ee_origin == SO_EE_ORIGIN_ICMP6)
+				err = (int)ee->ee_errno;
+		}
+		if (err == 0 || !is_icmp_errno(err) || mh.msg_namelen == 0)
+			continue;	/* too big for the path, ...: not ours */
+		metrics_inc(&w->metrics.unreachable);
+		if (w->srv->h.on_unreachable != NULL)
+			w->srv->h.on_unreachable(w, (struct sockaddr *)&dst,
+			    mh.msg_namelen, err, SIP_TP_UDP);
+	}
+}
+
 static void
 udp_read(evutil_socket_t fd, short what, void *arg)
 {
@@ -409,8 +492,19 @@ udp_read(evutil_socket_t fd, short what, void *arg)
 			msgs[i].msg_hdr.msg_iovlen = 1;
 		}
 		n = recvmmsg(fd, msgs, TRANSPORT_BATCH, MSG_DONTWAIT, NULL);
-		if (n <= 0)
+		if (n <= 0) {
+			int e = errno;
+
+			/* Woken with nothing to read (the error queue makes
+			 * the socket ready), or the pending ICMP error
+			 * reported here instead of a datagram: the ones
+			 * behind it are read on. */
+			if (n == -1 && e != EINTR)
+				udp_errqueue(w, fd);
+			if (n == -1 && is_icmp_errno(e))
+				continue;
 			break;
+		}
 		for (i = 0; i < n; i++) {
 			const char *buf = iov[i].iov_base;
 			size_t len = msgs[i].msg_len;
@@ -861,6 +955,18 @@ tcp_undeliverable(struct worker *w, char *q, size_t len, const char *cause)
 	free(q);
 }
 
+/* An outgoing connection's peer is not there (refused, reset, timed out):
+ * said once per connection, with the address copied before it goes. */
+static void
+tcp_unreachable(struct worker *w, const struct sockaddr_storage *addr,
+    socklen_t addrlen, int err, enum sip_transport tp)
+{
+	metrics_inc(&w->metrics.unreachable);
+	if (w->srv->h.on_unreachable != NULL)
+		w->srv->h.on_unreachable(w, (const struct sockaddr *)addr,
+		    addrlen, err, tp);
+}
+
 /*
  * A failed handshake: counted, logged at debug, and at info at most once
  * a second for all workers together (a scanner speaking plaintext to the
@@ -949,6 +1055,10 @@ tcp_timeout(evutil_socket_t fd, short what, void *arg)
 {
 	struct tp_conn *c = arg;
 	struct worker *w = c->w;
+	struct sockaddr_storage addr = c->addr;
+	socklen_t addrlen = c->addrlen;
+	enum sip_transport tp = c->ssl != NULL ? SIP_TP_TLS : SIP_TP_TCP;
+	bool never = !c->connected;
 	const char *cause = "Connect Timed Out";
 	char *q = NULL;
 	size_t qlen = 0;
@@ -965,6 +1075,8 @@ tcp_timeout(evutil_socket_t fd, short what, void *arg)
 	if (c->outgoing && (!c->connected || c->handshaking))
 		q = tcp_take_queue(c, &qlen);
 	tcp_free(c);
+	if (never)
+		tcp_unreachable(w, &addr, addrlen, ETIMEDOUT, tp);
 	tcp_undeliverable(w, q, qlen, cause);
 }
 
@@ -981,6 +1093,12 @@ conn_flush(struct tp_conn *c)
 		n = conn_send(c, c->out + c->sentlen, pending <
 		    TCP_WRITE_MAX - sent ? pending : TCP_WRITE_MAX - sent);
 		if (n == -1) {
+			/* A peer we opened a connection to that resets it
+			 * or is unreachable (SPEC §8): said while c lives. */
+			if (c->outgoing && c->ssl == NULL &&
+			    is_icmp_errno(errno))
+				tcp_unreachable(c->w, &c->addr, c->addrlen,
+				    errno, SIP_TP_TCP);
 			tcp_closing(c);
 			tcp_queue_clear(c);
 			break;
@@ -1031,6 +1149,8 @@ tcp_writable(evutil_socket_t fd, short what, void *arg)
 		if (soerr != 0) {
 			log_debug("%s connect %s:%u: %s", c->ssl ? "tls" :
 			    "tcp", c->ip, c->port, strerror(soerr));
+			tcp_unreachable(w, &c->addr, c->addrlen, soerr,
+			    c->ssl != NULL ? SIP_TP_TLS : SIP_TP_TCP);
 			q = tcp_take_queue(c, &qlen);
 		} else
 			c->connected = true;
@@ -1285,19 +1405,29 @@ tcp_readable(evutil_socket_t fd, short what, void *arg)
 	n = recv(fd, buf + c->inlen, cap - c->inlen, MSG_DONTWAIT);
 	if (n == 0 || (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK &&
 	    errno != EINTR)) {
+		int e = n == 0 ? ECONNRESET : errno;
+		struct sockaddr_storage addr = c->addr;
+		socklen_t addrlen = c->addrlen;
+		bool lost = c->outgoing && (!c->connected || is_icmp_errno(e));
+
 		if (!c->connected) {
 			/* A connect refused, seen here before the write
 			 * event: its requests are answered all the same. */
 			const char *why = n == 0 ? "Connection Closed" :
-			    strerror(errno);
+			    strerror(e);
 			size_t qlen;
 			char *q = tcp_take_queue(c, &qlen);
 
 			tcp_free(c);
+			tcp_unreachable(w, &addr, addrlen, e, SIP_TP_TCP);
 			tcp_undeliverable(w, q, qlen, why);
 			return;
 		}
 		tcp_close(c);
+		/* A peer that resets what we opened to it (SPEC §8); a
+		 * clean close (n == 0) of an open one is no failure. */
+		if (lost && n != 0)
+			tcp_unreachable(w, &addr, addrlen, e, SIP_TP_TCP);
 		return;
 	}
 	if (n < 0)
@@ -1562,9 +1692,12 @@ tcp_connect(struct worker *w, const struct sockaddr *dst, socklen_t dstlen,
 		return NULL;
 	}
 	if (connect(fd, dst, dstlen) == -1 && errno != EINPROGRESS) {
-		log_debug("tcp connect: %s", strerror(errno));
+		int e = errno;
+
+		log_debug("tcp connect: %s", strerror(e));
 		tcp_release(w->srv, true, NULL);
 		close(fd);
+		errno = e;	/* the caller's passive signal (SPEC §8) */
 		return NULL;
 	}
 	if (tls) {
