@@ -143,6 +143,7 @@ static const char *const member_help[MF__COUNT] = {
 	    "# TYPE usher_member_probe_rtt_seconds gauge\n",
 };
 
+/* Append to buf at o (size_t o, int k in scope); -1 when it is full. */
 #define OUT(...) do {							\
 	k = snprintf(buf + o, len - o, __VA_ARGS__);			\
 	if (k < 0 || (size_t)k >= len - o)				\
@@ -208,7 +209,6 @@ render_members(const struct metrics_gauges *g, char *buf, size_t len)
 	}
 	return (ssize_t)o;
 }
-#undef OUT
 
 ssize_t
 metrics_render(const struct metrics **w, int n,
@@ -216,13 +216,6 @@ metrics_render(const struct metrics **w, int n,
 {
 	size_t o = 0;
 	int i, k;
-
-#define OUT(...) do {							\
-	k = snprintf(buf + o, len - o, __VA_ARGS__);			\
-	if (k < 0 || (size_t)k >= len - o)				\
-		return -1;						\
-	o += (size_t)k;							\
-} while (0)
 
 	OUT("# HELP usher_build_info Version of this usher.\n"
 	    "# TYPE usher_build_info gauge\n"
