@@ -50,6 +50,9 @@ enum route_rule {
 	RULE_RESPONSE_OURS,	/* response with our top Via: relay */
 	RULE_RESPONSE_NOT_OURS,	/* response whose top Via is not ours: drop */
 	RULE_GROUP_DOWN,	/* group target, no member usable: 503 */
+	RULE_PROBE_ANSWER,	/* an answer to our health probe: the daemon
+				 * takes it before route_decide (SPEC §8);
+				 * -T names it */
 	RULE__COUNT
 };
 

@@ -13,6 +13,7 @@
 #include "explain.h"
 #include "forward.h"
 #include "group.h"
+#include "health.h"
 #include "netaddr.h"
 #include "resolve.h"
 #include "route.h"
@@ -47,6 +48,8 @@ rule_place(enum route_rule rule)
 		return "SPEC 6 block_user_agents";
 	case RULE_GROUP_DOWN:
 		return "SPEC 8 all members down or drained";
+	case RULE_PROBE_ANSWER:
+		return "SPEC 8 probing";
 	default:
 		return "SPEC 3 Other requests";
 	}
@@ -330,6 +333,22 @@ print_group(FILE *out, const struct sipmsg *m, const struct route_decision *d)
 	}
 }
 
+/* A response whose top Via branch is shaped like a probe's (SPEC §8): the
+ * daemon takes it before routing, as probe_answer() does. 0: not one;
+ * 1: our MAC holds (*id, *seq set); -1: the shape but not our MAC. */
+static int
+probe_view(const struct sipmsg *m, const struct conf *conf, uint32_t *id,
+    uint32_t *seq)
+{
+	uint8_t key[SIPHASH_KEY_LEN];
+
+	if (m->is_request || m->nvia == 0 ||
+	    !health_is_probe_branch(m->via[0].branch))
+		return 0;
+	health_branch_key(conf->branch_key, key);
+	return health_branch_verify(key, m->via[0].branch, id, seq) ? 1 : -1;
+}
+
 static void
 print_human(FILE *out, const struct sipmsg *m, const struct route_decision *d,
     const struct conf *conf, const char *src)
@@ -417,7 +436,8 @@ json_group(FILE *out, const struct sipmsg *m, const struct route_decision *d)
 static void
 print_json(FILE *out, const struct sipmsg *m, const struct route_decision *d,
     const struct conf *conf, const char *src, const char *bytes,
-    size_t nbytes, const char *dest, const char *tls_name)
+    size_t nbytes, const char *dest, const char *tls_name, int probe,
+    uint32_t probe_id, uint32_t probe_seq)
 {
 	const struct table_entry *e = d->entry;
 	char buf[1200];
@@ -480,6 +500,14 @@ print_json(FILE *out, const struct sipmsg *m, const struct route_decision *d,
 		json_kvs(out, &first, "destination", dest);
 	if (tls_name[0] != '\0')
 		json_kvs(out, &first, "tls_name", tls_name);
+	if (probe != 0) {
+		json_kvb(out, &first, "probe_mac_ok", probe == 1);
+		if (probe == 1) {
+			json_kvn(out, &first, "probe_member_id",
+			    (long)probe_id);
+			json_kvn(out, &first, "probe_seq", (long)probe_seq);
+		}
+	}
 	if (bytes != NULL) {
 		json_kv(out, &first, "bytes", bytes, nbytes);
 	}
@@ -551,6 +579,8 @@ explain_run(const struct conf *conf, const char *request, const char *source,
     bool json, FILE *in, FILE *out, FILE *err)
 {
 	struct route_decision d;
+	uint32_t probe_id = 0, probe_seq = 0;
+	int probe;
 	struct sipmsg *m = NULL;	/* 18 KB: not on the stack */
 	struct sockaddr_storage ss, dst;
 	char *buf = NULL, *bytes = NULL, dest[FORWARD_NAME_MAX + 128] = "";
@@ -616,11 +646,26 @@ explain_run(const struct conf *conf, const char *request, const char *source,
 		} else
 			snprintf(dest, sizeof(dest), "nowhere: %s", why);
 	}
-	if (json)
+	/* The daemon takes a probe's answer before routing: so does -T. */
+	if ((probe = probe_view(m, conf, &probe_id, &probe_seq)) == 1) {
+		d.action = ROUTE_DROP;
+		d.rule = RULE_PROBE_ANSWER;
+		d.drop_reason = "probe_answer";
+	}
+	if (json) {
 		print_json(out, m, &d, conf, source, nbytes >= 0 ? bytes :
-		    NULL, nbytes >= 0 ? (size_t)nbytes : 0, dest, tls_name);
-	else {
+		    NULL, nbytes >= 0 ? (size_t)nbytes : 0, dest, tls_name,
+		    probe, probe_id, probe_seq);
+	} else {
 		print_human(out, m, &d, conf, source);
+		if (probe == 1)
+			fprintf(out, "probe:    the answer to probe %u of member "
+			    "id %u: counted for that member when it comes "
+			    "from the address the probe went to, within "
+			    "timeout; never relayed\n", probe_seq, probe_id);
+		else if (probe == -1)
+			fprintf(out, "probe:    a probe's branch without our MAC: "
+			    "dropped (not_ours)\n");
 		if (dest[0] != '\0')
 			fprintf(out, "send to:  %s\n", dest);
 		if (nbytes >= 0) {

@@ -47,6 +47,7 @@ static const char *rule_names[RULE__COUNT] = {
 	[RULE_RESPONSE_NOT_OURS] = ("response whose top Via is not ours "
 	    "(not our address, or an H1 we did not make)"),
 	[RULE_GROUP_DOWN] = "group target, no member up",
+	[RULE_PROBE_ANSWER] = "answer to a health probe of a group member",
 };
 
 const char *
