@@ -3,9 +3,11 @@
 closed goes on a new connection to the Via's sent-by port, not to the
 caller's ephemeral port (received:rport, RFC 3581 §4: UDP only); and a
 forged response cannot steer that new connection anywhere (SPEC §7: the
-H1 covers sent-by, received and rport).
+H1 covers sent-by, received and rport). Local answers likewise: a
+request that waited for DNS answered 503 after its connection closed.
 
-usage: tcpreply.py USHER_PORT METRICS_PORT UAS_PORT"""
+usage: tcpreply.py relay USHER_PORT METRICS_PORT UAS_PORT
+       tcpreply.py dns USHER_PORT DNS_PORT"""
 import os
 import re
 import socket
@@ -40,8 +42,8 @@ def listener():
     return s
 
 
-def invite(lport, callid):
-    return (f"INVITE sip:alice@example.com SIP/2.0\r\n"
+def invite(lport, callid, uri="sip:alice@example.com"):
+    return (f"INVITE {uri} SIP/2.0\r\n"
             f"Via: SIP/2.0/TCP {LO}:{lport};rport;branch=z9hG4bK{callid}\r\n"
             f"From: <sip:caller@{LO}>;tag=f{callid[:6]}\r\n"
             f"To: <sip:alice@example.com>\r\nCall-ID: {callid}\r\n"
@@ -94,8 +96,51 @@ def call(port, uas, callid):
     return lst, c, fwd
 
 
+def dns_checks(port, dport):
+    """A trusted caller's INVITE for a name whose DNS never answers: the
+    caller closes at once; usher's 503, when the lookup gives up, comes on
+    a new connection to its Via's sent-by port."""
+    hole = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    hole.bind((LO, dport))		# takes the queries, answers none
+    src = "127.0.0.2"		# trusted: may ask for a foreign domain
+    lst = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    lst.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    lst.bind((src, 0))
+    lst.listen(4)
+    c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    c.bind((src, 0))
+    c.connect((LO, port))
+    callid = os.urandom(6).hex()
+    msg = invite(lst.getsockname()[1], callid, "sip:x@far.test")
+    c.sendall(msg.replace(f"TCP {LO}:".encode(), f"TCP {src}:".encode()))
+    hole.settimeout(3)
+    try:
+        hole.recvfrom(4096)
+        asked = True
+    except socket.timeout:
+        asked = False
+    check(asked, "usher asks DNS for far.test")
+    eph = c.getsockname()[1]
+    c.close()
+    lst.settimeout(10)
+    try:
+        n, _ = lst.accept()
+        got = read_msg(n, 3)
+        n.close()
+    except socket.timeout:
+        got = b""
+    check(got.startswith(b"SIP/2.0 503") and callid.encode() in got,
+          f"503 on a new connection to the sent-by port, not {eph}: "
+          f"{got[:40]!r}")
+    lst.close()
+    hole.close()
+
+
 def main():
-    port, mport, uport = (int(a) for a in sys.argv[1:4])
+    if sys.argv[1] == "dns":
+        dns_checks(int(sys.argv[2]), int(sys.argv[3]))
+        return
+    port, mport, uport = (int(a) for a in sys.argv[2:5])
     uas = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     uas.bind((LO, uport))
 
