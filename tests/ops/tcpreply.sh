@@ -14,6 +14,31 @@ write_conf "$TMP/u.conf" "$port" \
 sed -i "s|state = \"gone\"; } );|state = \"gone\"; },\\
   { user = \"alice\"; domain = \"example.com\"; target = \"sip:alice@127.0.0.1:$uas\"; } );|" "$TMP/u.conf"
 
+# -T: a relayed response names both addresses: received:rport while the
+# caller's connection is open, else received at the sent-by port; over
+# UDP received:rport alone.
+relay_dest() {	# VIA -> "send to:" of -T for a 486 to an INVITE with VIA
+	local req
+	req=$(printf 'INVITE sip:alice@example.com SIP/2.0\r\nVia: %s\r\nFrom: <sip:a@example.org>;tag=1\r\nTo: <sip:alice@example.com>\r\nCall-ID: tx\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n' "$1" |
+	    "$USHER" -c "$TMP/u.conf" -s 10.1.1.1 -T - -j) || return 1
+	python3 -c 'import json, sys
+b = json.loads(sys.argv[1])["bytes"]
+vias = [l for l in b.split("\r\n") if l.startswith("Via:")]
+sys.stdout.write("SIP/2.0 486 Busy Here\r\n" + "\r\n".join(vias) +
+    "\r\nFrom: <sip:a@example.org>;tag=1\r\n"
+    "To: <sip:alice@example.com>;tag=2\r\nCall-ID: tx\r\n"
+    "CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n")' "$req" |
+	    "$USHER" -c "$TMP/u.conf" -s 127.0.0.1 -T - | sed -n 's/^send to:  //p'
+}
+d=$(relay_dest "SIP/2.0/TCP 10.1.1.1:5070;rport;branch=z9hG4bKtx")
+[ "$d" = "tcp 10.1.1.1:5060 while open, else 10.1.1.1:5070" ] ||
+    fail "-T relay over TCP: \"$d\""
+d=$(relay_dest "SIP/2.0/TCP 10.1.1.1;branch=z9hG4bKtx")
+[ "$d" = "tcp 10.1.1.1:5060" ] || fail "-T relay over TCP, no rport: \"$d\""
+d=$(relay_dest "SIP/2.0/UDP 10.1.1.1:5070;rport;branch=z9hG4bKtx")
+[ "$d" = "udp 10.1.1.1:5060" ] || fail "-T relay over UDP: \"$d\""
+echo "ok   -T names where a relayed response goes"
+
 "$USHER" -f -c "$TMP/u.conf" 2>"$TMP/usher.log" &
 pid=$!
 PIDS+=($pid)
