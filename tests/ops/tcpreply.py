@@ -6,11 +6,15 @@ forged response cannot steer that new connection anywhere (SPEC §7: the
 H1 covers sent-by, received and rport). Local answers likewise: a
 request that waited for DNS answered 503 after its connection closed.
 
+Over TLS the new connection verifies the Via's sent-by host.
+
 usage: tcpreply.py relay USHER_PORT METRICS_PORT UAS_PORT
-       tcpreply.py dns USHER_PORT DNS_PORT"""
+       tcpreply.py dns USHER_PORT DNS_PORT
+       tcpreply.py tls USHER_PORT TLS_PORT UAS_PORT CERT_DIR"""
 import os
 import re
 import socket
+import ssl
 import sys
 import time
 import urllib.request
@@ -136,7 +140,63 @@ def dns_checks(port, dport):
     hole.close()
 
 
+def tls_checks(port, tport, uport, certs):
+    """A TLS caller (its Via: localhost at its listener) closes after its
+    INVITE; the 486 comes on a new TLS connection to the sent-by port, the
+    certificate checked for localhost. A Via naming a host the listener's
+    certificate does not carry gets nothing (the handshake fails)."""
+    uas = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    uas.bind((LO, uport))
+    cli = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    cli.check_hostname = False
+    cli.verify_mode = ssl.CERT_NONE
+    srv = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    srv.load_cert_chain(f"{certs}/server2.pem", f"{certs}/server2.key")
+    for host, want in (("localhost", True), ("wrong.example", False)):
+        lst = listener()
+        lport = lst.getsockname()[1]
+        callid = os.urandom(6).hex()
+        c = cli.wrap_socket(socket.create_connection((LO, tport), timeout=3))
+        c.sendall(invite(lport, callid).replace(
+            f"TCP {LO}:{lport};".encode(), f"TLS {host}:{lport};".encode()))
+        uas.settimeout(3)
+        try:
+            fwd, _ = uas.recvfrom(65535)
+        except socket.timeout:
+            fwd = b""
+        check(fwd.startswith(b"INVITE "), f"TLS INVITE ({host}) reaches "
+              "the UAS")
+        if not fwd:
+            return
+        c.close()
+        time.sleep(0.5)
+        uas.sendto(answer(fwd, "486 Busy Here"), (LO, port))
+        got = b""
+        tried = False
+        lst.settimeout(3)
+        try:
+            n, _ = lst.accept()
+            tried = True
+            n.settimeout(3)
+            try:
+                t = srv.wrap_socket(n, server_side=True)
+                got = read_msg(t, 3)
+                t.close()
+            except (ssl.SSLError, OSError):
+                n.close()
+        except socket.timeout:
+            pass
+        ok = got.startswith(b"SIP/2.0 486") and callid.encode() in got
+        check(tried and ok == want, f"Via {host}: a new TLS connection to "
+              f"the sent-by port ({tried}), the 486 on it: {ok}, want {want}")
+        lst.close()
+
+
 def main():
+    if sys.argv[1] == "tls":
+        tls_checks(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]),
+                   sys.argv[5])
+        return
     if sys.argv[1] == "dns":
         dns_checks(int(sys.argv[2]), int(sys.argv[3]))
         return

@@ -3,7 +3,8 @@
 # closed goes on a new connection to its Via's sent-by port (not to
 # received:rport, its old ephemeral port); a forged response cannot make
 # usher connect anywhere else (SPEC §7). Local answers too: a 503 to a
-# request that waited for DNS while its caller's connection closed.
+# request that waited for DNS while its caller's connection closed. Over
+# TLS the new connection verifies the Via's sent-by host.
 . "$(dirname "$0")/lib.sh"
 
 port=$(free_port)
@@ -57,5 +58,29 @@ PIDS+=($pid)
 wait_answer "$port" || fail "usher (dns) did not answer"
 timeout 60 python3 "$HERE/tcpreply.py" dns "$port" "$dns" ||
     fail "a local answer after the caller closed"
+stop_clean "$pid" "$TMP/usher.log"
+command -v openssl >/dev/null || { echo "SKIP: openssl missing"; exit 77; }
+. "$HERE/tlscerts.sh"
+mkdir -p "$TMP/certs" && tls_certs "$TMP/certs" || fail "cannot make test certificates"
+port=$(free_port)
+tport=$(free_port)
+uas=$(free_port)
+cat >"$TMP/t.conf" <<CONF
+listen = ( { transport = "udp"; address = "127.0.0.1"; port = $port; },
+           { transport = "tls"; address = "127.0.0.1"; port = $tport; } );
+mode = "proxy";
+log = { level = "info"; };
+tls = { certificate = "$TMP/certs/server.pem";
+        private_key = "$TMP/certs/server.key";
+        ca_file = "$TMP/certs/ca.pem"; };
+domains = ( { name = "example.com"; authoritative = true; } );
+users = ( { user = "alice"; domain = "example.com"; target = "sip:alice@127.0.0.1:$uas"; } );
+CONF
+"$USHER" -f -c "$TMP/t.conf" 2>"$TMP/usher.log" &
+pid=$!
+PIDS+=($pid)
+wait_answer "$port" || fail "usher (tls) did not answer"
+timeout 60 python3 "$HERE/tcpreply.py" tls "$port" "$tport" "$uas" "$TMP/certs" ||
+    fail "TLS responses after the caller closed"
 stop_clean "$pid" "$TMP/usher.log"
 echo "tcpreply: ok"
