@@ -30,6 +30,12 @@ struct fwd_hop {
 	enum sip_transport	 tp;		/* SIP_TP_UDP, _TCP, _TLS */
 	struct sockaddr_storage	 addr;
 	socklen_t		 addrlen;
+	/* TCP/TLS answers (RFC 3261 §18.2.2): addr finds the connection
+	 * the request came in on (received:rport) while it is open; a new
+	 * one goes to alt (received or host : sent-by port, 5060/5061 by
+	 * default). altlen 0: addr for both. */
+	struct sockaddr_storage	 alt;
+	socklen_t		 altlen;
 	int			 listener;	/* conf->listen index we send from */
 	/* TLS: the name the peer's certificate must carry (RFC 5922 §7.2):
 	 * the host as the URI or Via wrote it, a DNS name or an IP literal
@@ -98,6 +104,17 @@ ssize_t	forward_reply(const struct sipmsg *m, const struct route_decision *d,
 void	forward_reply_addr(const struct sipmsg *m,
 	    const struct sockaddr_storage *src, struct sockaddr_storage *dst);
 
+/*
+ * Where a local answer to m from src over tp goes: UDP as
+ * forward_reply_addr(); TCP and TLS (RFC 3261 §18.2.2) on src's
+ * connection while it is open (hop->addr: src), else on a new one to src's
+ * address at the top Via's sent-by port (5060, 5061 over TLS: hop->alt,
+ * when that differs), verifying over TLS the Via's sent-by host (name).
+ * hop->listener is not set.
+ */
+void	forward_reply_hop(const struct sipmsg *m, enum sip_transport tp,
+	    const struct sockaddr_storage *src, struct fwd_hop *hop);
+
 /* SPEC §7: the reason of the 503 when a sips: request has no TLS hop. */
 #define FORWARD_NO_TLS	"No TLS For sips Next Hop"
 
@@ -129,8 +146,11 @@ ssize_t	forward_request(const struct sipmsg *m, const struct route_decision *d,
  * A response whose top Via is ours (route_decide() checked its H1): that
  * Via removed, Content-Length added when it has none and goes over TCP or
  * TLS. *hop gets the next Via's address (received and rport first, RFC
- * 3581), when it is an IP literal, and its transport; over TLS its name is
- * the Via's sent-by host, which a new connection verifies. Bytes past
+ * 3581), when it is an IP literal, and its transport; over TCP and TLS
+ * alt is where a new connection goes when that one is closed (RFC 3261
+ * §18.2.2: received, else the host, at the sent-by port; rport is for
+ * UDP only), and over TLS its name is the Via's sent-by host, which a new
+ * connection verifies. Bytes past
  * Content-Length are never copied. Returns the length or -1 (*why).
  */
 ssize_t	forward_response(const struct sipmsg *m, const struct conf *conf,

@@ -179,11 +179,15 @@ void	transport_flush(struct worker *w);
 
 /* Send over TCP to dst: on an open connection to dst, whichever worker
  * owns it (incoming or outgoing: connections are reused; another worker's
- * gets the bytes through its inbox and writes them itself), else on a new
- * outgoing connection owned by w. 0 or -1 (then nothing was queued; errno
- * ECONNREFUSED etc. when the connect failed at once). */
+ * gets the bytes through its inbox and writes them itself), else on one
+ * to alt, else on a new outgoing connection to alt owned by w. alt NULL:
+ * dst (RFC 3261 §18.2.2: a response whose request's connection closed goes
+ * to the Via's sent-by port, not to the caller's ephemeral one). 0 or -1
+ * (then nothing was queued; errno ECONNREFUSED etc. when the connect
+ * failed at once). */
 int	transport_send_tcp(struct worker *w, const struct sockaddr *dst,
-	    socklen_t dstlen, const char *buf, size_t len);
+	    socklen_t dstlen, const struct sockaddr *alt, socklen_t altlen,
+	    const char *buf, size_t len);
 
 /*
  * Send over TLS to dst (SPEC §9): as transport_send_tcp(), on an open TLS
@@ -192,16 +196,20 @@ int	transport_send_tcp(struct worker *w, const struct sockaddr *dst,
  * host as written: a DNS name or an IP literal, RFC 5922 §7.2). 0 or -1.
  */
 int	transport_send_tls(struct worker *w, const struct sockaddr *dst,
-	    socklen_t dstlen, const char *name, const char *buf, size_t len);
+	    socklen_t dstlen, const struct sockaddr *alt, socklen_t altlen,
+	    const char *name, const char *buf, size_t len);
 
 /*
- * Send bytes as an answer to src: on its TCP connection, or over UDP from
- * the socket it arrived on to dst (src's address when dst is NULL). UDP
- * sends are queued and flushed with sendmmsg at the end of the batch.
- * 0, or -1 when it could not be sent (counted by the caller).
+ * Send bytes as an answer to src: on its TCP or TLS connection (found by
+ * address when src->conn is NULL or another worker's), else on a new one
+ * to dst (src's address when dst is NULL) verifying name over TLS (NULL:
+ * dst's address); or over UDP from the socket it arrived on to dst (src's
+ * address when dst is NULL). UDP sends are queued and flushed with
+ * sendmmsg at the end of the batch. 0, or -1 when it could not be sent
+ * (counted by the caller).
  */
 int	transport_send(struct worker *w, const struct tp_source *src,
-	    const struct sockaddr *dst, socklen_t dstlen, const char *buf,
-	    size_t len);
+	    const struct sockaddr *dst, socklen_t dstlen, const char *name,
+	    const char *buf, size_t len);
 
 #endif

@@ -145,12 +145,20 @@ static void
 hop_text(const struct conf *conf, const struct fwd_hop *hop, char *buf,
     size_t len)
 {
+	char alt[NETADDR_STRLEN];
 	size_t n;
 
 	dest_text(hop->tp, &hop->addr, buf, len);
+	n = strlen(buf);
+	/* RFC 3261 §18.2.2: a relayed response's connection, and where a
+	 * new one goes once that has closed */
+	if (hop->altlen > 0 && netaddr_format(&hop->alt, NETADDR_PORT, alt,
+	    sizeof(alt)) != -1) {
+		snprintf(buf + n, len - n, " while open, else %s", alt);
+		n = strlen(buf);
+	}
 	if (hop->tp != SIP_TP_TLS)
 		return;
-	n = strlen(buf);
 	if (conf->tls.verify_server)
 		snprintf(buf + n, len - n, ", certificate must name %s",
 		    hop->name);

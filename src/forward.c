@@ -311,6 +311,37 @@ forward_reply_addr(const struct sipmsg *m, const struct sockaddr_storage *src,
 	    m->via[0].port : SIP_DEFAULT_PORT);
 }
 
+void
+forward_reply_hop(const struct sipmsg *m, enum sip_transport tp,
+    const struct sockaddr_storage *src, struct fwd_hop *hop)
+{
+	const struct sip_via *v = &m->via[0];
+	uint16_t sent_by;
+
+	memset(hop, 0, sizeof(*hop));
+	hop->tp = tp;
+	hop->addrlen = netaddr_len(src->ss_family);
+	hop->listener = -1;
+	if (tp == SIP_TP_UDP) {
+		forward_reply_addr(m, src, &hop->addr);
+		return;
+	}
+	hop->addr = *src;
+	if (m->nvia == 0)
+		return;
+	/* RFC 3261 §18.2.2: the source's address (as received= says) at
+	 * the sent-by port; rport is for UDP only (RFC 3581 §4). */
+	sent_by = v->port ? v->port : tp == SIP_TP_TLS ?
+	    SIP_TLS_DEFAULT_PORT : SIP_DEFAULT_PORT;
+	if (sent_by != netaddr_port(src)) {
+		hop->alt = *src;
+		netaddr_set_port(&hop->alt, sent_by);
+		hop->altlen = hop->addrlen;
+	}
+	if (tp == SIP_TP_TLS)
+		hop_name(hop, v->host);
+}
+
 /* host:port of a listener as it goes into Via and Record-Route. */
 static int
 listener_hostport(const struct conf *conf, int li, char *buf, size_t len)
@@ -612,8 +643,8 @@ forward_response(const struct sipmsg *m, const struct conf *conf,
 	struct sip_edits ed;
 	struct slice host = v->received.len ? v->received : v->host;
 	/* RFC 3261 §18.2.2: 5061 when a TLS Via names no port */
-	uint16_t port = v->port ? v->port : v->tp == SIP_TP_TLS ?
-	    SIP_TLS_DEFAULT_PORT : SIP_DEFAULT_PORT;
+	uint16_t sent_by = v->port ? v->port : v->tp == SIP_TP_TLS ?
+	    SIP_TLS_DEFAULT_PORT : SIP_DEFAULT_PORT, port = sent_by;
 	size_t i;
 	ssize_t n;
 
@@ -639,9 +670,16 @@ forward_response(const struct sipmsg *m, const struct conf *conf,
 	}
 	hop->tp = v->tp == SIP_TP_TCP || v->tp == SIP_TP_TLS ? v->tp :
 	    SIP_TP_UDP;
-	/* RFC 3261 §18.2.2: on the connection it came in on while it is
-	 * open; a new one goes to received/rport and verifies the host the
-	 * Via named. */
+	/* RFC 3261 §18.2.2: on the connection it came in on (found by
+	 * received:rport) while it is open; a new one goes to received at
+	 * the sent-by port, never to rport (RFC 3581 §4: for unreliable
+	 * transports only; the caller's ephemeral port has nobody listening
+	 * once it closed), and verifies the host the Via named. */
+	if (hop->tp != SIP_TP_UDP && port != sent_by) {
+		hop->alt = hop->addr;
+		netaddr_set_port(&hop->alt, sent_by);
+		hop->altlen = hop->addrlen;
+	}
 	if (hop->tp == SIP_TP_TLS)
 		hop_name(hop, v->host);
 	hop->listener = forward_listener(conf, SIP_TP_UDP, hop->addr.ss_family);

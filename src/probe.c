@@ -140,11 +140,13 @@ send_probe(struct worker *w, const struct group_member *gm,
 		return transport_send_udp(w, w->fds[hop->listener], sa,
 		    hop->addrlen, buf, len);
 	case SIP_TP_TCP:
-		return transport_send_tcp(w, sa, hop->addrlen, buf, len);
+		return transport_send_tcp(w, sa, hop->addrlen, NULL, 0, buf,
+		    len);
 	case SIP_TP_TLS:
 		snprintf(host, sizeof(host), "%.*s", (int)gm->uri.host.len,
 		    gm->uri.host.p);
-		return transport_send_tls(w, sa, hop->addrlen, host, buf, len);
+		return transport_send_tls(w, sa, hop->addrlen, NULL, 0, host,
+		    buf, len);
 	default:
 		return -1;
 	}

@@ -216,7 +216,7 @@ send_reply(struct worker *w, const struct tp_source *src,
     const struct conf *conf)
 {
 	char *out = pw_of(w)->out;
-	struct sockaddr_storage dst;
+	struct fwd_hop hop;
 	ssize_t n;
 
 	n = forward_reply(m, d, src->ip, src->port, out, TRANSPORT_UDP_MAX);
@@ -226,10 +226,16 @@ send_reply(struct worker *w, const struct tp_source *src,
 	}
 	if (d->code < METRICS_CODES)
 		metrics_inc(&w->metrics.replies[d->code]);
-	forward_reply_addr(m, &src->addr, &dst);
-	transport_send(w, src, (struct sockaddr *)&dst,
-	    src->addr.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
-	    sizeof(struct sockaddr_in), out, (size_t)n);
+	/* Over TCP and TLS on src's connection while it is open; a request
+	 * that waited for DNS may outlive it (RFC 3261 §18.2.2). */
+	forward_reply_hop(m, src->tp, &src->addr, &hop);
+	if (hop.altlen > 0)
+		transport_send(w, src, (struct sockaddr *)&hop.alt,
+		    hop.altlen, hop.name, out, (size_t)n);
+	else
+		transport_send(w, src, (struct sockaddr *)&hop.addr,
+		    hop.addrlen, hop.name[0] != '\0' ? hop.name : NULL, out,
+		    (size_t)n);
 }
 
 static void
@@ -676,10 +682,12 @@ send_hop(struct worker *w, const struct fwd_hop *hop, const char *buf,
 {
 	if (hop->tp == SIP_TP_TLS)
 		return transport_send_tls(w, (const struct sockaddr *)
-		    &hop->addr, hop->addrlen, hop->name, buf, len);
+		    &hop->addr, hop->addrlen, (const struct sockaddr *)
+		    &hop->alt, hop->altlen, hop->name, buf, len);
 	if (hop->tp == SIP_TP_TCP)
 		return transport_send_tcp(w, (const struct sockaddr *)
-		    &hop->addr, hop->addrlen, buf, len);
+		    &hop->addr, hop->addrlen, (const struct sockaddr *)
+		    &hop->alt, hop->altlen, buf, len);
 	return transport_send_udp(w, w->fds[hop->listener],
 	    (const struct sockaddr *)&hop->addr, hop->addrlen, buf, len);
 }

@@ -94,8 +94,8 @@ struct tp_conn {
 /* Bytes for a connection another worker owns, waiting in its inbox. */
 struct tp_inbox_item {
 	struct tp_inbox_item	*next;
-	struct sockaddr_storage	 dst;
-	socklen_t		 dstlen;
+	struct sockaddr_storage	 dst, alt;	/* alt: a new connection */
+	socklen_t		 dstlen, altlen;
 	bool			 tls;
 	char			 name[256];	/* TLS: the name to verify */
 	size_t			 len, cap;	/* cap: room in buf */
@@ -384,8 +384,8 @@ transport_send_udp(struct worker *w, int fd, const struct sockaddr *dst,
 
 int
 transport_send(struct worker *w, const struct tp_source *src,
-    const struct sockaddr *dst, socklen_t dstlen, const char *buf,
-    size_t len)
+    const struct sockaddr *dst, socklen_t dstlen, const char *name,
+    const char *buf, size_t len)
 {
 	/* The connection the message came in on, while its own worker is
 	 * handling it; otherwise found again by address. */
@@ -393,10 +393,10 @@ transport_send(struct worker *w, const struct tp_source *src,
 		return tcp_queue(src->conn, buf, len);
 	if (src->tp == SIP_TP_TCP)	/* answered later: find it again */
 		return transport_send_tcp(w, (const struct sockaddr *)
-		    &src->addr, src->addrlen, buf, len);
+		    &src->addr, src->addrlen, dst, dstlen, buf, len);
 	if (src->tp == SIP_TP_TLS)
 		return transport_send_tls(w, (const struct sockaddr *)
-		    &src->addr, src->addrlen, NULL, buf, len);
+		    &src->addr, src->addrlen, dst, dstlen, name, buf, len);
 	if (dst == NULL) {
 		dst = (const struct sockaddr *)&src->addr;
 		dstlen = src->addrlen;
@@ -1723,8 +1723,9 @@ tcp_connect(struct worker *w, const struct sockaddr *dst, socklen_t dstlen,
  */
 static int
 inbox_post(struct worker *self, struct worker *owner,
-    const struct sockaddr *dst, socklen_t dstlen, bool tls, const char *name,
-    const char *buf, size_t len)
+    const struct sockaddr *dst, socklen_t dstlen, const struct sockaddr *alt,
+    socklen_t altlen, bool tls, const char *name, const char *buf,
+    size_t len)
 {
 	struct tp_inbox_item *it;
 	bool was_empty;
@@ -1752,6 +1753,8 @@ inbox_post(struct worker *self, struct worker *owner,
 	it->next = NULL;
 	memcpy(&it->dst, dst, dstlen);
 	it->dstlen = dstlen;
+	memcpy(&it->alt, alt, altlen);
+	it->altlen = altlen;
 	it->tls = tls;
 	snprintf(it->name, sizeof(it->name), "%s", name != NULL ? name : "");
 	it->len = len;
@@ -1768,39 +1771,52 @@ inbox_post(struct worker *self, struct worker *owner,
 	return 0;
 }
 
+/* On an open connection to dst, else to alt, else a new one to alt (dst
+ * when alt is NULL). */
 static int
 conn_send_to(struct worker *w, const struct sockaddr *dst, socklen_t dstlen,
-    bool tls, const char *name, const char *buf, size_t len)
+    const struct sockaddr *alt, socklen_t altlen, bool tls, const char *name,
+    const char *buf, size_t len)
 {
 	struct tp_conn *c;
 	struct worker *owner = NULL;
 
+	if (alt == NULL || altlen == 0) {
+		alt = dst;
+		altlen = dstlen;
+	}
 	pthread_mutex_lock(&reg_mu);
-	if ((c = tcp_find(dst, tls)) != NULL)
+	if ((c = tcp_find(dst, tls)) != NULL ||
+	    (alt != dst && (c = tcp_find(alt, tls)) != NULL))
 		owner = c->w;
 	pthread_mutex_unlock(&reg_mu);
 	/* Ours: only this thread could have freed it since. */
 	if (owner == w)
 		return tcp_queue(c, buf, len);
 	if (owner != NULL)
-		return inbox_post(w, owner, dst, dstlen, tls, name, buf, len);
-	if ((c = tcp_connect(w, dst, dstlen, tls, name)) == NULL)
+		return inbox_post(w, owner, dst, dstlen, alt, altlen, tls, name,
+		    buf, len);
+	if ((c = tcp_connect(w, alt, altlen, tls, name)) == NULL)
 		return -1;
 	return tcp_queue(c, buf, len);
 }
 
 int
 transport_send_tcp(struct worker *w, const struct sockaddr *dst,
-    socklen_t dstlen, const char *buf, size_t len)
+    socklen_t dstlen, const struct sockaddr *alt, socklen_t altlen,
+    const char *buf, size_t len)
 {
-	return conn_send_to(w, dst, dstlen, false, NULL, buf, len);
+	return conn_send_to(w, dst, dstlen, alt, altlen, false, NULL, buf,
+	    len);
 }
 
 int
 transport_send_tls(struct worker *w, const struct sockaddr *dst,
-    socklen_t dstlen, const char *name, const char *buf, size_t len)
+    socklen_t dstlen, const struct sockaddr *alt, socklen_t altlen,
+    const char *name, const char *buf, size_t len)
 {
-	return conn_send_to(w, dst, dstlen, true, name, buf, len);
+	return conn_send_to(w, dst, dstlen, alt, altlen, true, name, buf,
+	    len);
 }
 
 /*
@@ -1828,7 +1844,8 @@ inbox_drain(evutil_socket_t fd, short what, void *arg)
 		list = it->next;
 		atomic_fetch_sub(&tcp_queued, it->len);
 		if (conn_send_to(w, (const struct sockaddr *)&it->dst,
-		    it->dstlen, it->tls, it->name, it->buf, it->len) == -1)
+		    it->dstlen, (const struct sockaddr *)&it->alt, it->altlen,
+		    it->tls, it->name, it->buf, it->len) == -1)
 			w->srv->h.on_undeliverable(w, it->buf, it->len,
 			    "Cannot Connect To Next Hop");
 		if (it->cap == INBOX_ROOM && nkeep < INBOX_SPARE) {

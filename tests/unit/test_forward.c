@@ -2543,6 +2543,76 @@ test_response_tls(void **state)
 	}
 }
 
+/* RFC 3261 §18.2.2, RFC 3581 §4: a response to a TCP or TLS Via goes on
+ * the connection it came in on (received:rport) while open, else on a new
+ * one to received (or the host) at the sent-by port, 5060 or 5061 when
+ * absent: alt, "-" when it is addr. UDP keeps received:rport alone. */
+static void
+test_response_stream_alt(void **state)
+{
+	static const struct {
+		const char	*via;
+		const char	*dest;		/* addr alt name */
+	} c[] = {
+		{ "SIP/2.0/TCP 10.0.0.5:5070;branch=z9hG4bKt;"
+		  "received=10.0.0.6;rport=40000", "10.0.0.6:40000 "
+		  "10.0.0.6:5070 " },
+		{ "SIP/2.0/TCP 10.0.0.5;rport=40000;received=10.0.0.6;"
+		  "branch=z9hG4bKt", "10.0.0.6:40000 10.0.0.6:5060 " },
+		{ "SIP/2.0/TCP 10.0.0.5:5070;branch=z9hG4bKt",
+		  "10.0.0.5:5070 - " },
+		{ "SIP/2.0/TCP 10.0.0.5;received=10.0.0.6;branch=z9hG4bKt",
+		  "10.0.0.6:5060 - " },
+		/* rport is the sent-by port: one address */
+		{ "SIP/2.0/TCP 10.0.0.5:5080;rport=5080;received=10.0.0.6;"
+		  "branch=z9hG4bKt", "10.0.0.6:5080 - " },
+		{ "SIP/2.0/TLS pbx.example.com:5071;branch=z9hG4bKt;"
+		  "received=10.0.0.6;rport=40000",
+		  "10.0.0.6:40000 10.0.0.6:5071 pbx.example.com" },
+		{ "SIP/2.0/TLS pbx.example.com;received=10.0.0.6;"
+		  "rport=40000;branch=z9hG4bKt",
+		  "10.0.0.6:40000 10.0.0.6:5061 pbx.example.com" },
+		{ "SIP/2.0/TLS [2001:db8::9];received=2001:db8::8;"
+		  "rport=40000;branch=z9hG4bKt",
+		  "[2001:db8::8]:40000 [2001:db8::8]:5061 2001:db8::9" },
+		/* UDP unchanged: received:rport, no second address */
+		{ "SIP/2.0/UDP 10.0.0.5:5070;branch=z9hG4bKt;"
+		  "received=10.0.0.6;rport=40000", "10.0.0.6:40000 - " },
+		{ "SIP/2.0/UDP 10.0.0.5;branch=z9hG4bKt", "10.0.0.5:5060 - " },
+	};
+	struct fwd_hop hop;
+	struct sipmsg m;
+	const char *why = NULL;
+	char buf[1024], out[1024], got[512], hp[NETADDR_STRLEN],
+	    ap[NETADDR_STRLEN];
+	size_t i;
+	int len;
+
+	(void)state;
+	for (i = 0; i < NELEM(c); i++) {
+		len = snprintf(buf, sizeof(buf), "SIP/2.0 486 Busy Here\r\n"
+		    "Via: " OURS_V "\r\nVia: %s\r\n" FROM_H TO_H CID_H
+		    "CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n", c[i].via);
+		assert_true(sipmsg_scan(buf, (size_t)len, SIPMSG_DGRAM,
+		    &m) > 0);
+		if (forward_response(&m, confs[C_PLAIN], &hop, out,
+		    sizeof(out), &why) < 0)
+			fail_msg("%s: %s", c[i].via, why);
+		netaddr_format(&hop.addr, NETADDR_PORT | NETADDR_BRACKETS, hp,
+		    sizeof(hp));
+		strcpy(ap, "-");
+		if (hop.altlen > 0) {
+			assert_int_equal(hop.altlen, hop.addrlen);
+			netaddr_format(&hop.alt, NETADDR_PORT |
+			    NETADDR_BRACKETS, ap, sizeof(ap));
+		}
+		snprintf(got, sizeof(got), "%s %s %s", hp, ap, hop.name);
+		if (strcmp(got, c[i].dest) != 0)
+			fail_msg("%s: \"%s\", not \"%s\"", c[i].via, got,
+			    c[i].dest);
+	}
+}
+
 /* SPEC §7, §9: without a TLS listener of the hop's family, sips: is never
  * downgraded: 503 No TLS For sips Next Hop; transport=tls says which
  * listener is missing. */
@@ -2863,6 +2933,60 @@ test_reply_addr(void **state)
 	}
 }
 
+/* RFC 3261 §18.2.2: a local answer to a request from 192.0.2.9:3000 over
+ * TCP or TLS goes on its connection (addr) while open, else to the source
+ * address at the Via's sent-by port (alt, "-" when the same); TLS verifies
+ * the sent-by host. UDP as forward_reply_addr(). */
+static void
+test_reply_hop(void **state)
+{
+	static const struct {
+		enum sip_transport	 tp;
+		const char		*via;
+		const char		*dest;	/* addr alt name */
+	} c[] = {
+		{ SIP_TP_UDP, "SIP/2.0/UDP 192.0.2.1:5070;branch=z9hG4bK1",
+		  "192.0.2.9:5070 - " },
+		{ SIP_TP_UDP, "SIP/2.0/UDP 192.0.2.1:5070;rport;"
+		  "branch=z9hG4bK1", "192.0.2.9:3000 - " },
+		{ SIP_TP_TCP, "SIP/2.0/TCP 192.0.2.1:5070;rport;"
+		  "branch=z9hG4bK1", "192.0.2.9:3000 192.0.2.9:5070 " },
+		{ SIP_TP_TCP, "SIP/2.0/TCP 192.0.2.1;branch=z9hG4bK1",
+		  "192.0.2.9:3000 192.0.2.9:5060 " },
+		{ SIP_TP_TCP, "SIP/2.0/TCP 192.0.2.1:3000;branch=z9hG4bK1",
+		  "192.0.2.9:3000 - " },
+		{ SIP_TP_TLS, "SIP/2.0/TLS phone.example;rport;"
+		  "branch=z9hG4bK1", "192.0.2.9:3000 192.0.2.9:5061 "
+		  "phone.example" },
+	};
+	struct sockaddr_storage src;
+	struct fwd_hop hop;
+	struct sipmsg m;
+	char buf[512], got[512], hp[NETADDR_STRLEN], ap[NETADDR_STRLEN];
+	size_t i;
+	int n;
+
+	(void)state;
+	assert_int_equal(netaddr_parse(SLICE("192.0.2.9"), 3000, &src), 0);
+	for (i = 0; i < NELEM(c); i++) {
+		n = snprintf(buf, sizeof(buf), "OPTIONS sip:x@usher.test "
+		    "SIP/2.0\r\nVia: %s\r\nFrom: <sip:a@b>;tag=1\r\n"
+		    "To: <sip:x@usher.test>\r\nCall-ID: ra\r\n"
+		    "CSeq: 1 OPTIONS\r\n\r\n", c[i].via);
+		assert_true(sipmsg_scan(buf, (size_t)n, SIPMSG_DGRAM, &m) > 0);
+		forward_reply_hop(&m, c[i].tp, &src, &hop);
+		assert_int_equal(hop.tp, c[i].tp);
+		netaddr_format(&hop.addr, NETADDR_PORT, hp, sizeof(hp));
+		strcpy(ap, "-");
+		if (hop.altlen > 0)
+			netaddr_format(&hop.alt, NETADDR_PORT, ap, sizeof(ap));
+		snprintf(got, sizeof(got), "%s %s %s", hp, ap, hop.name);
+		if (strcmp(got, c[i].dest) != 0)
+			fail_msg("%s: \"%s\", not \"%s\"", c[i].via, got,
+			    c[i].dest);
+	}
+}
+
 /* ---- set-up ---- */
 
 static int
@@ -3039,8 +3163,10 @@ main(void)
 		cmocka_unit_test(test_hop_transport),
 		cmocka_unit_test(test_next_hop),
 		cmocka_unit_test(test_response_tls),
+		cmocka_unit_test(test_response_stream_alt),
 		cmocka_unit_test(test_no_tls_listener),
 		cmocka_unit_test(test_reply_addr),
+		cmocka_unit_test(test_reply_hop),
 		cmocka_unit_test(test_stream_framing),
 	};
 
