@@ -89,6 +89,10 @@ struct tp_conn {
 	bool			 tls_failed;	/* fatal: no close_notify */
 	bool			 read_wants_write;	/* SSL_read said so */
 	bool			 write_wants_read;	/* SSL_write said so */
+	/* Outgoing TLS: the name its server certificate was checked
+	 * against; another name at the same address gets a connection of
+	 * its own (a certificate for one name proves nothing of another). */
+	char			*vname;
 };
 
 /* Bytes for a connection another worker owns, waiting in its inbox. */
@@ -582,16 +586,19 @@ addr_bucket(const struct sockaddr_storage *ss)
 	return (unsigned)(hash_final(h) % TCP_BUCKETS);
 }
 
-/* With reg_mu held: the TLS (tls) or TCP connection to sa. */
+/* With reg_mu held: the TLS (tls) or TCP connection to sa; an outgoing TLS
+ * one only when it was checked against name (when name is given). */
 static struct tp_conn *
-tcp_find(const struct sockaddr *sa, bool tls)
+tcp_find(const struct sockaddr *sa, bool tls, const char *name)
 {
 	struct tp_conn *c;
 
 	c = tcp_reg[addr_bucket((const struct sockaddr_storage *)sa)];
 	for (; c != NULL; c = c->hnext)
 		if ((c->ssl != NULL) == tls && netaddr_eq_port(&c->addr,
-		    (const struct sockaddr_storage *)(const void *)sa))
+		    (const struct sockaddr_storage *)(const void *)sa) &&
+		    (c->vname == NULL || name == NULL || name[0] == '\0' ||
+		    strcasecmp(c->vname, name) == 0))
 			return c;
 	return NULL;
 }
@@ -782,6 +789,7 @@ tcp_free(struct tp_conn *c)
 	tcp_release(c->w->srv, c->outgoing, c->src);
 	free(c->in);
 	free(c->out);
+	free(c->vname);
 	free(c);
 }
 
@@ -1438,10 +1446,12 @@ tcp_readable(evutil_socket_t fd, short what, void *arg)
 /* A connection object for fd, owned by w and registered; NULL on failure
  * (fd is then closed, ssl freed, and its slot and source count given
  * back). An outgoing one (listener -1) is still connecting. With ssl, a
- * TLS connection whose handshake starts. */
+ * TLS connection whose handshake starts; vname: the name an outgoing one
+ * checks the server certificate against. */
 static struct tp_conn *
 tcp_conn_new(struct worker *w, int fd, const struct sockaddr *peer,
-    socklen_t peerlen, int listener, struct tp_src *src, SSL *ssl)
+    socklen_t peerlen, int listener, struct tp_src *src, SSL *ssl,
+    const char *vname)
 {
 	struct server *srv = w->srv;
 	struct tp_conn *c;
@@ -1465,6 +1475,8 @@ tcp_conn_new(struct worker *w, int fd, const struct sockaddr *peer,
 		c->ssl = ssl;
 		c->handshaking = true;
 		atomic_fetch_add(&srv->tls_open, 1);
+		if (vname != NULL && (c->vname = strdup(vname)) == NULL)
+			goto fail;
 	}
 	memcpy(&c->addr, peer, peerlen);
 	c->addrlen = peerlen;
@@ -1504,6 +1516,7 @@ fail:
 			event_free(c->ev_timer);
 		if (c->ssl != NULL)
 			atomic_fetch_sub(&srv->tls_open, 1);
+		free(c->vname);
 		free(c->in);
 		free(c);
 	}
@@ -1575,7 +1588,7 @@ tcp_accept(struct evconnlistener *lev, evutil_socket_t fd,
 		close(fd);
 		return;
 	}
-	tcp_conn_new(w, fd, sa, (socklen_t)salen, listener, src, ssl);
+	tcp_conn_new(w, fd, sa, (socklen_t)salen, listener, src, ssl, NULL);
 }
 
 /*
@@ -1713,7 +1726,8 @@ tcp_connect(struct worker *w, const struct sockaddr *dst, socklen_t dstlen,
 			return NULL;
 		}
 	}
-	return tcp_conn_new(w, fd, dst, dstlen, -1, NULL, ssl);
+	return tcp_conn_new(w, fd, dst, dstlen, -1, NULL, ssl,
+	    tls ? name : NULL);
 }
 
 /*
@@ -1786,8 +1800,8 @@ conn_send_to(struct worker *w, const struct sockaddr *dst, socklen_t dstlen,
 		altlen = dstlen;
 	}
 	pthread_mutex_lock(&reg_mu);
-	if ((c = tcp_find(dst, tls)) != NULL ||
-	    (alt != dst && (c = tcp_find(alt, tls)) != NULL))
+	if ((c = tcp_find(dst, tls, name)) != NULL ||
+	    (alt != dst && (c = tcp_find(alt, tls, name)) != NULL))
 		owner = c->w;
 	pthread_mutex_unlock(&reg_mu);
 	/* Ours: only this thread could have freed it since. */

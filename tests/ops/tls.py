@@ -524,6 +524,23 @@ out = tls_send(E["OUT_CONF"], p, "127.0.0.1", 1)
 check("outgoing TLS: an IP target checked against SAN IP",
       "response: SIP/2.0 200 OK" in out, out)
 p.close()
+# one address, two names: a connection checked for one name is not reused
+# for another, which gets its own check (and fails when the certificate
+# does not name it)
+p = Peer("server")
+out = tls_send(E["OUT_CONF"], p, "localhost,127.0.0.1", 2)
+check("outgoing TLS: two names at one address, two connections",
+      out.count("response: SIP/2.0 200 OK (over tls)") == 2 and
+      p.conns == 2, f"{p.conns} connections | {out}")
+p.close()
+p = Peer("server")
+out = tls_send(E["OUT_CONF"], p, "localhost,sip.example.net", 2)
+check("outgoing TLS: a name the certificate lacks does not ride on a "
+      "connection checked for another",
+      out.count("response: SIP/2.0 200 OK (over tls)") == 1 and
+      "certificate: hostname mismatch" in out and p.conns == 2,
+      f"{p.conns} connections | {out}")
+p.close()
 # two workers take turns: the second hands its bytes to the owner
 p = Peer("server")
 out = tls_send(E["OUT_CONF"], p, "localhost", 6, 2)

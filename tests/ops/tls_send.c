@@ -5,6 +5,8 @@
  * transport below it). Used by tests/ops/tls.py.
  *
  * usage: tls_send CONF IP PORT NAME COUNT [WORKERS [PAUSE_MS]]
+ * NAME may be a comma-separated list: request k checks the k-th name,
+ * round the list.
  * With WORKERS (default 1), request k is sent by worker k % WORKERS: the
  * others hand theirs to the owner of the connection through its inbox.
  * PAUSE_MS: wait that long after an answer before the next request (a peer
@@ -35,7 +37,8 @@
 static struct server		 srv;
 static struct sockaddr_storage	 dst;
 static socklen_t		 dstlen;
-static const char		*name;
+static char			*names[8];
+static int			 nnames;
 static atomic_int		 left, sent;
 static struct event		*ev_go[8];
 static int			 nworkers = 1;
@@ -56,9 +59,11 @@ static void
 send_one(struct worker *w)
 {
 	char buf[512];
+	const char *name;
 	int n;
 
 	atomic_fetch_add(&sent, 1);
+	name = names[(atomic_load(&sent) - 1) % nnames];
 	n = snprintf(buf, sizeof(buf),
 	    "OPTIONS sip:%s SIP/2.0\r\n"
 	    "Via: SIP/2.0/TLS 127.0.0.1:5061;branch=z9hG4bKtlssend%d\r\n"
@@ -163,7 +168,13 @@ main(int argc, char *argv[])
 	}
 	dstlen = dst.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
 	    sizeof(struct sockaddr_in);
-	name = argv[4];
+	for (char *tok = strtok(argv[4], ","); tok != NULL && nnames < 8;
+	    tok = strtok(NULL, ","))
+		names[nnames++] = tok;
+	if (nnames == 0) {
+		fprintf(stderr, "tls_send: no name\n");
+		return 2;
+	}
 	atomic_store(&left, atoi(argv[5]));
 	if (config_load(argv[1], &conf, err, sizeof(err)) == -1 ||
 	    tls_init(conf, err, sizeof(err)) == -1 ||
