@@ -17,25 +17,10 @@ import socket
 import ssl
 import sys
 import time
-import urllib.request
+
+from checks import check, done, metric
 
 LO = "127.0.0.1"
-failures = []
-
-
-def check(ok, what):
-    print(f"{'ok  ' if ok else 'FAIL'} {what}")
-    if not ok:
-        failures.append(what)
-
-
-def metric(mport, name):
-    page = urllib.request.urlopen(f"http://{LO}:{mport}/metrics",
-                                  timeout=3).read().decode()
-    for line in page.splitlines():
-        if line.startswith(name + " "):
-            return int(float(line.split()[-1]))
-    return 0
 
 
 def listener():
@@ -123,7 +108,7 @@ def dns_checks(port, dport):
         asked = True
     except socket.timeout:
         asked = False
-    check(asked, "usher asks DNS for far.test")
+    check("usher asks DNS for far.test", asked)
     eph = c.getsockname()[1]
     c.close()
     lst.settimeout(10)
@@ -133,9 +118,9 @@ def dns_checks(port, dport):
         n.close()
     except socket.timeout:
         got = b""
-    check(got.startswith(b"SIP/2.0 503") and callid.encode() in got,
-          f"503 on a new connection to the sent-by port, not {eph}: "
-          f"{got[:40]!r}")
+    check(f"503 on a new connection to the sent-by port, not {eph}: "
+          f"{got[:40]!r}",
+          got.startswith(b"SIP/2.0 503") and callid.encode() in got)
     lst.close()
     hole.close()
 
@@ -164,8 +149,8 @@ def tls_checks(port, tport, uport, certs):
             fwd, _ = uas.recvfrom(65535)
         except socket.timeout:
             fwd = b""
-        check(fwd.startswith(b"INVITE "), f"TLS INVITE ({host}) reaches "
-              "the UAS")
+        check(f"TLS INVITE ({host}) reaches the UAS",
+              fwd.startswith(b"INVITE "))
         if not fwd:
             return
         c.close()
@@ -187,8 +172,9 @@ def tls_checks(port, tport, uport, certs):
         except socket.timeout:
             pass
         ok = got.startswith(b"SIP/2.0 486") and callid.encode() in got
-        check(tried and ok == want, f"Via {host}: a new TLS connection to "
-              f"the sent-by port ({tried}), the 486 on it: {ok}, want {want}")
+        check(f"Via {host}: a new TLS connection to "
+              f"the sent-by port ({tried}), the 486 on it: {ok}, want {want}",
+              tried and ok == want)
         lst.close()
 
 
@@ -208,12 +194,12 @@ def main():
     # one to the sent-by port once the caller has closed.
     callid = os.urandom(6).hex()
     lst, c, fwd = call(port, uas, callid)
-    check(fwd.startswith(b"INVITE "), "the INVITE reaches the UAS")
+    check("the INVITE reaches the UAS", fwd.startswith(b"INVITE "))
     if not fwd:
         return
     uas.sendto(answer(fwd, "100 Trying"), (LO, port))
     got = read_msg(c, 3)
-    check(got.startswith(b"SIP/2.0 100"), "100 on the caller's connection")
+    check("100 on the caller's connection", got.startswith(b"SIP/2.0 100"))
     eph = c.getsockname()[1]
     c.close()
     time.sleep(1)
@@ -225,8 +211,8 @@ def main():
         n.close()
     except socket.timeout:
         got = b""
-    check(got.startswith(b"SIP/2.0 486") and callid.encode() in got,
-          f"486 on a new connection to the sent-by port, not {eph}")
+    check(f"486 on a new connection to the sent-by port, not {eph}",
+          got.startswith(b"SIP/2.0 486") and callid.encode() in got)
     lst.close()
 
     # 2. The attacker's view: the UAS (or anyone who saw the forwarded
@@ -234,7 +220,7 @@ def main():
     # would go to a victim: dropped (not_ours), nobody is connected to.
     callid = os.urandom(6).hex()
     lst, c, fwd = call(port, uas, callid)
-    check(fwd.startswith(b"INVITE "), "the second INVITE reaches the UAS")
+    check("the second INVITE reaches the UAS", fwd.startswith(b"INVITE "))
     if not fwd:
         return
     c.close()
@@ -251,7 +237,7 @@ def main():
         re.sub(r";(rport|received)=[^;]*", "",
                re.sub(r"127\.0\.0\.1:\d+", f"127.0.0.1:{vport}", caller, 1)),
     ]
-    check(all(f != caller for f in forged), "the forged Vias differ")
+    check("the forged Vias differ", all(f != caller for f in forged))
     base = metric(mport, 'usher_dropped_total{reason="not_ours"}')
     for f in forged:
         uas.sendto(answer(fwd, "486 Busy Here", [vias[0], f] + vias[2:]),
@@ -263,10 +249,10 @@ def main():
         hit = True
     except socket.timeout:
         hit = False
-    check(not hit, f"no connection to the victim's port {vport}")
+    check(f"no connection to the victim's port {vport}", not hit)
     now = metric(mport, 'usher_dropped_total{reason="not_ours"}')
-    check(now >= base + len(forged),
-          f"not_ours {base} -> {now}, {len(forged)} forged")
+    check(f"not_ours {base} -> {now}, {len(forged)} forged",
+          now >= base + len(forged))
     # the genuine one still goes to the caller's sent-by port
     uas.sendto(answer(fwd, "486 Busy Here"), (LO, port))
     lst.settimeout(3)
@@ -276,10 +262,10 @@ def main():
         n.close()
     except socket.timeout:
         got = b""
-    check(got.startswith(b"SIP/2.0 486"), "the genuine 486 still arrives")
+    check("the genuine 486 still arrives", got.startswith(b"SIP/2.0 486"))
     lst.close()
     victim.close()
 
 
 main()
-sys.exit(1 if failures else 0)
+done()
