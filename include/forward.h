@@ -93,11 +93,14 @@ void	forward_dns_servers(const struct conf *conf,
 
 /*
  * The bytes of a local answer for decision d (ROUTE_REPLY) to m from
- * src_ip:src_port (NULL: none to note in received=), as the daemon sends
- * them and -T prints them. Returns the length or -1.
+ * src_ip:src_port (NULL: none to note in received=), which arrived over
+ * tp (not what its Via says: a group's 302 over UDP stays within
+ * FORWARD_UDP_CONTACTS), as the daemon sends them and -T prints them.
+ * Returns the length or -1.
  */
 ssize_t	forward_reply(const struct sipmsg *m, const struct route_decision *d,
-	    const char *src_ip, uint16_t src_port, char *out, size_t outlen);
+	    const char *src_ip, uint16_t src_port, enum sip_transport tp,
+	    char *out, size_t outlen);
 
 /* Where a UDP answer to m from src goes (RFC 3261 §18.2.2, RFC 3581):
  * with rport to the source port, else the top Via's sent-by port. */

@@ -635,7 +635,7 @@ explain_run(const struct conf *conf, const char *request, const char *source,
 	if (whole && (bytes = malloc(EXPLAIN_MAX)) == NULL)
 		goto out;
 	if (whole && d.action == ROUTE_REPLY) {
-		nbytes = forward_reply(m, &d, source, SIP_DEFAULT_PORT, bytes,
+		nbytes = forward_reply(m, &d, source, SIP_DEFAULT_PORT, SIP_TP_UDP, bytes,
 		    EXPLAIN_MAX);
 		forward_reply_addr(m, &ss, &dst);
 		dest_text(SIP_TP_UDP, &dst, dest, sizeof(dest));

@@ -221,6 +221,7 @@ to_tag(const struct sipmsg *m, char out[17])
 /* The extra header lines a decision asks for, into buf. -1: too long. */
 static ssize_t
 reply_extra(const struct sipmsg *m, const struct route_decision *d,
+    enum sip_transport tp,
     char *buf, size_t len)
 {
 	char uri[1024];
@@ -241,8 +242,8 @@ reply_extra(const struct sipmsg *m, const struct route_decision *d,
 		 * UDP, which anyone can send from a forged address, the
 		 * Contacts stay within FORWARD_UDP_CONTACTS bytes, so a
 		 * 302 is no amplifier. */
-		budget = m->nvia > 0 && m->via[0].tp != SIP_TP_UDP &&
-		    len > 512 ? len - 256 : FORWARD_UDP_CONTACTS;
+		budget = tp != SIP_TP_UDP && len > 512 ? len - 256 :
+		    FORWARD_UDP_CONTACTS;
 		for (i = 0; i < d->nranked; i++) {
 			if ((u = route_member_uri(d, d->ranked[i], uri,
 			    sizeof(uri))) < 0)
@@ -279,14 +280,15 @@ reply_extra(const struct sipmsg *m, const struct route_decision *d,
 
 ssize_t
 forward_reply(const struct sipmsg *m, const struct route_decision *d,
-    const char *src_ip, uint16_t src_port, char *out, size_t outlen)
+    const char *src_ip, uint16_t src_port, enum sip_transport tp, char *out,
+    size_t outlen)
 {
 	struct sip_reply r;
 	/* A 302 of a group holds a Contact per member (up to 64). */
 	char extra[8192], tag[17];
 	ssize_t n;
 
-	if ((n = reply_extra(m, d, extra, sizeof(extra))) < 0)
+	if ((n = reply_extra(m, d, tp, extra, sizeof(extra))) < 0)
 		return -1;
 	to_tag(m, tag);
 	memset(&r, 0, sizeof(r));

@@ -219,7 +219,8 @@ send_reply(struct worker *w, const struct tp_source *src,
 	struct fwd_hop hop;
 	ssize_t n;
 
-	n = forward_reply(m, d, src->ip, src->port, out, TRANSPORT_UDP_MAX);
+	n = forward_reply(m, d, src->ip, src->port, src->tp, out,
+	    TRANSPORT_UDP_MAX);
 	if (n < 0) {
 		metrics_inc(&w->metrics.dropped[DROP_PARSE]);
 		return;
@@ -907,7 +908,8 @@ proxy_undeliverable(struct worker *w, const char *buf, size_t len,
 		d.action = ROUTE_REPLY;
 		d.code = 503;
 		d.reason = public_reason(is_trusted_via(m, conf), why);
-		n = forward_reply(m, &d, NULL, 0, out, TRANSPORT_UDP_MAX);
+		n = forward_reply(m, &d, NULL, 0, SIP_TP_UDP, out,
+		    TRANSPORT_UDP_MAX);
 		if (n < 0 || sipmsg_scan(out, (size_t)n, SIPMSG_DGRAM, r) < 0 ||
 		    r->nvia < 2) {
 			metrics_inc(&w->metrics.dropped[DROP_PARSE]);

@@ -118,7 +118,8 @@ one(const uint8_t *data, size_t size, int mode, const struct conf *c,
 	route_decide(&m, (int)rc, src, c, &d);
 	switch (d.action) {
 	case ROUTE_REPLY:
-		n = forward_reply(&m, &d, "198.51.100.7", 5060, out, outlen);
+		n = forward_reply(&m, &d, "198.51.100.7", 5060, SIP_TP_UDP, out,
+		    outlen);
 		if (src != NULL) {
 			memset(&ss, 0, sizeof(ss));
 			memcpy(&ss, src, netaddr_len(src->sa_family));

@@ -265,7 +265,8 @@ test_failover_and_down(void **state)
 	assert_int_equal(r.d.code, 503);
 	assert_int_equal(r.d.retry_after, 7);
 	assert_string_equal(r.d.reason, "Service Unavailable");
-	n = forward_reply(&r.m, &r.d, UNTR, 5060, buf, sizeof(buf));
+	n = forward_reply(&r.m, &r.d, UNTR, 5060, SIP_TP_UDP, buf,
+	    sizeof(buf));
 	assert_true(n > 0);
 	buf[n] = '\0';
 	assert_non_null(strstr(buf, "SIP/2.0 503 Service Unavailable\r\n"));
@@ -308,7 +309,8 @@ test_redirect(void **state)
 	assert_int_equal(r.d.nranked, 3);
 	assert_int_equal(r.d.ranked[0], r.d.member);
 	assert_int_equal(r.d.ranked[2], 2);	/* priority 2 last */
-	n = forward_reply(&r.m, &r.d, UNTR, 5060, buf, sizeof(buf));
+	n = forward_reply(&r.m, &r.d, UNTR, 5060, SIP_TP_UDP, buf,
+	    sizeof(buf));
 	assert_true(n > 0);
 	buf[n] = '\0';
 	p = strstr(buf, r.d.member == 0 ?
@@ -324,7 +326,8 @@ test_redirect(void **state)
 	atomic_store(&h[0].up, false);
 	decide(&r, redirect, "INVITE", "sip:alice@example.com", "r1@x", UNTR,
 	    NULL);
-	n = forward_reply(&r.m, &r.d, UNTR, 5060, buf, sizeof(buf));
+	n = forward_reply(&r.m, &r.d, UNTR, 5060, SIP_TP_UDP, buf,
+	    sizeof(buf));
 	buf[n] = '\0';
 	assert_non_null(strstr(buf, "Contact: <sip:alice@10.0.0.6:5070;"
 	    "transport=tcp>;q=1.0\r\nContact: <sip:alice@10.0.0.7>;q=0.9\r\n"));
@@ -336,7 +339,8 @@ test_redirect(void **state)
 	decide(&r, redirect, "INVITE", "sip:alice@example.com", "r1@x", UNTR,
 	    NULL);
 	assert_int_equal(r.d.code, 503);
-	n = forward_reply(&r.m, &r.d, UNTR, 5060, buf, sizeof(buf));
+	n = forward_reply(&r.m, &r.d, UNTR, 5060, SIP_TP_UDP, buf,
+	    sizeof(buf));
 	buf[n] = '\0';
 	assert_non_null(strstr(buf, "\r\nRetry-After: 7\r\n"));
 	assert_null(strstr(buf, "Contact:"));
@@ -411,7 +415,8 @@ test_redirect_many(void **state)
 	via_tp = "UDP";
 	assert_int_equal(r.d.code, 302);
 	assert_int_equal(r.d.nranked, GROUP_MAX_MEMBERS);
-	n = forward_reply(&r.m, &r.d, UNTR, 5060, buf, sizeof(buf) - 1);
+	n = forward_reply(&r.m, &r.d, UNTR, 5060, SIP_TP_TCP, buf,
+	    sizeof(buf) - 1);
 	assert_true(n > 0);
 	buf[n] = '\0';
 	for (p = buf; (p = strstr(p, "\r\nContact: <sip:")) != NULL; p++)
@@ -419,10 +424,17 @@ test_redirect_many(void **state)
 	assert_in_range(contacts, 20, GROUP_MAX_MEMBERS - 1);
 	assert_non_null(strstr(buf, ">;q=1.0\r\n"));
 
+	/* The same Via saying TCP, but the request came over UDP: the
+	 * transport it came by counts, not what it claims. */
+	n = forward_reply(&r.m, &r.d, UNTR, 5060, SIP_TP_UDP, buf,
+	    sizeof(buf) - 1);
+	assert_true(n > 0 && n < 1024 + 600);
+
 	/* Over UDP (a source anyone can forge): about 1 KB of Contacts, so
 	 * the answer is no amplifier; the best first all the same. */
 	decide(&r, c, "INVITE", ruri, "big@x", UNTR, NULL);
-	n = forward_reply(&r.m, &r.d, UNTR, 5060, buf, sizeof(buf) - 1);
+	n = forward_reply(&r.m, &r.d, UNTR, 5060, SIP_TP_UDP, buf,
+	    sizeof(buf) - 1);
 	assert_true(n > 0 && n < 1024 + 600);
 	buf[n] = '\0';
 	for (contacts = 0, p = buf; (p = strstr(p, "\r\nContact: <sip:")) !=
