@@ -496,9 +496,10 @@ test_tls_targets(void **state)
 	    "carl@example.com active sips:carl@[2001:db8::5]:5071\n"
 	    "dan@example.com moved sips:dan@partner.net\n";
 	static const char *yes[] = { "sips:pbx.example.com",
-	    "sips:x@PBX.example.com:5061;lr", "sip:pbx.example.com:5061;"
-	    "transport=tls", "sip:10.0.0.5:5061;transport=TLS",
-	    "sips:10.0.0.5", "sips:[2001:db8::5]:5071" };
+	    "sips:x@PBX.example.com:5061;lr",
+	    "sip:pbx.example.com:5061;transport=tls",
+	    "sip:10.0.0.5:5061;transport=TLS", "sips:10.0.0.5",
+	    "sips:[2001:db8::5]:5071" };
 	static const char *no[] = { "sip:pbx.example.com",
 	    "sip:pbx.example.com:5061", "sips:pbx.example.com:5062",
 	    "sip:10.0.0.5", "sip:10.0.0.5:5061", "sips:[2001:db8::5]",
