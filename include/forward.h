@@ -36,6 +36,10 @@ struct fwd_hop {
 	 * default). altlen 0: addr for both. */
 	struct sockaddr_storage	 alt;
 	socklen_t		 altlen;
+	/* An answer (a relayed response, a local reply): an open connection
+	 * to addr serves whatever name it was checked for (it is the one
+	 * the request came by); only a new one checks name. */
+	bool			 answer;
 	int			 listener;	/* conf->listen index we send from */
 	/* TLS: the name the peer's certificate must carry (RFC 5922 §7.2):
 	 * the host as the URI or Via wrote it, a DNS name or an IP literal

@@ -193,11 +193,14 @@ int	transport_send_tcp(struct worker *w, const struct sockaddr *dst,
  * Send over TLS to dst (SPEC §9): as transport_send_tcp(), on an open TLS
  * connection to dst or a new outgoing one whose server certificate is
  * checked (tls.verify_server) against ca_file and name (the next hop's
- * host as written: a DNS name or an IP literal, RFC 5922 §7.2). 0 or -1.
+ * host as written: a DNS name or an IP literal, RFC 5922 §7.2). A
+ * connection usher opened serves only the name it was checked for, except
+ * for an answer (a response, a local reply), which goes on the connection
+ * to dst whatever it was checked for: the request came by it. 0 or -1.
  */
 int	transport_send_tls(struct worker *w, const struct sockaddr *dst,
 	    socklen_t dstlen, const struct sockaddr *alt, socklen_t altlen,
-	    const char *name, const char *buf, size_t len);
+	    const char *name, bool answer, const char *buf, size_t len);
 
 /*
  * Send bytes as an answer to src: on its TCP or TLS connection (found by

@@ -313,35 +313,49 @@ forward_reply_addr(const struct sipmsg *m, const struct sockaddr_storage *src,
 	    m->via[0].port : SIP_DEFAULT_PORT);
 }
 
+/*
+ * A TCP/TLS answer's way back (RFC 3261 §18.2.2), hop->addr and hop->tp
+ * set: the connection the request came in on (found by hop->addr) while it
+ * is open, else a new one to the same address at v's sent-by port (5060,
+ * 5061 over TLS; rport is for unreliable transports only, RFC 3581 §4:
+ * nobody listens on a closed connection's ephemeral port) that verifies
+ * the host v names.
+ */
+static void
+answer_hop(struct fwd_hop *hop, const struct sip_via *v)
+{
+	uint16_t sent_by = v->port ? v->port : hop->tp == SIP_TP_TLS ?
+	    SIP_TLS_DEFAULT_PORT : SIP_DEFAULT_PORT;
+
+	hop->answer = true;
+	if (hop->tp == SIP_TP_UDP)
+		return;
+	if (sent_by != netaddr_port(&hop->addr)) {
+		hop->alt = hop->addr;
+		netaddr_set_port(&hop->alt, sent_by);
+		hop->altlen = hop->addrlen;
+	}
+	if (hop->tp == SIP_TP_TLS)
+		hop_name(hop, v->host);
+}
+
 void
 forward_reply_hop(const struct sipmsg *m, enum sip_transport tp,
     const struct sockaddr_storage *src, struct fwd_hop *hop)
 {
-	const struct sip_via *v = &m->via[0];
-	uint16_t sent_by;
 
 	memset(hop, 0, sizeof(*hop));
 	hop->tp = tp;
 	hop->addrlen = netaddr_len(src->ss_family);
 	hop->listener = -1;
+	hop->answer = true;
 	if (tp == SIP_TP_UDP) {
 		forward_reply_addr(m, src, &hop->addr);
 		return;
 	}
 	hop->addr = *src;
-	if (m->nvia == 0)
-		return;
-	/* RFC 3261 §18.2.2: the source's address (as received= says) at
-	 * the sent-by port; rport is for UDP only (RFC 3581 §4). */
-	sent_by = v->port ? v->port : tp == SIP_TP_TLS ?
-	    SIP_TLS_DEFAULT_PORT : SIP_DEFAULT_PORT;
-	if (sent_by != netaddr_port(src)) {
-		hop->alt = *src;
-		netaddr_set_port(&hop->alt, sent_by);
-		hop->altlen = hop->addrlen;
-	}
-	if (tp == SIP_TP_TLS)
-		hop_name(hop, v->host);
+	if (m->nvia > 0)
+		answer_hop(hop, &m->via[0]);
 }
 
 /* host:port of a listener as it goes into Via and Record-Route. */
@@ -645,8 +659,8 @@ forward_response(const struct sipmsg *m, const struct conf *conf,
 	struct sip_edits ed;
 	struct slice host = v->received.len ? v->received : v->host;
 	/* RFC 3261 §18.2.2: 5061 when a TLS Via names no port */
-	uint16_t sent_by = v->port ? v->port : v->tp == SIP_TP_TLS ?
-	    SIP_TLS_DEFAULT_PORT : SIP_DEFAULT_PORT, port = sent_by;
+	uint16_t port = v->port ? v->port : v->tp == SIP_TP_TLS ?
+	    SIP_TLS_DEFAULT_PORT : SIP_DEFAULT_PORT;
 	size_t i;
 	ssize_t n;
 
@@ -672,18 +686,7 @@ forward_response(const struct sipmsg *m, const struct conf *conf,
 	}
 	hop->tp = v->tp == SIP_TP_TCP || v->tp == SIP_TP_TLS ? v->tp :
 	    SIP_TP_UDP;
-	/* RFC 3261 §18.2.2: on the connection it came in on (found by
-	 * received:rport) while it is open; a new one goes to received at
-	 * the sent-by port, never to rport (RFC 3581 §4: for unreliable
-	 * transports only; the caller's ephemeral port has nobody listening
-	 * once it closed), and verifies the host the Via named. */
-	if (hop->tp != SIP_TP_UDP && port != sent_by) {
-		hop->alt = hop->addr;
-		netaddr_set_port(&hop->alt, sent_by);
-		hop->altlen = hop->addrlen;
-	}
-	if (hop->tp == SIP_TP_TLS)
-		hop_name(hop, v->host);
+	answer_hop(hop, v);
 	hop->listener = forward_listener(conf, SIP_TP_UDP, hop->addr.ss_family);
 	if (hop->tp == SIP_TP_UDP && hop->listener == -1) {
 		*why = "no UDP listener for the next Via's family";

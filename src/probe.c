@@ -146,7 +146,7 @@ send_probe(struct worker *w, const struct group_member *gm,
 		snprintf(host, sizeof(host), "%.*s", (int)gm->uri.host.len,
 		    gm->uri.host.p);
 		return transport_send_tls(w, sa, hop->addrlen, NULL, 0, host,
-		    buf, len);
+		    false, buf, len);
 	default:
 		return -1;
 	}

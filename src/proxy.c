@@ -684,7 +684,7 @@ send_hop(struct worker *w, const struct fwd_hop *hop, const char *buf,
 	if (hop->tp == SIP_TP_TLS)
 		return transport_send_tls(w, (const struct sockaddr *)
 		    &hop->addr, hop->addrlen, (const struct sockaddr *)
-		    &hop->alt, hop->altlen, hop->name, buf, len);
+		    &hop->alt, hop->altlen, hop->name, hop->answer, buf, len);
 	if (hop->tp == SIP_TP_TCP)
 		return transport_send_tcp(w, (const struct sockaddr *)
 		    &hop->addr, hop->addrlen, (const struct sockaddr *)

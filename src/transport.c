@@ -101,7 +101,8 @@ struct tp_inbox_item {
 	struct sockaddr_storage	 dst, alt;	/* alt: a new connection */
 	socklen_t		 dstlen, altlen;
 	bool			 tls;
-	char			 name[256];	/* TLS: the name to verify */
+	bool			 answer;	/* transport_send_tls()'s */
+	char			 name[RESOLVE_HOST_MAX];	/* TLS: to verify */
 	size_t			 len, cap;	/* cap: room in buf */
 	char			 buf[];
 };
@@ -400,7 +401,8 @@ transport_send(struct worker *w, const struct tp_source *src,
 		    &src->addr, src->addrlen, dst, dstlen, buf, len);
 	if (src->tp == SIP_TP_TLS)
 		return transport_send_tls(w, (const struct sockaddr *)
-		    &src->addr, src->addrlen, dst, dstlen, name, buf, len);
+		    &src->addr, src->addrlen, dst, dstlen, name, true, buf,
+		    len);
 	if (dst == NULL) {
 		dst = (const struct sockaddr *)&src->addr;
 		dstlen = src->addrlen;
@@ -1738,10 +1740,11 @@ tcp_connect(struct worker *w, const struct sockaddr *dst, socklen_t dstlen,
 static int
 inbox_post(struct worker *self, struct worker *owner,
     const struct sockaddr *dst, socklen_t dstlen, const struct sockaddr *alt,
-    socklen_t altlen, bool tls, const char *name, const char *buf,
-    size_t len)
+    socklen_t altlen, bool tls, const char *name, bool answer,
+    const char *buf, size_t len)
 {
 	struct tp_inbox_item *it;
+	size_t nlen = tls && name != NULL ? strlen(name) : 0;
 	bool was_empty;
 
 	if (atomic_load_explicit(&tcp_queued, memory_order_relaxed) + len >
@@ -1770,7 +1773,11 @@ inbox_post(struct worker *self, struct worker *owner,
 	memcpy(&it->alt, alt, altlen);
 	it->altlen = altlen;
 	it->tls = tls;
-	snprintf(it->name, sizeof(it->name), "%s", name != NULL ? name : "");
+	it->answer = answer;
+	if (nlen >= sizeof(it->name))
+		nlen = 0;	/* none is longer: the hop's names fit */
+	memcpy(it->name, name != NULL ? name : "", nlen);
+	it->name[nlen] = '\0';
 	it->len = len;
 	memcpy(it->buf, buf, len);
 	atomic_fetch_add(&tcp_queued, len);
@@ -1786,11 +1793,12 @@ inbox_post(struct worker *self, struct worker *owner,
 }
 
 /* On an open connection to dst, else to alt, else a new one to alt (dst
- * when alt is NULL). */
+ * when alt is NULL). TLS: one usher opened serves name only, but an
+ * answer takes the one to dst whatever its name (transport_send_tls). */
 static int
 conn_send_to(struct worker *w, const struct sockaddr *dst, socklen_t dstlen,
     const struct sockaddr *alt, socklen_t altlen, bool tls, const char *name,
-    const char *buf, size_t len)
+    bool answer, const char *buf, size_t len)
 {
 	struct tp_conn *c;
 	struct worker *owner = NULL;
@@ -1800,7 +1808,7 @@ conn_send_to(struct worker *w, const struct sockaddr *dst, socklen_t dstlen,
 		altlen = dstlen;
 	}
 	pthread_mutex_lock(&reg_mu);
-	if ((c = tcp_find(dst, tls, name)) != NULL ||
+	if ((c = tcp_find(dst, tls, answer ? NULL : name)) != NULL ||
 	    (alt != dst && (c = tcp_find(alt, tls, name)) != NULL))
 		owner = c->w;
 	pthread_mutex_unlock(&reg_mu);
@@ -1809,7 +1817,7 @@ conn_send_to(struct worker *w, const struct sockaddr *dst, socklen_t dstlen,
 		return tcp_queue(c, buf, len);
 	if (owner != NULL)
 		return inbox_post(w, owner, dst, dstlen, alt, altlen, tls, name,
-		    buf, len);
+		    answer, buf, len);
 	if ((c = tcp_connect(w, alt, altlen, tls, name)) == NULL)
 		return -1;
 	return tcp_queue(c, buf, len);
@@ -1820,17 +1828,17 @@ transport_send_tcp(struct worker *w, const struct sockaddr *dst,
     socklen_t dstlen, const struct sockaddr *alt, socklen_t altlen,
     const char *buf, size_t len)
 {
-	return conn_send_to(w, dst, dstlen, alt, altlen, false, NULL, buf,
-	    len);
+	return conn_send_to(w, dst, dstlen, alt, altlen, false, NULL, false,
+	    buf, len);
 }
 
 int
 transport_send_tls(struct worker *w, const struct sockaddr *dst,
     socklen_t dstlen, const struct sockaddr *alt, socklen_t altlen,
-    const char *name, const char *buf, size_t len)
+    const char *name, bool answer, const char *buf, size_t len)
 {
-	return conn_send_to(w, dst, dstlen, alt, altlen, true, name, buf,
-	    len);
+	return conn_send_to(w, dst, dstlen, alt, altlen, true, name, answer,
+	    buf, len);
 }
 
 /*
@@ -1859,7 +1867,7 @@ inbox_drain(evutil_socket_t fd, short what, void *arg)
 		atomic_fetch_sub(&tcp_queued, it->len);
 		if (conn_send_to(w, (const struct sockaddr *)&it->dst,
 		    it->dstlen, (const struct sockaddr *)&it->alt, it->altlen,
-		    it->tls, it->name, it->buf, it->len) == -1)
+		    it->tls, it->name, it->answer, it->buf, it->len) == -1)
 			w->srv->h.on_undeliverable(w, it->buf, it->len,
 			    "Cannot Connect To Next Hop");
 		if (it->cap == INBOX_ROOM && nkeep < INBOX_SPARE) {

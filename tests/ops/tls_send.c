@@ -75,7 +75,7 @@ send_one(struct worker *w)
 	    "Content-Length: 0\r\n\r\n", name, atomic_load(&sent),
 	    atomic_load(&sent), name, atomic_load(&sent));
 	if (transport_send_tls(w, (struct sockaddr *)&dst, dstlen, NULL, 0,
-	    name, buf, (size_t)n) == -1) {
+	    name, false, buf, (size_t)n) == -1) {
 		printf("undeliverable: transport_send_tls failed\n");
 		send_next();
 	}

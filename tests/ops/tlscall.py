@@ -164,6 +164,32 @@ def phase_main(a):
     check("udp->tls: usher presented its client certificate",
           any(c for c in uas.client_certs), str(uas.client_certs[:1]))
 
+    # 1b. A request from the PBX over the connection usher opened to it
+    # (checked for 127.0.0.1), whose Via names a host that certificate
+    # does not carry: usher forwards it (to the PBX itself, a table
+    # target) and relays the 200 back on that same connection (RFC 3261
+    # §18.2.2), not on a new one checked for the Via's host.
+    st_pbx = uas.streams[-1] if uas.streams else None
+    check("udp->tls: the PBX holds usher's connection", st_pbx is not None,
+          "")
+    if st_pbx is not None:
+        cid = uuid.uuid4().hex
+        st_pbx.send(request(
+            "OPTIONS", "sip:pbx1@example.com",
+            f"SIP/2.0/TLS pbx.invalid:{a.pbx};branch=z9hG4bKpbxopt",
+            "<sip:pbx1@example.com>", cid, 1))
+        end = time.monotonic() + 5
+        got = []
+        while time.monotonic() < end and not got:
+            with uas.lock:
+                got = [r for r in uas.responses if cid in r and
+                       "z9hG4bKpbxopt" in r]
+            time.sleep(0.05)
+        check("udp->tls: a response to the PBX's own request comes back "
+              "on the connection usher opened",
+              bool(got) and got[0].startswith("SIP/2.0 200"),
+              start_line(got[0]) if got else "no answer")
+
     # 2. TLS caller -> usher -> UDP PBX (sipp)
     uas_sipp = subprocess.Popen(
         ["sipp", "-sf", os.path.join(SCEN, "call-uas.xml"), "-m", "1",

@@ -103,6 +103,8 @@ class TlsUas(threading.Thread):
             ctx.load_verify_locations(ca)
         self.ctx = ctx
         self.requests = []
+        self.responses = []
+        self.streams = []	# the connections usher opened to it
         self.client_certs = []
         self.lock = threading.Lock()
         self.ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -130,11 +132,15 @@ class TlsUas(threading.Thread):
         with self.lock:
             self.client_certs.append(cert)
         st = Stream(s)
+        with self.lock:
+            self.streams.append(st)
         while True:
             msg = st.read(timeout=30)
             if msg is None:
                 break
             if msg.startswith("SIP/2.0"):
+                with self.lock:
+                    self.responses.append(msg)
                 continue
             method = start_line(msg).split()[0]
             with self.lock:
