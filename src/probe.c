@@ -56,40 +56,27 @@ member_hop(const struct conf *conf, const struct group_member *gm,
 {
 	struct sip_uri u = gm->uri;
 	const struct resolve_answer *a;
-	struct sockaddr_storage ss;
-	const struct sockaddr_storage *res = NULL;
-	bool tls;
+	enum resolve_kind kind;
 
-	if (!netaddr_is_ip(u.host)) {
-		a = resolve_map_find(map, u.host, u.port ? RESOLVE_ADDR :
-		    RESOLVE_ANY);
-		if (a == NULL) {
-			/* Not known yet (the load's lookups ran out of
-			 * time): no failure of the member's; the refresh
-			 * will know. */
-			*why = NULL;
-			return -1;
-		}
-		if (a->n == 0) {
-			*why = a->why != NULL ? a->why : "Does Not Resolve";
-			return -1;
-		}
-		ss = a->t[0].addr;
-		res = &ss;
-		if (u.transport == SIP_TP_NONE && a->t[0].tp != SIP_TP_NONE)
-			u.transport = a->t[0].tp;
-	}
-	tls = u.is_sips || u.transport == SIP_TP_TLS;
-	if (tls) {
-		u.transport = SIP_TP_TCP;
-		if (u.port == 0 && res == NULL)
-			u.port = 5061;		/* RFC 3261 §19.1.2 */
-	}
-	if (forward_hop(conf, &u, res, 0, hop, why) == -1)
+	if (netaddr_is_ip(u.host))
+		return forward_hop(conf, &u, NULL, 0, hop, why);
+	/* The lookup the load made for it, as a request's (sips: and
+	 * transport=tls ask _sips._tcp). */
+	if (resolve_kind_of(&u, false, &kind, why) == -1)
 		return -1;
-	if (tls)
-		hop->tp = SIP_TP_TLS;
-	return 0;
+	if ((a = resolve_map_find(map, u.host, kind)) == NULL) {
+		/* Not known yet (the load's lookups ran out of time): no
+		 * failure of the member's; the refresh will know. */
+		*why = NULL;
+		return -1;
+	}
+	if (a->n == 0) {
+		*why = a->why != NULL ? a->why : "Does Not Resolve";
+		return -1;
+	}
+	if (u.transport == SIP_TP_NONE && a->t[0].tp != SIP_TP_NONE)
+		u.transport = a->t[0].tp;
+	return forward_hop(conf, &u, &a->t[0].addr, 0, hop, why);
 }
 
 /* The probe: OPTIONS sip:HOSTPORT, one Via with our probe branch. Length,
@@ -129,11 +116,10 @@ build(const struct conf *conf, const struct group_member *gm,
 }
 
 static int
-send_probe(struct worker *w, const struct group_member *gm,
-    const struct fwd_hop *hop, const char *buf, size_t len)
+send_probe(struct worker *w, const struct fwd_hop *hop, const char *buf,
+    size_t len)
 {
 	const struct sockaddr *sa = (const struct sockaddr *)&hop->addr;
-	char host[RESOLVE_HOST_MAX];
 
 	switch (hop->tp) {
 	case SIP_TP_UDP:
@@ -143,10 +129,8 @@ send_probe(struct worker *w, const struct group_member *gm,
 		return transport_send_tcp(w, sa, hop->addrlen, NULL, 0, buf,
 		    len);
 	case SIP_TP_TLS:
-		snprintf(host, sizeof(host), "%.*s", (int)gm->uri.host.len,
-		    gm->uri.host.p);
-		return transport_send_tls(w, sa, hop->addrlen, NULL, 0, host,
-		    false, buf, len);
+		return transport_send_tls(w, sa, hop->addrlen, NULL, 0,
+		    hop->name, false, buf, len);
 	default:
 		return -1;
 	}
@@ -225,7 +209,7 @@ probe_member(struct worker *w, const struct conf *conf,
 	}
 	n = build(conf, gm, &hop, branch, seq, cid, buf, buflen);
 	errno = 0;
-	if (n < 0 || send_probe(w, gm, &hop, buf, (size_t)n) == -1) {
+	if (n < 0 || send_probe(w, &hop, buf, (size_t)n) == -1) {
 		int e = errno;
 
 		pthread_mutex_lock(&h->mu);
