@@ -19,13 +19,19 @@
 #include "slice.h"
 
 
+/* The line size the request counter keeps to itself. */
+#define HEALTH_LINE	64
+
 struct member_health {
 	atomic_bool		 up;		/* members start up */
 	atomic_bool		 drained;	/* usherctl drain */
 	atomic_uint		 fails;		/* failures in a row */
 	atomic_uint		 oks;		/* successes in a row */
-	atomic_ullong		 requests;	/* forwarded to it */
-	atomic_ullong		 to_up, to_down;	/* transitions */
+	/* Written by every forwarded request, in any worker: a cache line
+	 * of its own, so that it does not take along up and drained, which
+	 * every worker reads for every member on every choice. */
+	_Alignas(HEALTH_LINE) atomic_ullong requests;	/* forwarded to it */
+	_Alignas(HEALTH_LINE) atomic_ullong to_up, to_down;	/* transitions */
 	atomic_ullong		 rtt_us;	/* last probe answer */
 	/* the rest is health.c's own */
 	uint32_t		 id;		/* in probe branches; never 0 */

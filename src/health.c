@@ -61,9 +61,13 @@ health_new(const char *group, const char *target)
 {
 	struct member_health *h;
 	size_t gl = strlen(group), tl = strlen(target);
+	/* aligned_alloc wants a multiple of the alignment. */
+	size_t size = (sizeof(*h) + gl + 1 + tl + 1 + HEALTH_LINE - 1) &
+	    ~(size_t)(HEALTH_LINE - 1);
 
-	if ((h = calloc(1, sizeof(*h) + gl + 1 + tl + 1)) == NULL)
+	if ((h = aligned_alloc(HEALTH_LINE, size)) == NULL)
 		return NULL;
+	memset(h, 0, size);
 	atomic_init(&h->up, true);
 	atomic_init(&h->drained, false);
 	atomic_init(&h->fails, 0);
