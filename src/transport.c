@@ -12,6 +12,7 @@
 #include <linux/errqueue.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -330,7 +331,7 @@ is_icmp_errno(int e)
 void
 transport_flush(struct worker *w)
 {
-	unsigned done = 0, again = 0;
+	unsigned done = 0, retried = UINT_MAX;
 	int n;
 
 	while (done < w->ntx) {
@@ -340,10 +341,13 @@ transport_flush(struct worker *w)
 				continue;
 			/* IP_RECVERR: an ICMP error for an earlier datagram
 			 * is reported once by the next call on the socket,
-			 * this one, which sent nothing: send it again. */
+			 * this one, which sent nothing: send it again, once
+			 * (a second error is its own: no route). */
 			if (n == -1 && is_icmp_errno(errno) &&
-			    again++ < TRANSPORT_BATCH)
+			    retried != done) {
+				retried = done;
 				continue;
+			}
 			/* A datagram that cannot go (no route, buffer full)
 			 * is lost as it would be on the wire; skip it. */
 			log_debug("sendmmsg: %s", strerror(errno));
@@ -915,6 +919,11 @@ static void
 tcp_close(struct tp_conn *c)
 {
 	tcp_closing(c);
+	/* TLS that failed, or whose write waits for a read that stops
+	 * here: nothing more can go out, and waiting for it would hold the
+	 * connection until its idle timer. */
+	if (c->ssl != NULL && (c->tls_failed || c->write_wants_read))
+		tcp_queue_clear(c);
 	if (tcp_pending(c) == 0)
 		tcp_free(c);
 	else
@@ -1366,7 +1375,7 @@ tls_read(struct tp_conn *c)
 			return 0;
 	}
 	/* Records already decrypted wait in the SSL, not in the socket. */
-	if (SSL_pending(c->ssl) > 0)
+	if (SSL_has_pending(c->ssl))
 		event_active(c->ev_read, EV_READ, 0);
 	return 0;
 }
