@@ -432,7 +432,7 @@ serve(struct evhttp_request *req, void *arg)
 	const struct metrics *w[METRICS_MAX_WORKERS];
 	struct metrics_gauges g;
 	struct evbuffer *out;
-	size_t i, size = METRICS_TEXT_MAX;
+	size_t i, j, size = METRICS_TEXT_MAX;
 	char *text;
 	ssize_t n;
 	int nw = METRICS_MAX_WORKERS;
@@ -441,9 +441,13 @@ serve(struct evhttp_request *req, void *arg)
 	memset(&g, 0, sizeof(g));
 	collect(collect_arg, w, &nw, &g);
 	metrics_process(&g);
-	/* Each group member adds six lines of at most a few hundred bytes. */
+	/* Each group member adds six lines: a few hundred bytes and its
+	 * group's name and target, each escaped to at most twice its
+	 * length. */
 	for (i = 0; i < g.ngroups; i++)
-		size += g.groups[i].nmembers * 2048;
+		for (j = 0; j < g.groups[i].nmembers; j++)
+			size += 6 * (256 + 2 * (strlen(g.groups[i].name) +
+			    strlen(g.groups[i].members[j].target)));
 	text = malloc(size);
 	n = text != NULL ? metrics_render(w, nw, &g, text, size) : -1;
 	if (g.release != NULL)
