@@ -978,8 +978,13 @@ main(int argc, char *argv[])
 		config_unref(conf);
 		return 1;
 	}
-	/* SPEC §9: certificate and key load and match, or no start. */
-	if (tls_check(conf, warn, sizeof(warn), err, sizeof(err)) == -1) {
+	/* SPEC §9: certificate and key load and match, or no start. -t
+	 * checks them; a start builds its contexts from them, here, while
+	 * errors still reach the terminal and before privileges are dropped
+	 * (keys are often root's alone): loading twice warned twice. */
+	warn[0] = '\0';
+	if ((check ? tls_check(conf, warn, sizeof(warn), err, sizeof(err)) :
+	    tls_init(conf, err, sizeof(err))) == -1) {
 		fprintf(stderr, "usher: %s\n", err);
 		config_unref(conf);
 		return 1;
@@ -999,6 +1004,7 @@ main(int argc, char *argv[])
 	if (!foreground) {
 		if (daemon_detach(err, sizeof(err)) == -1) {
 			fprintf(stderr, "usher: %s\n", err);
+			tls_fini();
 			config_unref(conf);
 			return 1;
 		}
@@ -1014,9 +1020,6 @@ main(int argc, char *argv[])
 	if (pidfile == NULL && (!foreground || conf->pidfile_set))
 		pidfile = conf->pidfile;
 	if (pidfile != NULL && daemon_pidfile(pidfile, err, sizeof(err)) == -1)
-		goto fail;
-	/* Before dropping privileges: keys are often root's alone. */
-	if (tls_init(conf, err, sizeof(err)) == -1)
 		goto fail;
 	if (transport_bind(&rt.srv, conf, workers_of(conf), err,
 	    sizeof(err)) == -1)
