@@ -931,14 +931,14 @@ proxy_unreachable(struct worker *w, const struct sockaddr *dst,
 	char text[NETADDR_STRLEN];
 
 	if (probe_peer_failed(worker_conf(w), dst, err, tp == SIP_TP_UDP ?
-	    "ICMP" : "TCP") || !log_debug_enabled())
+	    "ICMP" : tp == SIP_TP_TLS ? "TLS" : "TCP") || !log_debug_enabled())
 		return;
 	memset(&ss, 0, sizeof(ss));
 	memcpy(&ss, dst, dstlen < sizeof(ss) ? dstlen : sizeof(ss));
 	if (netaddr_format(&ss, NETADDR_BRACKETS | NETADDR_PORT, text,
 	    sizeof(text)) == -1)
 		strcpy(text, "?");
-	log_debug("%s %s: %s", tp == SIP_TP_UDP ? "udp" : "tcp", text,
+	log_debug("%s %s: %s", config_transport_name(tp), text,
 	    strerror(err));
 }
 

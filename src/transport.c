@@ -1341,13 +1341,15 @@ tls_read(struct tp_conn *c)
 	struct worker *w = c->w;
 	size_t cap = w->srv->max_message_size + 1;
 	char *buf;
-	int n, e, round;
+	int n, e, en, round;
 
 	for (round = 0; round < 64; round++) {
 		buf = c->inlen == 0 ? w->rx : c->in;
 		tls_clear_errors();
+		errno = 0;
 		n = SSL_read(c->ssl, buf + c->inlen, (int)(cap - c->inlen));
 		if (n <= 0) {
+			en = errno;
 			e = SSL_get_error(c->ssl, n);
 			if (e == SSL_ERROR_WANT_READ)
 				return 0;
@@ -1360,6 +1362,12 @@ tls_read(struct tp_conn *c)
 			if (e != SSL_ERROR_ZERO_RETURN)
 				c->tls_failed = true;
 			ERR_clear_error();
+			/* A peer that resets what we opened to it (SPEC §8),
+			 * as over TCP. */
+			if (e == SSL_ERROR_SYSCALL && c->outgoing &&
+			    is_icmp_errno(en))
+				tcp_unreachable(w, &c->addr, c->addrlen, en,
+				    SIP_TP_TLS);
 			tcp_close(c);
 			return -1;
 		}
