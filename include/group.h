@@ -45,6 +45,11 @@ struct conf_group {
 	char			*reason_down;
 };
 
+/* The index of the group of groups[0..n) named name (len bytes, as
+ * written: names compare exactly), or -1. */
+int	group_find(const struct conf_group *groups, size_t n, const char *name,
+	    size_t len);
+
 /* true when m may take new requests: up and not drained. */
 bool	group_member_usable(const struct group_member *m);
 
@@ -74,5 +79,13 @@ int	group_choose_following(const struct conf_group *g,
  */
 size_t	group_rank(const struct conf_group *g, struct slice callid,
 	    const uint8_t key[16], int *order, unsigned *q);
+
+/* The q-value of the rank-th Contact (0: the best) of a group's 302, in
+ * thousandths: q=1.0, 0.9, ... 0.1 for the rest (SPEC §8). */
+static inline unsigned
+group_q(size_t rank)
+{
+	return rank < 9 ? 1000 - 100 * (unsigned)rank : 100;
+}
 
 #endif

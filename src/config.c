@@ -1197,7 +1197,6 @@ parse_group(struct loader *ld, config_setting_t *e)
 	const config_setting_t *ns = NULL;
 	config_setting_t *list;
 	const char *name = NULL;
-	size_t i;
 	int j, n;
 
 	if (config_setting_type(e) != CONFIG_TYPE_GROUP)
@@ -1212,9 +1211,8 @@ parse_group(struct loader *ld, config_setting_t *e)
 		return fail(ld, ns, "bad group name \"%.80s\" (letters, "
 		    "digits, '-', '.', '_', at most %d)", name,
 		    GROUP_NAME_MAX - 1);
-	for (i = 0; i < c->ngroups; i++)
-		if (strcmp(c->groups[i].name, name) == 0)
-			return fail(ld, ns, "duplicate group \"%s\"", name);
+	if (group_find(c->groups, c->ngroups, name, strlen(name)) >= 0)
+		return fail(ld, ns, "duplicate group \"%s\"", name);
 	if ((g->name = xstrdup(ld, ns, name)) == NULL)
 		return -1;
 	c->ngroups++;	/* conf_free frees what is set */
@@ -1267,13 +1265,7 @@ parse_groups(struct loader *ld, const config_setting_t *root)
 int
 config_group_find(const struct conf *c, const char *name, size_t len)
 {
-	size_t i;
-
-	for (i = 0; i < c->ngroups; i++)
-		if (strlen(c->groups[i].name) == len &&
-		    memcmp(c->groups[i].name, name, len) == 0)
-			return (int)i;
-	return -1;
+	return group_find(c->groups, c->ngroups, name, len);
 }
 
 static int

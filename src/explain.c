@@ -330,10 +330,8 @@ print_group(FILE *out, const struct sipmsg *m, const struct route_decision *d)
 		    mb->target, mb->priority, mb->weight,
 		    group_member_usable(mb) ? "" : " (down or drained)");
 		if ((r = rank_of(d, i)) > 0)
-			fprintf(out, " <- Contact %u, q=%s", r, r == 1 ?
-			    "1.0" : r <= 9 ? (const char *[]){ "", "", "0.9",
-			    "0.8", "0.7", "0.6", "0.5", "0.4", "0.3", "0.2"
-			    }[r] : "0.1");
+			fprintf(out, " <- Contact %u, q=%u.%u", r,
+			    group_q(r - 1) / 1000, group_q(r - 1) % 1000 / 100);
 		else if (d->nranked == 0 && (int)i == d->member)
 			fprintf(out, " <- chosen for Call-ID %.*s",
 			    (int)m->callid.value.len, m->callid.value.p);

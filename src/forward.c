@@ -252,9 +252,9 @@ reply_extra(const struct sipmsg *m, const struct route_decision *d,
 			 * none. */
 			if (i > 0 && n + (size_t)u + 32 > budget)
 				break;
-			q = i < 9 ? 10 - (unsigned)i : 1;
+			q = group_q(i);
 			ADD("Contact: <%.*s>;q=%u.%u\r\n", (int)u, uri,
-			    q / 10, q % 10);
+			    q / 1000, q % 1000 / 100);
 		}
 	} else if (d->contact) {
 		if ((u = route_target_uri(d, m, uri, sizeof(uri))) < 0)

@@ -10,6 +10,19 @@
 #include "health.h"
 #include "slice.h"
 
+int
+group_find(const struct conf_group *groups, size_t n, const char *name,
+    size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strlen(groups[i].name) == len &&
+		    memcmp(groups[i].name, name, len) == 0)
+			return (int)i;
+	return -1;
+}
+
 bool
 group_member_usable(const struct group_member *m)
 {
@@ -251,6 +264,6 @@ group_rank(const struct conf_group *g, struct slice callid,
 	}
 	if (q != NULL)
 		for (i = 0; i < n; i++)
-			q[i] = i < 9 ? 1000 - 100 * (unsigned)i : 100;
+			q[i] = group_q(i);
 	return n;
 }

@@ -673,8 +673,8 @@ group_target(const struct table *t, const char *target, size_t tlen,
 {
 	const size_t plen = sizeof(TABLE_GROUP_PREFIX) - 1;
 	const char *name = target + plen;
-	size_t i, nlen = tlen - plen;
-	int show = nlen > 80 ? 80 : (int)nlen;
+	size_t nlen = tlen - plen;
+	int i, show = nlen > 80 ? 80 : (int)nlen;
 
 	if (state != USER_ACTIVE) {
 		snprintf(err, errlen, "a %s target cannot be a group "
@@ -682,10 +682,8 @@ group_target(const struct table *t, const char *target, size_t tlen,
 		    state_names[state], show + (int)plen, target);
 		return -1;
 	}
-	for (i = 0; i < t->ngroups; i++)
-		if (strlen(t->groups[i].name) == nlen &&
-		    memcmp(t->groups[i].name, name, nlen) == 0)
-			return (int)i;
+	if ((i = group_find(t->groups, t->ngroups, name, nlen)) >= 0)
+		return i;
 	snprintf(err, errlen, "unknown group \"%.*s\" (not in groups)", show,
 	    name);
 	return -1;
